@@ -1,0 +1,114 @@
+"""Shared fixtures for the Python client suites.
+
+The broker is started by ../run.sh, which passes its address in FJORD_BOOTSTRAP.
+Every test works on topics of its own (uuid-suffixed names), so tests don't
+depend on each other's data.
+"""
+import os
+import time
+import uuid
+
+import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+# Records per produce/consume round trip.
+N_RECORDS = int(os.environ.get("FJORD_TEST_RECORDS", "2000"))
+PARTITIONS = 4
+
+
+@pytest.fixture(scope="session")
+def bootstrap():
+    addr = os.environ.get("FJORD_BOOTSTRAP")
+    if not addr:
+        pytest.fail("FJORD_BOOTSTRAP is not set: run tests/clients/run.sh, which starts a broker")
+    return addr
+
+
+@pytest.fixture(scope="session")
+def admin(bootstrap):
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+
+
+def unique_topic(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def create_topic(admin, name, partitions=PARTITIONS, config=None):
+    fs = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
+        operation_timeout=10,
+        request_timeout=15,
+    )
+    fs[name].result(timeout=20)
+    wait_for_partitions(admin, name, partitions)
+
+
+def wait_for_partitions(admin, name, partitions, timeout=15):
+    """Wait until metadata shows `name` with `partitions` partitions, each with a leader."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        md = admin.list_topics(topic=name, timeout=5)
+        t = md.topics.get(name)
+        if t is not None and t.error is None:
+            last = sorted(t.partitions)
+            if len(t.partitions) == partitions and all(p.leader >= 0 for p in t.partitions.values()):
+                return md
+        time.sleep(0.2)
+    raise AssertionError(f"topic {name}: wanted {partitions} partitions with leaders, last saw {last}")
+
+
+def topic_exists(admin, name):
+    md = admin.list_topics(timeout=10)
+    return name in md.topics
+
+
+def make_records(n, tag):
+    """n records: (key, value, headers). Keys repeat (50 distinct) so that the
+    partitioner spreads them over every partition; values are unique and vary in
+    size so that compressed batches are realistic."""
+    out = []
+    for i in range(n):
+        key = f"key-{i % 50}".encode()
+        value = (f"{tag}-value-{i}-" + "abcdefghij"[i % 10] * (i % 97)).encode()
+        headers = [("idx", str(i).encode()), ("src", tag.encode())]
+        out.append((key, value, headers))
+    return out
+
+
+def check_partition_logs(produced, consumed, exact_offsets=True):
+    """Assert that what was consumed is exactly what was produced.
+
+    produced: list of dicts {key, value, headers, partition, offset} in produce order,
+              offset is None when unknown (acks=0).
+    consumed: list of dicts {key, value, headers, partition, offset}.
+    Checks, per partition: same records in the same order, offsets 0..n-1 with no
+    gap, and when known, the offset each record was acknowledged at.
+    """
+    by_part_prod = {}
+    for r in produced:
+        by_part_prod.setdefault(r["partition"], []).append(r)
+    by_part_cons = {}
+    for r in consumed:
+        by_part_cons.setdefault(r["partition"], []).append(r)
+    assert sorted(by_part_cons) == sorted(by_part_prod), (
+        f"records landed in partitions {sorted(by_part_cons)}, produced to {sorted(by_part_prod)}"
+    )
+    for p, prod in by_part_prod.items():
+        cons = by_part_cons[p]
+        assert len(cons) == len(prod), f"partition {p}: consumed {len(cons)} records, produced {len(prod)}"
+        for i, (a, b) in enumerate(zip(prod, cons)):
+            where = f"partition {p} record #{i}"
+            assert b["offset"] == i, f"{where}: offset {b['offset']}, expected {i} (gap or reordering)"
+            if exact_offsets and a["offset"] is not None:
+                assert b["offset"] == a["offset"], f"{where}: acked at offset {a['offset']}, read at {b['offset']}"
+            assert b["key"] == a["key"], f"{where}: key {b['key']!r} != {a['key']!r}"
+            assert b["value"] == a["value"], f"{where}: value {b['value'][:40]!r} != {a['value'][:40]!r}"
+            assert list(b["headers"]) == list(a["headers"]), f"{where}: headers {b['headers']} != {a['headers']}"
+    # one key, one partition: the producer's partitioner must be stable
+    key_parts = {}
+    for r in consumed:
+        key_parts.setdefault(r["key"], set()).add(r["partition"])
+    split = {k: v for k, v in key_parts.items() if len(v) > 1}
+    assert not split, f"keys spread over several partitions: {split}"

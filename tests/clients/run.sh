@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Real-client suites against a real `fjord` broker.
+#
+#   tests/clients/run.sh               # all suites: python js kcat
+#   tests/clients/run.sh python kcat   # just these
+#
+# Builds the broker once (release), then for each suite starts a fresh broker
+# on a free loopback port with its own temporary data dir, runs the suite with
+# FJORD_BOOTSTRAP=127.0.0.1:PORT, stops the broker and removes the data dir.
+# Every suite runs even if an earlier one failed; the exit status is non-zero
+# if any failed.  Installs client deps on first use if they are missing
+# (.ci/run installs them up front).
+#
+# Env knobs:
+#   FJORD_BIN=/path/to/fjord   skip the cargo build and use this binary
+#   PYTEST_ARGS="-k kcat -x"   extra pytest arguments
+#   SUITE_TIMEOUT=900          seconds before a suite is killed
+#   KEEP_DATA=1                keep broker data dirs and logs for inspection
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+SUITE_TIMEOUT="${SUITE_TIMEOUT:-900}"
+PY="${PYTHON:-python3}"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- build ----
+if [[ -n "${FJORD_BIN:-}" ]]; then
+  BIN="$FJORD_BIN"
+else
+  log "building fjord (cargo build -p fjord --release)"
+  if ! (cd "$ROOT" && cargo build -p fjord --release); then
+    log "cargo build failed: no client suite can run"
+    echo "client-suites: 0 passed, 1 failed"
+    exit 1
+  fi
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/fjord"
+fi
+if [[ ! -x "$BIN" ]]; then
+  log "broker binary not found at $BIN"
+  echo "client-suites: 0 passed, 1 failed"
+  exit 1
+fi
+
+# ---------------------------------------------------------- client deps ----
+ensure_python() {
+  local venv="$HERE/.venv" req="$HERE/python/requirements.txt"
+  local stamp="$venv/.requirements.installed"
+  if [[ ! -x "$venv/bin/python" ]]; then
+    log "creating venv $venv"
+    "$PY" -m venv "$venv" || return 1
+  fi
+  if [[ ! -f "$stamp" ]] || ! cmp -s "$req" "$stamp"; then
+    log "pip install -r $req"
+    "$venv/bin/pip" install --disable-pip-version-check -q -r "$req" || return 1
+    cp "$req" "$stamp"
+  fi
+}
+ensure_js() {
+  if [[ ! -d "$HERE/js/node_modules/kafkajs" ]]; then
+    log "npm ci in $HERE/js"
+    (cd "$HERE/js" && npm ci --no-audit --no-fund) || return 1
+  fi
+}
+ensure_kcat() {
+  command -v kcat >/dev/null || { log "kcat not installed (apt-get install -y kcat)"; return 1; }
+}
+
+# --------------------------------------------------------------- broker ----
+free_port() {
+  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+BROKER_PID=""
+BROKER_DIR=""
+BROKER_LOG=""
+PORT=""
+
+start_broker() {
+  BROKER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/fjord-client-$1.XXXXXX")"
+  BROKER_LOG="$BROKER_DIR/broker.log"
+  PORT="$(free_port)"
+  "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$BROKER_DIR/data" \
+    --override num.partitions=4 \
+    --override auto.create.topics.enable=true \
+    >"$BROKER_LOG" 2>&1 &
+  BROKER_PID=$!
+  local i
+  for ((i = 0; i < 300; i++)); do          # up to 30 s
+    if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+      log "broker exited during start-up; its log:"
+      tail -n 50 "$BROKER_LOG" >&2
+      BROKER_PID=""
+      return 1
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+      log "broker pid $BROKER_PID listening on 127.0.0.1:$PORT (log $BROKER_LOG)"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "broker did not listen on 127.0.0.1:$PORT within 30 s; its log:"
+  tail -n 50 "$BROKER_LOG" >&2
+  return 1
+}
+
+stop_broker() {
+  local ok="$1"
+  if [[ -n "$BROKER_PID" ]]; then
+    kill "$BROKER_PID" 2>/dev/null
+    local i
+    for ((i = 0; i < 50; i++)); do
+      kill -0 "$BROKER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$BROKER_PID" 2>/dev/null; then
+      log "broker pid $BROKER_PID ignored SIGTERM for 5 s; SIGKILL"
+      kill -9 "$BROKER_PID" 2>/dev/null
+    fi
+    wait "$BROKER_PID" 2>/dev/null
+    BROKER_PID=""
+  fi
+  if [[ "$ok" != 0 && -n "$BROKER_LOG" && -f "$BROKER_LOG" ]]; then
+    log "last lines of the broker log ($BROKER_LOG):"
+    tail -n 40 "$BROKER_LOG" >&2
+  fi
+  if [[ -n "$BROKER_DIR" && -z "${KEEP_DATA:-}" ]]; then
+    rm -rf "$BROKER_DIR"
+  fi
+  BROKER_DIR=""
+  BROKER_LOG=""
+}
+trap 'stop_broker 0' EXIT
+trap 'stop_broker 0; exit 130' INT TERM
+
+# --------------------------------------------------------------- suites ----
+suite_python() {
+  ensure_python || return 1
+  # shellcheck disable=SC2086
+  (cd "$HERE/python" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" \
+    timeout "$SUITE_TIMEOUT" "$HERE/.venv/bin/python" -m pytest -q -ra \
+      --timeout=120 -p no:cacheprovider ${PYTEST_ARGS:-} .)
+}
+suite_js() {
+  ensure_js || return 1
+  (cd "$HERE/js" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" \
+    timeout "$SUITE_TIMEOUT" node --test --test-concurrency=1 test/)
+}
+suite_kcat() {
+  ensure_kcat || return 1
+  FJORD_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" bash "$HERE/kcat/test.sh"
+}
+
+SUITES=("$@")
+[[ ${#SUITES[@]} -eq 0 ]] && SUITES=(python js kcat)
+
+passed=()
+failed=()
+for s in "${SUITES[@]}"; do
+  if ! declare -F "suite_$s" >/dev/null; then
+    log "unknown suite '$s' (known: python js kcat)"
+    failed+=("$s(unknown)")
+    continue
+  fi
+  log "suite $s: starting a fresh broker"
+  if ! start_broker "$s"; then
+    stop_broker 1
+    failed+=("$s(broker did not start)")
+    continue
+  fi
+  log "suite $s: running"
+  "suite_$s"
+  rc=$?
+  stop_broker "$rc"
+  if [[ $rc -eq 0 ]]; then
+    log "suite $s: PASSED"
+    passed+=("$s")
+  else
+    log "suite $s: FAILED (exit $rc)"
+    failed+=("$s")
+  fi
+done
+
+echo
+echo "client suites passed: ${passed[*]:-none}"
+echo "client suites failed: ${failed[*]:-none}"
+echo "client-suites: ${#passed[@]} passed, ${#failed[@]} failed"
+[[ ${#failed[@]} -eq 0 ]]
