@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# kcat (Debian's, on librdkafka 2.0.2) against fjord at $FJORD_BOOTSTRAP.
+# Each check compares kcat's exact output with what was produced.
+set -uo pipefail
+
+B="${FJORD_BOOTSTRAP:?FJORD_BOOTSTRAP is not set: run tests/clients/run.sh}"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/fjord-kcat.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+KCAT=(kcat -b "$B" -q -X socket.timeout.ms=10000 -X topic.message.timeout.ms=20000)
+
+pass=0
+fail=0
+failed_names=()
+t() { # t NAME FUNCTION [ARGS...]
+  local name="$1"; shift
+  local out
+  if out="$("$@" 2>&1)"; then
+    pass=$((pass + 1)); echo "ok   $name"
+  else
+    fail=$((fail + 1)); failed_names+=("$name"); echo "FAIL $name"; printf '%s\n' "$out" | sed 's/^/     /' | head -40
+  fi
+}
+topic() { echo "kcat-$1-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+die() { echo "$*"; return 1; }
+same() { # same EXPECTED_FILE ACTUAL_FILE WHAT
+  if ! cmp -s "$1" "$2"; then
+    echo "$3 differs (expected $(wc -l <"$1") lines, got $(wc -l <"$2")):"
+    diff "$1" "$2" | head -20
+    return 1
+  fi
+}
+# consume everything from the beginning of a topic (or one partition) until the end
+consume() { # consume TOPIC FORMAT [extra kcat args]
+  local tp="$1" fmt="$2"; shift 2
+  timeout 60 "${KCAT[@]}" -C -t "$tp" -o beginning -e -f "$fmt" "$@"
+}
+gen() { # gen N TAG -> "key-i=TAG-value-i-xxx" lines
+  local n="$1" tag="$2"
+  python3 -c "
+import sys
+for i in range($n):
+    sys.stdout.write(f'key-{i%50}={sys.argv[1]}-value-{i}-' + 'x' * (i % 97) + '\n')" "$tag"
+}
+
+# ------------------------------------------------------------------ tests ----
+metadata_lists_broker_and_topic() {
+  local tp; tp="$(topic meta)"
+  echo "hello" | "${KCAT[@]}" -P -t "$tp" || die "produce failed"
+  local md; md="$(timeout 30 "${KCAT[@]}" -L)" || die "kcat -L failed"
+  echo "$md" | grep -q " 1 brokers:" || die "expected 1 broker in: $md"
+  echo "$md" | grep -qE "broker [0-9]+ at ${B}" || die "expected 'broker N at $B' in: $md"
+  echo "$md" | grep -q "topic \"$tp\" with 4 partitions" || die "expected $tp with 4 partitions (auto-created, num.partitions=4) in: $md"
+  local one; one="$(timeout 30 "${KCAT[@]}" -L -t "$tp")" || die "kcat -L -t failed"
+  for p in 0 1 2 3; do
+    echo "$one" | grep -qE "partition $p, leader [0-9]+, replicas: [0-9]+, isrs: [0-9]+" || die "partition $p missing in: $one"
+  done
+}
+
+# one partition: output must equal input byte for byte, in order
+roundtrip_single_partition() { # CODEC ACKS
+  local codec="$1" acks="$2" tp; tp="$(topic "p0-$codec")"
+  gen 1000 "$codec" >"$WORK/in.$tp"
+  local z=(); [[ "$codec" != none ]] && z=(-z "$codec")
+  "${KCAT[@]}" -P -t "$tp" -p 0 -K = "${z[@]}" -X "acks=$acks" <"$WORK/in.$tp" || die "produce failed"
+  # with acks=0 the producer may exit before the broker has appended: give it a moment
+  local try
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    consume "$tp" '%k=%s\n' -p 0 >"$WORK/out.$tp" || die "consume failed"
+    [[ "$acks" != 0 || $(wc -l <"$WORK/out.$tp") -ge 1000 ]] && break
+    sleep 0.5
+  done
+  same "$WORK/in.$tp" "$WORK/out.$tp" "consumed records"
+  # offsets are 0..n-1 with no gap
+  consume "$tp" '%o\n' -p 0 >"$WORK/off.$tp" || die "consume offsets failed"
+  seq 0 999 >"$WORK/seq.$tp"
+  same "$WORK/seq.$tp" "$WORK/off.$tp" "offsets"
+}
+
+# keyed over 4 partitions: same multiset, each key in one partition, per-partition order kept
+roundtrip_keyed() { # CODEC
+  local codec="$1" tp; tp="$(topic "keyed-$codec")"
+  gen 2000 "$codec" >"$WORK/in.$tp"
+  local z=(); [[ "$codec" != none ]] && z=(-z "$codec")
+  "${KCAT[@]}" -P -t "$tp" -K = "${z[@]}" <"$WORK/in.$tp" || die "produce failed"
+  consume "$tp" '%p\t%o\t%k=%s\n' >"$WORK/out.$tp" || die "consume failed"
+  python3 - "$WORK/in.$tp" "$WORK/out.$tp" <<'EOF'
+import sys
+inp = open(sys.argv[1]).read().splitlines()
+rows = [l.split("\t", 2) for l in open(sys.argv[2]).read().splitlines()]
+assert len(rows) == len(inp), f"consumed {len(rows)} records, produced {len(inp)}"
+parts = {}
+for p, o, kv in rows:
+    parts.setdefault(int(p), []).append((int(o), kv))
+assert sorted(parts) == [0, 1, 2, 3], f"records in partitions {sorted(parts)}"
+owner = {}
+for p, recs in parts.items():
+    assert [o for o, _ in recs] == list(range(len(recs))), f"partition {p}: offsets not 0..n-1"
+    keys = {kv.split("=", 1)[0] for _, kv in recs}
+    for k in keys:
+        assert k not in owner, f"key {k} in partitions {owner[k]} and {p}"
+        owner[k] = p
+    want = [l for l in inp if l.split("=", 1)[0] in keys]
+    assert [kv for _, kv in recs] == want, f"partition {p}: records differ from input order"
+EOF
+}
+
+headers_roundtrip() {
+  local tp; tp="$(topic hdr)"
+  printf 'k1=v1\nk2=v2\n' | "${KCAT[@]}" -P -t "$tp" -p 1 -K = -H trace=abc -H n=42 || die "produce failed"
+  consume "$tp" '%k=%s|%h\n' -p 1 >"$WORK/out.$tp" || die "consume failed"
+  printf 'k1=v1|trace=abc,n=42\nk2=v2|trace=abc,n=42\n' >"$WORK/exp.$tp"
+  same "$WORK/exp.$tp" "$WORK/out.$tp" "records with headers"
+}
+
+null_key_and_empty_value() {
+  local tp; tp="$(topic null)"
+  printf 'plain-1\nplain-2\n' | "${KCAT[@]}" -P -t "$tp" -p 2 || die "produce failed"
+  consume "$tp" '[%K]%k|%s\n' -p 2 >"$WORK/out.$tp" || die "consume failed"
+  # %K is the key length, -1 for a null key
+  printf '[-1]|plain-1\n[-1]|plain-2\n' >"$WORK/exp.$tp"
+  same "$WORK/exp.$tp" "$WORK/out.$tp" "null-key records"
+}
+
+offsets_start_in_the_middle() {
+  local tp; tp="$(topic mid)"
+  seq 0 99 | sed 's/^/v/' | "${KCAT[@]}" -P -t "$tp" -p 3 || die "produce failed"
+  timeout 30 "${KCAT[@]}" -C -t "$tp" -p 3 -o 90 -e -f '%o:%s\n' >"$WORK/out.$tp" || die "consume failed"
+  for i in $(seq 90 99); do echo "$i:v$i"; done >"$WORK/exp.$tp"
+  same "$WORK/exp.$tp" "$WORK/out.$tp" "records from offset 90"
+  timeout 30 "${KCAT[@]}" -C -t "$tp" -p 3 -o -5 -e -f '%o\n' >"$WORK/tail.$tp" || die "consume -o -5 failed"
+  seq 95 99 >"$WORK/exp2.$tp"
+  same "$WORK/exp2.$tp" "$WORK/tail.$tp" "last 5 offsets"
+}
+
+large_messages() {
+  local tp; tp="$(topic big)"
+  python3 -c "
+import sys
+for i in range(5): sys.stdout.write(f'k{i}=' + chr(97 + i) * 200000 + '\n')" >"$WORK/in.$tp"
+  "${KCAT[@]}" -P -t "$tp" -p 0 -K = -z lz4 <"$WORK/in.$tp" || die "produce failed"
+  consume "$tp" '%k=%s\n' -p 0 >"$WORK/out.$tp" || die "consume failed"
+  same "$WORK/in.$tp" "$WORK/out.$tp" "200 kB records"
+}
+
+t "kcat -L lists broker and auto-created topic" metadata_lists_broker_and_topic
+for codec in none gzip snappy lz4 zstd; do
+  t "kcat -P -z $codec -K: / -C exact, one partition, acks=all" roundtrip_single_partition "$codec" all
+done
+t "kcat -P -z gzip, acks=1" roundtrip_single_partition gzip 1
+t "kcat -P -z snappy, acks=0" roundtrip_single_partition snappy 0
+for codec in none gzip snappy lz4 zstd; do
+  t "kcat keyed over 4 partitions, -z $codec" roundtrip_keyed "$codec"
+done
+t "kcat headers -H / %h" headers_roundtrip
+t "kcat null keys" null_key_and_empty_value
+t "kcat -o 90 and -o -5" offsets_start_in_the_middle
+t "kcat 200 kB records, lz4" large_messages
+
+echo
+if ((fail > 0)); then
+  echo "failed: ${failed_names[*]}"
+fi
+echo "kcat: $pass passed, $fail failed"
+((fail == 0))
