@@ -3,6 +3,7 @@
 #
 #   tests/clients/run.sh               # all suites: python js kcat
 #   tests/clients/run.sh python kcat   # just these
+#   tests/clients/run.sh --install-only # only install the client libraries
 #
 # Builds the broker once (release), then for each suite starts a fresh broker
 # on a free loopback port with its own temporary data dir, runs the suite with
@@ -25,6 +26,37 @@ PY="${PYTHON:-python3}"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# ---------------------------------------------------------- client deps ----
+ensure_python() {
+  local venv="$HERE/.venv" req="$HERE/python/requirements.txt"
+  local stamp="$venv/.requirements.installed"
+  if [[ ! -x "$venv/bin/python" ]]; then
+    log "creating venv $venv"
+    "$PY" -m venv "$venv" || return 1
+  fi
+  if [[ ! -f "$stamp" ]] || ! cmp -s "$req" "$stamp"; then
+    log "pip install -r $req"
+    "$venv/bin/pip" install --disable-pip-version-check -q -r "$req" || return 1
+    cp "$req" "$stamp"
+  fi
+}
+ensure_js() {
+  if [[ ! -d "$HERE/js/node_modules/kafkajs" || "${1:-}" == force ]]; then
+    log "npm ci in $HERE/js"
+    (cd "$HERE/js" && npm ci --no-audit --no-fund) || return 1
+  fi
+}
+ensure_kcat() {
+  command -v kcat >/dev/null || { log "kcat not installed (apt-get install -y kcat)"; return 1; }
+}
+
+if [[ "${1:-}" == --install-only ]]; then
+  # used by .ci/run: install the Python venv and node modules, nothing else
+  ensure_python || { log "python client install failed"; exit 1; }
+  ensure_js force || { log "npm ci failed"; exit 1; }
+  exit 0
+fi
+
 # ---------------------------------------------------------------- build ----
 if [[ -n "${FJORD_BIN:-}" ]]; then
   BIN="$FJORD_BIN"
@@ -42,30 +74,6 @@ if [[ ! -x "$BIN" ]]; then
   echo "client-suites: 0 passed, 1 failed"
   exit 1
 fi
-
-# ---------------------------------------------------------- client deps ----
-ensure_python() {
-  local venv="$HERE/.venv" req="$HERE/python/requirements.txt"
-  local stamp="$venv/.requirements.installed"
-  if [[ ! -x "$venv/bin/python" ]]; then
-    log "creating venv $venv"
-    "$PY" -m venv "$venv" || return 1
-  fi
-  if [[ ! -f "$stamp" ]] || ! cmp -s "$req" "$stamp"; then
-    log "pip install -r $req"
-    "$venv/bin/pip" install --disable-pip-version-check -q -r "$req" || return 1
-    cp "$req" "$stamp"
-  fi
-}
-ensure_js() {
-  if [[ ! -d "$HERE/js/node_modules/kafkajs" ]]; then
-    log "npm ci in $HERE/js"
-    (cd "$HERE/js" && npm ci --no-audit --no-fund) || return 1
-  fi
-}
-ensure_kcat() {
-  command -v kcat >/dev/null || { log "kcat not installed (apt-get install -y kcat)"; return 1; }
-}
 
 # --------------------------------------------------------------- broker ----
 free_port() {
