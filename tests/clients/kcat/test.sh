@@ -21,7 +21,6 @@ t() { # t NAME FUNCTION [ARGS...]
   fi
 }
 topic() { echo "kcat-$1-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
-die() { echo "$*"; return 1; }
 same() { # same EXPECTED_FILE ACTUAL_FILE WHAT
   if ! cmp -s "$1" "$2"; then
     echo "$3 differs (expected $(wc -l <"$1") lines, got $(wc -l <"$2")):"
@@ -45,14 +44,14 @@ for i in range($n):
 # ------------------------------------------------------------------ tests ----
 metadata_lists_broker_and_topic() {
   local tp; tp="$(topic meta)"
-  echo "hello" | "${KCAT[@]}" -P -t "$tp" || die "produce failed"
-  local md; md="$(timeout 30 "${KCAT[@]}" -L)" || die "kcat -L failed"
-  echo "$md" | grep -q " 1 brokers:" || die "expected 1 broker in: $md"
-  echo "$md" | grep -qE "broker [0-9]+ at ${B}" || die "expected 'broker N at $B' in: $md"
-  echo "$md" | grep -q "topic \"$tp\" with 4 partitions" || die "expected $tp with 4 partitions (auto-created, num.partitions=4) in: $md"
-  local one; one="$(timeout 30 "${KCAT[@]}" -L -t "$tp")" || die "kcat -L -t failed"
+  echo "hello" | "${KCAT[@]}" -P -t "$tp" || { echo "produce failed"; return 1; }
+  local md; md="$(timeout 30 "${KCAT[@]}" -L)" || { echo "kcat -L failed"; return 1; }
+  echo "$md" | grep -q " 1 brokers:" || { echo "expected 1 broker in: $md"; return 1; }
+  echo "$md" | grep -qE "broker [0-9]+ at ${B}" || { echo "expected 'broker N at $B' in: $md"; return 1; }
+  echo "$md" | grep -q "topic \"$tp\" with 4 partitions" || { echo "expected $tp with 4 partitions (auto-created, num.partitions=4) in: $md"; return 1; }
+  local one; one="$(timeout 30 "${KCAT[@]}" -L -t "$tp")" || { echo "kcat -L -t failed"; return 1; }
   for p in 0 1 2 3; do
-    echo "$one" | grep -qE "partition $p, leader [0-9]+, replicas: [0-9]+, isrs: [0-9]+" || die "partition $p missing in: $one"
+    echo "$one" | grep -qE "partition $p, leader [0-9]+, replicas: [0-9]+, isrs: [0-9]+" || { echo "partition $p missing in: $one"; return 1; }
   done
 }
 
@@ -61,19 +60,19 @@ roundtrip_single_partition() { # CODEC ACKS
   local codec="$1" acks="$2" tp; tp="$(topic "p0-$codec")"
   gen 1000 "$codec" >"$WORK/in.$tp"
   local z=(); [[ "$codec" != none ]] && z=(-z "$codec")
-  "${KCAT[@]}" -P -t "$tp" -p 0 -K = "${z[@]}" -X "acks=$acks" <"$WORK/in.$tp" || die "produce failed"
+  "${KCAT[@]}" -P -t "$tp" -p 0 -K = "${z[@]}" -X "acks=$acks" <"$WORK/in.$tp" || { echo "produce failed"; return 1; }
   # with acks=0 the producer may exit before the broker has appended: give it a moment
   local try
   for try in 1 2 3 4 5 6 7 8 9 10; do
-    consume "$tp" '%k=%s\n' -p 0 >"$WORK/out.$tp" || die "consume failed"
+    consume "$tp" '%k=%s\n' -p 0 >"$WORK/out.$tp" || { echo "consume failed"; return 1; }
     [[ "$acks" != 0 || $(wc -l <"$WORK/out.$tp") -ge 1000 ]] && break
     sleep 0.5
   done
-  same "$WORK/in.$tp" "$WORK/out.$tp" "consumed records"
+  same "$WORK/in.$tp" "$WORK/out.$tp" "consumed records" || return 1
   # offsets are 0..n-1 with no gap
-  consume "$tp" '%o\n' -p 0 >"$WORK/off.$tp" || die "consume offsets failed"
+  consume "$tp" '%o\n' -p 0 >"$WORK/off.$tp" || { echo "consume offsets failed"; return 1; }
   seq 0 999 >"$WORK/seq.$tp"
-  same "$WORK/seq.$tp" "$WORK/off.$tp" "offsets"
+  same "$WORK/seq.$tp" "$WORK/off.$tp" "offsets" || return 1
 }
 
 # keyed over 4 partitions: same multiset, each key in one partition, per-partition order kept
@@ -81,8 +80,8 @@ roundtrip_keyed() { # CODEC
   local codec="$1" tp; tp="$(topic "keyed-$codec")"
   gen 2000 "$codec" >"$WORK/in.$tp"
   local z=(); [[ "$codec" != none ]] && z=(-z "$codec")
-  "${KCAT[@]}" -P -t "$tp" -K = "${z[@]}" <"$WORK/in.$tp" || die "produce failed"
-  consume "$tp" '%p\t%o\t%k=%s\n' >"$WORK/out.$tp" || die "consume failed"
+  "${KCAT[@]}" -P -t "$tp" -K = "${z[@]}" <"$WORK/in.$tp" || { echo "produce failed"; return 1; }
+  consume "$tp" '%p\t%o\t%k=%s\n' >"$WORK/out.$tp" || { echo "consume failed"; return 1; }
   python3 - "$WORK/in.$tp" "$WORK/out.$tp" <<'EOF'
 import sys
 inp = open(sys.argv[1]).read().splitlines()
@@ -106,30 +105,30 @@ EOF
 
 headers_roundtrip() {
   local tp; tp="$(topic hdr)"
-  printf 'k1=v1\nk2=v2\n' | "${KCAT[@]}" -P -t "$tp" -p 1 -K = -H trace=abc -H n=42 || die "produce failed"
-  consume "$tp" '%k=%s|%h\n' -p 1 >"$WORK/out.$tp" || die "consume failed"
+  printf 'k1=v1\nk2=v2\n' | "${KCAT[@]}" -P -t "$tp" -p 1 -K = -H trace=abc -H n=42 || { echo "produce failed"; return 1; }
+  consume "$tp" '%k=%s|%h\n' -p 1 >"$WORK/out.$tp" || { echo "consume failed"; return 1; }
   printf 'k1=v1|trace=abc,n=42\nk2=v2|trace=abc,n=42\n' >"$WORK/exp.$tp"
-  same "$WORK/exp.$tp" "$WORK/out.$tp" "records with headers"
+  same "$WORK/exp.$tp" "$WORK/out.$tp" "records with headers" || return 1
 }
 
 null_key_and_empty_value() {
   local tp; tp="$(topic null)"
-  printf 'plain-1\nplain-2\n' | "${KCAT[@]}" -P -t "$tp" -p 2 || die "produce failed"
-  consume "$tp" '[%K]%k|%s\n' -p 2 >"$WORK/out.$tp" || die "consume failed"
+  printf 'plain-1\nplain-2\n' | "${KCAT[@]}" -P -t "$tp" -p 2 || { echo "produce failed"; return 1; }
+  consume "$tp" '[%K]%k|%s\n' -p 2 >"$WORK/out.$tp" || { echo "consume failed"; return 1; }
   # %K is the key length, -1 for a null key
   printf '[-1]|plain-1\n[-1]|plain-2\n' >"$WORK/exp.$tp"
-  same "$WORK/exp.$tp" "$WORK/out.$tp" "null-key records"
+  same "$WORK/exp.$tp" "$WORK/out.$tp" "null-key records" || return 1
 }
 
 offsets_start_in_the_middle() {
   local tp; tp="$(topic mid)"
-  seq 0 99 | sed 's/^/v/' | "${KCAT[@]}" -P -t "$tp" -p 3 || die "produce failed"
-  timeout 30 "${KCAT[@]}" -C -t "$tp" -p 3 -o 90 -e -f '%o:%s\n' >"$WORK/out.$tp" || die "consume failed"
+  seq 0 99 | sed 's/^/v/' | "${KCAT[@]}" -P -t "$tp" -p 3 || { echo "produce failed"; return 1; }
+  timeout 30 "${KCAT[@]}" -C -t "$tp" -p 3 -o 90 -e -f '%o:%s\n' >"$WORK/out.$tp" || { echo "consume failed"; return 1; }
   for i in $(seq 90 99); do echo "$i:v$i"; done >"$WORK/exp.$tp"
-  same "$WORK/exp.$tp" "$WORK/out.$tp" "records from offset 90"
-  timeout 30 "${KCAT[@]}" -C -t "$tp" -p 3 -o -5 -e -f '%o\n' >"$WORK/tail.$tp" || die "consume -o -5 failed"
+  same "$WORK/exp.$tp" "$WORK/out.$tp" "records from offset 90" || return 1
+  timeout 30 "${KCAT[@]}" -C -t "$tp" -p 3 -o -5 -e -f '%o\n' >"$WORK/tail.$tp" || { echo "consume -o -5 failed"; return 1; }
   seq 95 99 >"$WORK/exp2.$tp"
-  same "$WORK/exp2.$tp" "$WORK/tail.$tp" "last 5 offsets"
+  same "$WORK/exp2.$tp" "$WORK/tail.$tp" "last 5 offsets" || return 1
 }
 
 large_messages() {
@@ -137,9 +136,9 @@ large_messages() {
   python3 -c "
 import sys
 for i in range(5): sys.stdout.write(f'k{i}=' + chr(97 + i) * 200000 + '\n')" >"$WORK/in.$tp"
-  "${KCAT[@]}" -P -t "$tp" -p 0 -K = -z lz4 <"$WORK/in.$tp" || die "produce failed"
-  consume "$tp" '%k=%s\n' -p 0 >"$WORK/out.$tp" || die "consume failed"
-  same "$WORK/in.$tp" "$WORK/out.$tp" "200 kB records"
+  "${KCAT[@]}" -P -t "$tp" -p 0 -K = -z lz4 <"$WORK/in.$tp" || { echo "produce failed"; return 1; }
+  consume "$tp" '%k=%s\n' -p 0 >"$WORK/out.$tp" || { echo "consume failed"; return 1; }
+  same "$WORK/in.$tp" "$WORK/out.$tp" "200 kB records" || return 1
 }
 
 t "kcat -L lists broker and auto-created topic" metadata_lists_broker_and_topic
