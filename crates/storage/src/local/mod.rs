@@ -1,0 +1,92 @@
+//! The local disk engine: one directory per partition, Kafka's layout.
+//!
+//! ```text
+//! <data_dir>/<topic>-<partition>/
+//!     00000000000000000000.log        record batches, byte-for-byte as produced
+//!     00000000000000000000.index      sparse offset index: (relative offset u32, position u32)
+//!     00000000000000000000.timeindex  time index: (timestamp i64, relative offset u32)
+//!     log-start-offset                the DeleteRecords low-water mark (text, one number)
+//! ```
+//!
+//! The `.log` file is the only source of truth: indexes are hints that
+//! recovery checks and rebuilds, and every read re-checks batch headers.
+
+mod group_commit;
+mod index;
+mod log_start;
+mod partition;
+mod read;
+mod recovery;
+mod retention;
+mod segment;
+mod store;
+mod timestamp;
+
+pub use partition::LocalPartitionLog;
+pub use store::LocalLogStore;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::StorageError;
+
+pub(crate) const LOG_SUFFIX: &str = "log";
+pub(crate) const OFFSET_INDEX_SUFFIX: &str = "index";
+pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
+/// Suffix of a partition directory being deleted (removed again at startup).
+pub(crate) const DELETE_DIR_SUFFIX: &str = "-delete";
+
+/// Wall-clock milliseconds since the epoch (Kafka's timestamp unit).
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// `<dir>/<base offset, 20 digits>.<suffix>`, Kafka's segment file naming.
+pub(crate) fn segment_file_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{suffix}"))
+}
+
+pub(crate) fn partition_dir_name(topic: &str, partition: i32) -> String {
+    format!("{topic}-{partition}")
+}
+
+/// Splits `<topic>-<partition>` at the last '-' (topic names may contain '-').
+pub(crate) fn parse_partition_dir_name(name: &str) -> Option<(String, i32)> {
+    let (topic, partition) = name.rsplit_once('-')?;
+    let partition: i32 = partition.parse().ok()?;
+    if partition < 0 || !is_valid_topic_name(topic) {
+        return None;
+    }
+    Some((topic.to_string(), partition))
+}
+
+/// Kafka's legal topic characters; anything else could escape the data dir.
+pub(crate) fn is_valid_topic_name(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic != "."
+        && topic != ".."
+        && topic.len() <= 249
+        && topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+}
+
+/// Keeps the failing path (and what we were doing) in the error.
+pub(crate) fn io_context(action: &str, path: &Path, err: io::Error) -> StorageError {
+    StorageError::Io(io::Error::new(
+        err.kind(),
+        format!("{action} {}: {err}", path.display()),
+    ))
+}
+
+/// fsyncs a directory so renames and new files in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    let handle = std::fs::File::open(dir).map_err(|e| io_context("open dir", dir, e))?;
+    handle
+        .sync_all()
+        .map_err(|e| io_context("fsync dir", dir, e))
+}

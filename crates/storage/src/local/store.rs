@@ -1,0 +1,195 @@
+//! `LocalLogStore`: the partitions under one data directory.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::RwLock;
+use tracing::{info, warn};
+
+use crate::config::LogConfig;
+use crate::error::{Result, StorageError};
+use crate::local::partition::LocalPartitionLog;
+use crate::local::recovery::load_partition;
+use crate::local::{
+    io_context, is_valid_topic_name, parse_partition_dir_name, partition_dir_name, sync_dir,
+    DELETE_DIR_SUFFIX,
+};
+use crate::{LogStore, PartitionLog};
+
+type PartitionKey = (String, i32);
+
+pub struct LocalLogStore {
+    data_dir: PathBuf,
+    partitions: RwLock<HashMap<PartitionKey, Arc<LocalPartitionLog>>>,
+    /// Serialises creating and deleting partitions (directory changes).
+    directory_lock: tokio::sync::Mutex<()>,
+}
+
+impl LocalLogStore {
+    /// Opens the store, creating `data_dir` if needed, and recovers every
+    /// partition found in it (with the default config until
+    /// `open_partition` supplies the topic's own).
+    pub fn open(data_dir: PathBuf) -> Result<LocalLogStore> {
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| io_context("create data dir", &data_dir, e))?;
+        let mut partitions = HashMap::new();
+        let entries = std::fs::read_dir(&data_dir).map_err(|e| io_context("list", &data_dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_context("list", &data_dir, e))?;
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if name.ends_with(DELETE_DIR_SUFFIX) {
+                // A deletion interrupted by a crash: finish it.
+                std::fs::remove_dir_all(&path).map_err(|e| io_context("remove", &path, e))?;
+                continue;
+            }
+            let Some((topic, partition)) = parse_partition_dir_name(&name) else {
+                warn!(dir = %path.display(), "not a partition directory, ignored");
+                continue;
+            };
+            let state = load_partition(&path, &LogConfig::default())?;
+            let log = LocalPartitionLog::from_state(topic.clone(), partition, path, state);
+            info!(
+                topic,
+                partition,
+                high_watermark = log.high_watermark(),
+                "partition loaded"
+            );
+            partitions.insert((topic, partition), Arc::new(log));
+        }
+        Ok(LocalLogStore {
+            data_dir,
+            partitions: RwLock::new(partitions),
+            directory_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The concrete log (for engine-specific calls such as `set_leader_epoch`).
+    pub fn local_partition(&self, topic: &str, partition: i32) -> Option<Arc<LocalPartitionLog>> {
+        self.partitions
+            .read()
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    fn all_partitions(&self) -> Vec<Arc<LocalPartitionLog>> {
+        self.partitions.read().values().cloned().collect()
+    }
+}
+
+fn unknown(topic: &str, partition: i32) -> StorageError {
+    StorageError::UnknownPartition {
+        topic: topic.to_string(),
+        partition,
+    }
+}
+
+#[async_trait]
+impl LogStore for LocalLogStore {
+    /// Returns the loaded log if there is one (applying `config` to it),
+    /// otherwise creates the partition directory and an empty log.
+    async fn open_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> Result<Arc<dyn PartitionLog>> {
+        if !is_valid_topic_name(topic) || partition < 0 {
+            return Err(unknown(topic, partition));
+        }
+        let _directory = self.directory_lock.lock().await;
+        if let Some(existing) = self.local_partition(topic, partition) {
+            existing.set_config(config);
+            return Ok(existing);
+        }
+        let dir = self.data_dir.join(partition_dir_name(topic, partition));
+        let data_dir = self.data_dir.clone();
+        let load_dir = dir.clone();
+        let state = tokio::task::spawn_blocking(move || -> Result<_> {
+            let state = load_partition(&load_dir, &config)?;
+            sync_dir(&data_dir)?;
+            Ok(state)
+        })
+        .await
+        .map_err(|join| {
+            StorageError::Io(std::io::Error::other(format!(
+                "partition open task failed: {join}"
+            )))
+        })??;
+        let log = Arc::new(LocalPartitionLog::from_state(
+            topic.to_string(),
+            partition,
+            dir,
+            state,
+        ));
+        self.partitions
+            .write()
+            .insert((topic.to_string(), partition), Arc::clone(&log));
+        Ok(log)
+    }
+
+    fn partition(&self, topic: &str, partition: i32) -> Option<Arc<dyn PartitionLog>> {
+        self.local_partition(topic, partition)
+            .map(|log| log as Arc<dyn PartitionLog>)
+    }
+
+    /// Renames the directory out of the way (so a crash midway cannot leave a
+    /// half-deleted partition that looks live), then removes it.
+    async fn delete_partition(&self, topic: &str, partition: i32) -> Result<()> {
+        let _directory = self.directory_lock.lock().await;
+        let log = self
+            .partitions
+            .write()
+            .remove(&(topic.to_string(), partition))
+            .ok_or_else(|| unknown(topic, partition))?;
+        log.mark_failed("partition deleted".to_string());
+        let dir = log.dir().to_path_buf();
+        let doomed = self.data_dir.join(format!(
+            "{}.{}{DELETE_DIR_SUFFIX}",
+            partition_dir_name(topic, partition),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let data_dir = self.data_dir.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            std::fs::rename(&dir, &doomed).map_err(|e| io_context("rename", &dir, e))?;
+            sync_dir(&data_dir)?;
+            std::fs::remove_dir_all(&doomed).map_err(|e| io_context("remove", &doomed, e))
+        })
+        .await
+        .map_err(|join| {
+            StorageError::Io(std::io::Error::other(format!(
+                "partition delete task failed: {join}"
+            )))
+        })?
+    }
+
+    async fn run_housekeeping(&self) -> Result<()> {
+        let mut first_error = None;
+        for log in self.all_partitions() {
+            // One partition's failure must not stop retention on the others.
+            if let Err(err) = log.housekeeping() {
+                warn!(topic = log.topic(), partition = log.partition_id(), error = %err, "housekeeping failed");
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn flush_all(&self) -> Result<()> {
+        for log in self.all_partitions() {
+            log.flush().await?;
+        }
+        Ok(())
+    }
+}
