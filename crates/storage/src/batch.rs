@@ -44,6 +44,9 @@ pub const LOG_OVERHEAD: usize = 12;
 /// The smallest batchLength a well-formed v2 batch can carry.
 pub const MIN_BATCH_LENGTH: usize = BATCH_HEADER_LEN - LOG_OVERHEAD;
 
+/// Smallest encoded record: seven one-byte varints.
+const MIN_RECORD_LEN: usize = 7;
+
 const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 const TRANSACTIONAL_BIT: i16 = 0x10;
@@ -303,6 +306,15 @@ pub fn validate_batch(batch: &BatchView<'_>, max_message_bytes: usize) -> Result
     if count <= 0 {
         return Err(StorageError::InvalidRecord(format!(
             "record count {count} must be positive"
+        )));
+    }
+    // An uncompressed record takes at least 7 bytes (length, attributes,
+    // timestamp delta, offset delta, key length, value length, header count
+    // varints), so a larger count is a lie that would make decoders over-allocate.
+    let record_bytes = batch.size() - BATCH_HEADER_LEN;
+    if batch.compression_codec() == 0 && count as usize > record_bytes / MIN_RECORD_LEN {
+        return Err(StorageError::InvalidRecord(format!(
+            "record count {count} does not fit in {record_bytes} bytes of records"
         )));
     }
     if batch.last_offset_delta() != count - 1 {

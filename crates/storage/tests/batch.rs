@@ -128,6 +128,19 @@ fn validation_errors() {
         Err(StorageError::InvalidRecord(_))
     ));
 
+    let mut inflated_count = batch(3, Compression::None).to_vec();
+    let inflated_len = inflated_count.len();
+    inflated_count[RECORD_COUNT_OFFSET..RECORD_COUNT_OFFSET + 4]
+        .copy_from_slice(&1_000_000i32.to_be_bytes());
+    inflated_count[LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4]
+        .copy_from_slice(&999_999i32.to_be_bytes());
+    recompute_crc(&mut inflated_count);
+    assert_eq!(inflated_count.len(), inflated_len);
+    assert!(matches!(
+        validate_batches(&inflated_count, MAX),
+        Err(StorageError::InvalidRecord(_))
+    ));
+
     let too_small = good.len() - 1;
     assert!(matches!(
         validate_batches(&good, too_small),
