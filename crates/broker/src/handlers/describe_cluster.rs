@@ -1,0 +1,89 @@
+//! DescribeCluster (v0–v2): this one broker is the whole cluster and its controller.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::handlers::{ALL_CLUSTER_OPERATIONS, AUTHORIZED_OPERATIONS_OMITTED};
+
+/// `endpoint_type` 1: the request was meant for brokers (2 is controllers).
+const ENDPOINT_BROKERS: i8 = 1;
+
+pub fn handle(
+    broker: &Broker,
+    request: DescribeClusterRequest,
+    version: i16,
+) -> DescribeClusterResponse {
+    if version >= 1 && request.endpoint_type != ENDPOINT_BROKERS {
+        return DescribeClusterResponse::default()
+            .with_error_code(ResponseError::UnsupportedEndpointType.code())
+            .with_error_message(Some(StrBytes::from(format!(
+                "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type {}",
+                endpoint_name(request.endpoint_type)
+            ))))
+            .with_endpoint_type(ENDPOINT_BROKERS);
+    }
+    let me = DescribeClusterBroker::default()
+        .with_broker_id(BrokerId(broker.node_id))
+        .with_host(StrBytes::from(broker.advertised_host.clone()))
+        .with_port(broker.advertised_port)
+        .with_rack(None)
+        .with_is_fenced(false);
+    let operations = if request.include_cluster_authorized_operations {
+        ALL_CLUSTER_OPERATIONS
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    DescribeClusterResponse::default()
+        .with_error_code(0)
+        .with_error_message(None)
+        .with_endpoint_type(ENDPOINT_BROKERS)
+        .with_cluster_id(StrBytes::from(broker.cluster_id.clone()))
+        .with_controller_id(BrokerId(broker.node_id))
+        .with_brokers(vec![me])
+        .with_cluster_authorized_operations(operations)
+}
+
+fn endpoint_name(endpoint_type: i8) -> String {
+    match endpoint_type {
+        2 => "CONTROLLER".into(),
+        other => format!("UNKNOWN({other})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::test_support::{assert_encodes, test_broker};
+
+    #[tokio::test]
+    async fn describes_this_broker() {
+        let broker = test_broker().await;
+        for version in 0..=2 {
+            let req = DescribeClusterRequest::default()
+                .with_include_cluster_authorized_operations(version == 2);
+            let resp = handle(&broker, req, version);
+            assert_encodes(&resp, version);
+            assert_eq!(resp.error_code, 0);
+            assert_eq!(resp.cluster_id.as_str(), broker.cluster_id);
+            assert_eq!(resp.controller_id.0, broker.node_id);
+            assert_eq!(resp.brokers.len(), 1);
+            assert_eq!(resp.brokers[0].port, broker.advertised_port);
+            let ops = if version == 2 {
+                ALL_CLUSTER_OPERATIONS
+            } else {
+                AUTHORIZED_OPERATIONS_OMITTED
+            };
+            assert_eq!(resp.cluster_authorized_operations, ops);
+        }
+        let req = DescribeClusterRequest::default().with_endpoint_type(2);
+        let resp = handle(&broker, req, 1);
+        assert_encodes(&resp, 1);
+        assert_eq!(
+            resp.error_code,
+            ResponseError::UnsupportedEndpointType.code()
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! Test helpers for handler unit tests: a real broker on a temp dir.
+
+use std::ops::Deref;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::protocol::Encodable;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use tempfile::TempDir;
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::server::{self, RunningBroker};
+
+/// A started broker that lives as long as its temp dir.
+pub(crate) struct TestBroker {
+    running: RunningBroker,
+    _dir: TempDir,
+}
+
+impl Deref for TestBroker {
+    type Target = Broker;
+
+    fn deref(&self) -> &Broker {
+        self.running.broker()
+    }
+}
+
+pub(crate) async fn test_broker() -> TestBroker {
+    test_broker_with(|config| config).await
+}
+
+/// A broker whose config `tweak` may change (static Kafka configs and so on).
+pub(crate) async fn test_broker_with(
+    tweak: impl FnOnce(BrokerConfig) -> BrokerConfig,
+) -> TestBroker {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = tweak(BrokerConfig::for_tests(dir.path()));
+    let running = server::start(config).await.expect("broker starts");
+    TestBroker { running, _dir: dir }
+}
+
+/// Appends `count` small records to a partition.
+pub(crate) async fn append_records(broker: &Broker, topic: &str, partition: i32, count: usize) {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(Bytes::from(format!("value-{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode batch");
+    let log = broker
+        .topics
+        .partition(topic, partition)
+        .expect("partition exists");
+    log.append(buf.freeze(), fjord_storage::Durability::Written)
+        .await
+        .expect("append");
+}
+
+/// Panics unless `message` encodes at `version` (catches fields set that the
+/// version cannot carry).
+pub(crate) fn assert_encodes<M: Encodable>(message: &M, version: i16) {
+    let mut buf = BytesMut::new();
+    if let Err(e) = message.encode(&mut buf, version) {
+        panic!("response does not encode at v{version}: {e}");
+    }
+}
