@@ -148,11 +148,15 @@ impl LogStore for LocalLogStore {
     /// half-deleted partition that looks live), then removes it.
     async fn delete_partition(&self, topic: &str, partition: i32) -> Result<()> {
         let _directory = self.directory_lock.lock().await;
-        let log = self
+        let Some(log) = self
             .partitions
             .write()
             .remove(&(topic.to_string(), partition))
-            .ok_or_else(|| unknown(topic, partition))?;
+        else {
+            // Already gone: deleting is idempotent, so a topic delete
+            // interrupted by a crash can simply be repeated.
+            return Ok(());
+        };
         log.mark_failed("partition deleted".to_string());
         let dir = log.dir().to_path_buf();
         let doomed = self.data_dir.join(format!(

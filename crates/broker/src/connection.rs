@@ -1,0 +1,195 @@
+//! One client connection: read frames, decode, dispatch, answer in order.
+//!
+//! Requests are handled one at a time per connection, as Kafka does, so the
+//! answers go out in request order. Answers to pipelined requests are
+//! gathered and written together while more whole frames are already
+//! buffered.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::api;
+use crate::broker::Broker;
+use crate::handlers::api_versions;
+
+/// Answers gathered beyond this are written before the next request is read.
+const MAX_PENDING_OUTPUT: usize = 1 << 20;
+/// The most we grow the read buffer by at once, whatever a frame claims.
+const MAX_READ_RESERVE: usize = 1 << 20;
+
+/// Why a connection is closed instead of answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("frame of {0} bytes is negative or exceeds socket.request.max.bytes ({1})")]
+    BadFrameLength(i64, usize),
+    #[error("request header is truncated")]
+    TruncatedHeader,
+    #[error("unknown api key {0}")]
+    UnknownApiKey(i16),
+    #[error("{0:?} v{1} is not supported")]
+    UnsupportedVersion(ApiKey, i16),
+    #[error("malformed {0:?} v{1} request: {2}")]
+    Malformed(ApiKey, i16, String),
+    #[error("cannot encode {0:?} v{1} response: {2}")]
+    Encode(ApiKey, i16, String),
+    #[error("{0:?}: {1}")]
+    Closed(ApiKey, &'static str),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn serve(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let max_frame = broker.config.socket_request_max_bytes();
+    let mut input = BytesMut::with_capacity(64 * 1024);
+    let mut output = BytesMut::with_capacity(64 * 1024);
+    let result: Result<(), ConnectionError> = async {
+        loop {
+            while let Some(frame) = next_frame(&mut input, max_frame)? {
+                handle_frame(&broker, frame, &mut output).await?;
+                let more_buffered = frame_ready(&input, max_frame);
+                if !output.is_empty() && (!more_buffered || output.len() >= MAX_PENDING_OUTPUT) {
+                    socket.write_all(&output).await?;
+                    output.clear();
+                }
+            }
+            reserve_for_next_frame(&mut input);
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                read = socket.read_buf(&mut input) => {
+                    if read? == 0 {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => tracing::debug!(%peer, "connection closed"),
+        Err(ConnectionError::Io(e)) => tracing::debug!(%peer, error = %e, "connection dropped"),
+        Err(e) => tracing::warn!(%peer, error = %e, "closing connection"),
+    }
+}
+
+fn frame_length(input: &[u8], max_frame: usize) -> Result<Option<usize>, ConnectionError> {
+    if input.len() < 4 {
+        return Ok(None);
+    }
+    let length = i32::from_be_bytes([input[0], input[1], input[2], input[3]]);
+    if length < 0 || length as usize > max_frame {
+        return Err(ConnectionError::BadFrameLength(
+            i64::from(length),
+            max_frame,
+        ));
+    }
+    Ok(Some(length as usize))
+}
+
+fn frame_ready(input: &[u8], max_frame: usize) -> bool {
+    matches!(frame_length(input, max_frame), Ok(Some(len)) if input.len() >= 4 + len)
+}
+
+/// Splits one whole frame (without its length prefix) off the buffer.
+fn next_frame(input: &mut BytesMut, max_frame: usize) -> Result<Option<Bytes>, ConnectionError> {
+    match frame_length(input, max_frame)? {
+        Some(len) if input.len() >= 4 + len => {
+            input.advance(4);
+            Ok(Some(input.split_to(len).freeze()))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn reserve_for_next_frame(input: &mut BytesMut) {
+    let wanted = if input.len() >= 4 {
+        let length = i32::from_be_bytes([input[0], input[1], input[2], input[3]]).max(0) as usize;
+        (4 + length).saturating_sub(input.len())
+    } else {
+        8 * 1024
+    };
+    input.reserve(wanted.clamp(8 * 1024, MAX_READ_RESERVE));
+}
+
+async fn handle_frame(
+    broker: &Broker,
+    mut frame: Bytes,
+    output: &mut BytesMut,
+) -> Result<(), ConnectionError> {
+    if frame.len() < 8 {
+        return Err(ConnectionError::TruncatedHeader);
+    }
+    let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let entry = api::entry(api_key).ok_or(ConnectionError::UnknownApiKey(api_key))?;
+    let key = entry.key;
+    if key == ApiKey::ApiVersions && version > entry.max {
+        // KIP-511: a v0-shaped answer so the client can retry with a version we know.
+        let mut header = ResponseHeader::default();
+        header.correlation_id = correlation_id;
+        return write_response(
+            output,
+            &header,
+            0,
+            &ResponseKind::ApiVersions(api_versions::unsupported_version()),
+            key,
+            0,
+        );
+    }
+    if version < entry.min_supported || version > entry.max {
+        return Err(ConnectionError::UnsupportedVersion(key, version));
+    }
+    let header = RequestHeader::decode(&mut frame, key.request_header_version(version))
+        .map_err(|e| ConnectionError::Malformed(key, version, format!("header: {e:#}")))?;
+    let request = RequestKind::decode(key, &mut frame, version)
+        .map_err(|e| ConnectionError::Malformed(key, version, format!("{e:#}")))?;
+    let response = match api::dispatch(broker, &header, request).await {
+        api::Outcome::Respond(response) => response,
+        api::Outcome::Silent => return Ok(()),
+        api::Outcome::Close(reason) => return Err(ConnectionError::Closed(key, reason)),
+    };
+    let mut response_header = ResponseHeader::default();
+    response_header.correlation_id = correlation_id;
+    write_response(
+        output,
+        &response_header,
+        key.response_header_version(version),
+        &response,
+        key,
+        version,
+    )
+}
+
+fn write_response(
+    output: &mut BytesMut,
+    header: &ResponseHeader,
+    header_version: i16,
+    response: &ResponseKind,
+    key: ApiKey,
+    version: i16,
+) -> Result<(), ConnectionError> {
+    let start = output.len();
+    output.put_i32(0);
+    let encoded = header
+        .encode(output, header_version)
+        .and_then(|()| response.encode(output, version));
+    if let Err(e) = encoded {
+        output.truncate(start);
+        return Err(ConnectionError::Encode(key, version, format!("{e:#}")));
+    }
+    let length = (output.len() - start - 4) as i32;
+    output[start..start + 4].copy_from_slice(&length.to_be_bytes());
+    Ok(())
+}

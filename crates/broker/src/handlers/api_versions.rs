@@ -1,0 +1,32 @@
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+
+use crate::api::APIS;
+
+pub fn handle(_request: &ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+    supported_apis(0)
+}
+
+/// The answer to an ApiVersions request at a version we don't know: encoded at
+/// v0 by the caller, with UNSUPPORTED_VERSION and our ranges so that the
+/// client can retry at a version we speak (KIP-511).
+pub fn unsupported_version() -> ApiVersionsResponse {
+    supported_apis(ResponseError::UnsupportedVersion.code())
+}
+
+fn supported_apis(error_code: i16) -> ApiVersionsResponse {
+    let mut response = ApiVersionsResponse::default();
+    response.error_code = error_code;
+    response.api_keys = APIS
+        .iter()
+        .map(|api| {
+            let mut v = ApiVersion::default();
+            v.api_key = api.key as i16;
+            v.min_version = api.advertised_min;
+            v.max_version = api.max;
+            v
+        })
+        .collect();
+    response
+}

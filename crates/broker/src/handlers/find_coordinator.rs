@@ -1,0 +1,65 @@
+//! FindCoordinator: with one broker, it coordinates every group and
+//! transactional id.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+
+/// Key types: 0 group, 1 transaction. Share groups (2) are not served.
+const MAX_KEY_TYPE: i8 = 1;
+
+pub fn handle(
+    broker: &Broker,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let mut response = FindCoordinatorResponse::default();
+    let host = StrBytes::from_string(broker.advertised_host.clone());
+    let error = if (0..=MAX_KEY_TYPE).contains(&request.key_type) {
+        None
+    } else {
+        Some(ResponseError::InvalidRequest)
+    };
+    if version < 4 {
+        match error {
+            Some(code) => {
+                response.error_code = code.code();
+                response.error_message =
+                    Some(StrBytes::from_static_str("Invalid coordinator key type"));
+                response.node_id = BrokerId(-1);
+                response.port = -1;
+            }
+            None => {
+                response.node_id = BrokerId(broker.node_id);
+                response.host = host;
+                response.port = broker.advertised_port;
+            }
+        }
+        return response;
+    }
+    response.coordinators = request
+        .coordinator_keys
+        .into_iter()
+        .map(|key| {
+            let mut coordinator = Coordinator::default();
+            coordinator.key = key;
+            match error {
+                Some(code) => {
+                    coordinator.error_code = code.code();
+                    coordinator.node_id = BrokerId(-1);
+                    coordinator.port = -1;
+                }
+                None => {
+                    coordinator.node_id = BrokerId(broker.node_id);
+                    coordinator.host = host.clone();
+                    coordinator.port = broker.advertised_port;
+                }
+            }
+            coordinator
+        })
+        .collect();
+    response
+}

@@ -1,0 +1,91 @@
+//! ListOffsets: earliest, latest, max timestamp and lookups by time.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::broker::Broker;
+use crate::error::{ApiError, ApiResult};
+use fjord_storage::PartitionLog;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+/// Without tiered storage the local log is the whole log.
+const EARLIEST_LOCAL: i64 = -4;
+/// Tiered-storage positions: nothing is tiered, so there is no such offset.
+const LATEST_TIERED: i64 = -5;
+const EARLIEST_PENDING_UPLOAD: i64 = -6;
+const LEADER_EPOCH: i32 = 0;
+/// Responses carry the leader epoch from v4.
+const LEADER_EPOCH_VERSION: i16 = 4;
+
+pub async fn handle(
+    broker: &Broker,
+    request: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
+    let mut response = ListOffsetsResponse::default();
+    for topic in request.topics {
+        let mut topic_response = ListOffsetsTopicResponse::default();
+        let exists = broker.topics.get(&topic.name).is_some();
+        for partition in topic.partitions {
+            let mut answer = ListOffsetsPartitionResponse::default();
+            answer.partition_index = partition.partition_index;
+            let log = broker
+                .topics
+                .partition(&topic.name, partition.partition_index)
+                .filter(|_| exists);
+            let result = match log {
+                None => Err(ApiError::new(ResponseError::UnknownTopicOrPartition, "")),
+                Some(_) if partition.current_leader_epoch > LEADER_EPOCH => {
+                    Err(ApiError::new(ResponseError::UnknownLeaderEpoch, ""))
+                }
+                Some(log) => lookup(log.as_ref(), partition.timestamp).await,
+            };
+            match result {
+                Ok((timestamp, offset)) => {
+                    answer.timestamp = timestamp;
+                    answer.offset = offset;
+                    if version >= LEADER_EPOCH_VERSION && offset >= 0 {
+                        answer.leader_epoch = LEADER_EPOCH;
+                    }
+                }
+                Err(e) => {
+                    answer.error_code = e.code();
+                    answer.timestamp = -1;
+                    answer.offset = -1;
+                }
+            }
+            topic_response.partitions.push(answer);
+        }
+        topic_response.name = topic.name;
+        response.topics.push(topic_response);
+    }
+    response
+}
+
+/// The (timestamp, offset) answered for one partition; -1 where none exists.
+async fn lookup(log: &dyn PartitionLog, timestamp: i64) -> ApiResult<(i64, i64)> {
+    Ok(match timestamp {
+        LATEST => (-1, log.high_watermark()),
+        EARLIEST | EARLIEST_LOCAL => (-1, log.log_start_offset()),
+        MAX_TIMESTAMP => match log.max_timestamp().await? {
+            Some(found) => (found.timestamp, found.offset),
+            None => (-1, -1),
+        },
+        LATEST_TIERED | EARLIEST_PENDING_UPLOAD => (-1, -1),
+        t if t >= 0 => match log.offset_for_timestamp(t).await? {
+            Some(found) => (found.timestamp, found.offset),
+            None => (-1, -1),
+        },
+        _ => {
+            return Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                format!("unknown ListOffsets timestamp {timestamp}"),
+            ))
+        }
+    })
+}

@@ -1,0 +1,111 @@
+use fjord_storage::meta::TopicMeta;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{ALL_CLUSTER_OPERATIONS, ALL_TOPIC_OPERATIONS, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::broker::Broker;
+use crate::topics::validate_topic_name;
+
+pub async fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
+    let mut response = MetadataResponse::default();
+    response.brokers = vec![this_broker(broker)];
+    response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
+    response.controller_id = BrokerId(broker.node_id);
+    response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
+        ALL_CLUSTER_OPERATIONS
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    let operations = if request.include_topic_authorized_operations {
+        ALL_TOPIC_OPERATIONS
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    // v0 has no null: an empty list there means every topic.
+    let requested = match request.topics {
+        Some(topics) if !(version == 0 && topics.is_empty()) => topics,
+        _ => {
+            response.topics = broker
+                .topics
+                .all()
+                .iter()
+                .map(|t| describe_topic(broker, t, operations))
+                .collect();
+            return response;
+        }
+    };
+    // Auto-creation asked by the client (v4+) or implied before v4.
+    let auto_create =
+        broker.config.auto_create_topics() && (version < 4 || request.allow_auto_topic_creation);
+    for wanted in requested {
+        let topic = match &wanted.name {
+            Some(name) => lookup_by_name(broker, name, auto_create).await,
+            None => broker
+                .topics
+                .by_id(wanted.topic_id)
+                .ok_or(ResponseError::UnknownTopicId),
+        };
+        response.topics.push(match topic {
+            Ok(topic) => describe_topic(broker, &topic, operations),
+            Err(code) => {
+                let mut entry = MetadataResponseTopic::default();
+                entry.error_code = code.code();
+                entry.name = wanted.name;
+                entry.topic_id = wanted.topic_id;
+                entry.topic_authorized_operations = operations;
+                entry
+            }
+        });
+    }
+    response
+}
+
+async fn lookup_by_name(
+    broker: &Broker,
+    name: &str,
+    auto_create: bool,
+) -> Result<TopicMeta, ResponseError> {
+    if let Some(topic) = broker.topics.get(name) {
+        return Ok(topic);
+    }
+    validate_topic_name(name).map_err(|e| e.code)?;
+    if !auto_create {
+        return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    broker
+        .topics
+        .get_or_create(name, broker.config.num_partitions())
+        .await
+        .map_err(|e| e.code)
+}
+
+pub fn this_broker(broker: &Broker) -> MetadataResponseBroker {
+    let mut entry = MetadataResponseBroker::default();
+    entry.node_id = BrokerId(broker.node_id);
+    entry.host = StrBytes::from_string(broker.advertised_host.clone());
+    entry.port = broker.advertised_port;
+    entry
+}
+
+fn describe_topic(broker: &Broker, topic: &TopicMeta, operations: i32) -> MetadataResponseTopic {
+    let mut entry = MetadataResponseTopic::default();
+    entry.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
+    entry.topic_id = topic.id;
+    entry.topic_authorized_operations = operations;
+    entry.partitions = (0..topic.partitions)
+        .map(|index| {
+            let mut partition = MetadataResponsePartition::default();
+            partition.partition_index = index;
+            partition.leader_id = BrokerId(broker.node_id);
+            partition.leader_epoch = 0;
+            partition.replica_nodes = vec![BrokerId(broker.node_id)];
+            partition.isr_nodes = vec![BrokerId(broker.node_id)];
+            partition
+        })
+        .collect();
+    entry
+}

@@ -1,0 +1,147 @@
+//! Produce: validate and append record batches, answer per partition.
+
+use futures::future::join_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::configs::topic_config_def;
+use crate::error::{ApiError, ApiResult};
+use fjord_storage::meta::TopicMeta;
+use fjord_storage::{AppendOutcome, Durability};
+
+/// Produce v13 names topics by id instead of by name.
+const TOPIC_ID_VERSION: i16 = 13;
+
+pub async fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> ProduceResponse {
+    let durability = match request.acks {
+        -1 => Some(Durability::Synced),
+        0 | 1 => Some(Durability::Written),
+        _ => None,
+    };
+    let topics = request.topic_data.into_iter().map(|topic_data| async move {
+        let topic = if version >= TOPIC_ID_VERSION {
+            broker
+                .topics
+                .by_id(topic_data.topic_id)
+                .ok_or(ResponseError::UnknownTopicId)
+        } else {
+            broker
+                .topics
+                .get(&topic_data.name)
+                .ok_or(ResponseError::UnknownTopicOrPartition)
+        };
+        let appends = topic_data.partition_data.into_iter().map(|partition| {
+            let topic = topic.clone();
+            async move {
+                let result = match (topic, durability) {
+                    (_, None) => Err(ApiError::new(
+                        ResponseError::InvalidRequiredAcks,
+                        "acks must be -1, 0 or 1",
+                    )),
+                    (Err(code), _) => Err(ApiError::new(code, code.to_string())),
+                    (Ok(topic), Some(durability)) => {
+                        append(
+                            broker,
+                            &topic,
+                            partition.index,
+                            partition.records,
+                            durability,
+                        )
+                        .await
+                    }
+                };
+                partition_response(partition.index, result)
+            }
+        });
+        let mut response = TopicProduceResponse::default();
+        response.name = if version >= TOPIC_ID_VERSION {
+            TopicName(StrBytes::default())
+        } else {
+            topic_data.name
+        };
+        response.topic_id = topic_data.topic_id;
+        response.partition_responses = join_all(appends).await;
+        response
+    });
+    let mut response = ProduceResponse::default();
+    response.responses = join_all(topics).await;
+    response
+}
+
+/// True when any partition failed: with acks=0 Kafka closes the connection
+/// then, the only way such a producer learns of it.
+pub fn has_errors(response: &ProduceResponse) -> bool {
+    response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .any(|p| p.error_code != 0)
+}
+
+async fn append(
+    broker: &Broker,
+    topic: &TopicMeta,
+    partition: i32,
+    records: Option<bytes::Bytes>,
+    durability: Durability,
+) -> ApiResult<AppendOutcome> {
+    let log = broker
+        .topics
+        .partition(&topic.name, partition)
+        .ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("{}-{partition} does not exist", topic.name),
+            )
+        })?;
+    let records = records.filter(|r| !r.is_empty()).ok_or_else(|| {
+        ApiError::new(
+            ResponseError::InvalidRecord,
+            "produce request without records",
+        )
+    })?;
+    if durability == Durability::Synced && min_insync_replicas(broker, topic) > 1 {
+        return Err(ApiError::new(
+            ResponseError::NotEnoughReplicas,
+            "min.insync.replicas exceeds the one replica a partition has",
+        ));
+    }
+    Ok(log.append(records, durability).await?)
+}
+
+fn min_insync_replicas(broker: &Broker, topic: &TopicMeta) -> i64 {
+    topic_config_def("min.insync.replicas")
+        .and_then(|def| {
+            broker
+                .topics
+                .statics()
+                .topic_value(def, &topic.configs)
+                .0
+                .parse()
+                .ok()
+        })
+        .unwrap_or(1)
+}
+
+fn partition_response(index: i32, result: ApiResult<AppendOutcome>) -> PartitionProduceResponse {
+    let mut response = PartitionProduceResponse::default();
+    response.index = index;
+    match result {
+        Ok(outcome) => {
+            response.base_offset = outcome.base_offset;
+            response.log_append_time_ms = outcome.log_append_time;
+            response.log_start_offset = outcome.log_start_offset;
+        }
+        Err(e) => {
+            response.error_code = e.code();
+            response.base_offset = -1;
+            response.log_append_time_ms = -1;
+            response.log_start_offset = -1;
+            response.error_message = Some(StrBytes::from_string(e.message));
+        }
+    }
+    response
+}

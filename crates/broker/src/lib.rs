@@ -1,0 +1,16 @@
+//! The Fjord broker: network, protocol dispatch and handlers on top of
+//! `fjord-storage`. A request's way: `server` (accept) → `connection` (frame,
+//! header) → `api` (table, dispatch) → `handlers::*` → storage.
+
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod configs;
+pub mod connection;
+pub mod error;
+pub mod handlers;
+pub mod server;
+pub mod topics;
+
+pub use config::BrokerConfig;
+pub use server::{start, RunningBroker};

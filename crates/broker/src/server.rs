@@ -1,0 +1,150 @@
+//! Start-up, the accept loop, background housekeeping and clean shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use fjord_storage::local::LocalLogStore;
+use fjord_storage::meta::{FileMetadataStore, MetadataStore};
+use fjord_storage::LogStore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::connection;
+use crate::topics::TopicRegistry;
+
+/// A broker serving in the background of the current Tokio runtime.
+pub struct RunningBroker {
+    local_addr: SocketAddr,
+    broker: Arc<Broker>,
+    shutdown: watch::Sender<bool>,
+    served: tokio::task::JoinHandle<()>,
+}
+
+impl RunningBroker {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `host:port` for clients' bootstrap.servers.
+    pub fn bootstrap(&self) -> String {
+        self.local_addr.to_string()
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stops accepting, closes connections, flushes and fsyncs every log.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.served.await.context("accept loop panicked")?;
+        self.broker
+            .logs
+            .flush_all()
+            .await
+            .context("flushing logs at shutdown")?;
+        tracing::info!("fjord stopped");
+        Ok(())
+    }
+}
+
+pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+    let data_dir = config.data_dir.clone();
+    let logs: Arc<dyn LogStore> = {
+        let dir = data_dir.clone();
+        Arc::new(
+            tokio::task::spawn_blocking(move || LocalLogStore::open(dir))
+                .await?
+                .with_context(|| format!("opening logs in {}", data_dir.display()))?,
+        )
+    };
+    let meta: Arc<dyn MetadataStore> = Arc::new(
+        FileMetadataStore::open(&data_dir, config.cluster_id.as_deref())
+            .with_context(|| format!("opening metadata in {}", data_dir.display()))?,
+    );
+    let topics = TopicRegistry::open(meta.clone(), logs.clone(), config.statics.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("opening topics: {e}"))?;
+
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    let broker = Arc::new(Broker {
+        node_id: config.node_id,
+        cluster_id: meta.cluster_id(),
+        advertised_host: config
+            .advertised_host
+            .clone()
+            .unwrap_or_else(|| local_addr.ip().to_string()),
+        advertised_port: i32::from(config.advertised_port.unwrap_or(local_addr.port())),
+        logs,
+        topics,
+        config,
+    });
+    tracing::info!(
+        "fjord listening on {local_addr}, data in {}",
+        broker.config.data_dir.display()
+    );
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    tokio::spawn(housekeeping(broker.clone(), shutdown_rx.clone()));
+    let served = tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx));
+    Ok(RunningBroker {
+        local_addr,
+        broker,
+        shutdown,
+        served,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    backoff = Duration::from_millis(5);
+                    let _ = socket.set_nodelay(true);
+                    connections.spawn(connection::serve(socket, peer, broker.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, don't spin.
+                    tracing::warn!(error = %e, "accept failed; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+async fn housekeeping(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.retention_check_interval_ms());
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = ticker.tick() => {
+                if let Err(e) = broker.logs.run_housekeeping().await {
+                    tracing::error!(error = %e, "log housekeeping failed");
+                }
+            }
+        }
+    }
+}

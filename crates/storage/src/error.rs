@@ -1,0 +1,30 @@
+use thiserror::Error;
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// CRC mismatch, bad length, truncated batch: Kafka's CORRUPT_MESSAGE.
+    #[error("corrupt record batch: {0}")]
+    CorruptBatch(String),
+    /// Well-formed but not acceptable (wrong magic, empty batch, count
+    /// mismatch): Kafka's INVALID_RECORD (or UNSUPPORTED_FOR_MESSAGE_FORMAT for magic).
+    #[error("invalid record batch: {0}")]
+    InvalidRecord(String),
+    #[error("unsupported record batch magic {0}")]
+    UnsupportedMagic(i8),
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    BatchTooLarge { size: usize, max: usize },
+    #[error("offset {offset} is outside [{log_start}, {high_watermark}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start: i64,
+        high_watermark: i64,
+    },
+    #[error("unknown topic or partition {topic}-{partition}")]
+    UnknownPartition { topic: String, partition: i32 },
+    #[error("metadata store: {0}")]
+    Metadata(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,117 @@
+//! Fjord's storage: partition logs behind engine-neutral async traits, and the
+//! metadata store (topics, their ids and config overrides).
+//!
+//! Nothing here knows the Kafka wire format beyond the magic-v2 record batch
+//! header (see [`batch`]): batches are stored byte-for-byte as the producer sent
+//! them, with only the base offset, partition leader epoch and (for
+//! LogAppendTime topics) the max timestamp rewritten.
+
+pub mod batch;
+pub mod config;
+pub mod error;
+pub mod local;
+pub mod meta;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::watch;
+
+pub use config::{LogConfig, TimestampType};
+pub use error::{Result, StorageError};
+
+/// How long an append waits before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// acks=0/1: answered once the batch is in the page cache.
+    Written,
+    /// acks=-1: answered once the batch is fsynced (group-committed with
+    /// concurrent appends).
+    Synced,
+}
+
+/// What the log assigned to an appended set of batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker time stamped into the batches for LogAppendTime topics, -1 otherwise.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+}
+
+/// Whole batches read from a log, plus the offsets every fetch answer carries.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOutcome {
+    /// Zero or more complete record batches, as stored.
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+/// A record located by timestamp (ListOffsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+    pub leader_epoch: i32,
+}
+
+/// One partition's log. Offsets are Kafka offsets; the high watermark is the
+/// next offset to be assigned (single replica: everything written is committed).
+#[async_trait]
+pub trait PartitionLog: Send + Sync {
+    /// Appends one or more magic-v2 record batches exactly as a producer sent
+    /// them. Validates every batch (magic, length, CRC32C, record count,
+    /// `max.message.bytes`), assigns offsets and stores them. All or nothing:
+    /// if any batch is invalid nothing is written.
+    async fn append(&self, batches: Bytes, durability: Durability) -> Result<AppendOutcome>;
+
+    /// Reads whole batches starting with the batch that contains `offset`, up to
+    /// `max_bytes`; when `min_one` is set the first batch is returned even if it
+    /// is larger than `max_bytes` (Kafka's rule for the first partition of a
+    /// fetch). `offset` outside [log start, high watermark] is OffsetOutOfRange;
+    /// `offset == high watermark` gives empty records.
+    async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome>;
+
+    fn high_watermark(&self) -> i64;
+    fn log_start_offset(&self) -> i64;
+    /// Changes whenever the high watermark moves (long-polling fetches wait on it).
+    fn watch_high_watermark(&self) -> watch::Receiver<i64>;
+
+    /// The first record whose timestamp is >= `timestamp` (ListOffsets by time).
+    async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>>;
+    /// The record with the largest timestamp (ListOffsets -3), earliest on ties.
+    async fn max_timestamp(&self) -> Result<Option<TimestampOffset>>;
+
+    /// Moves the log start offset up to `offset` (DeleteRecords), deleting whole
+    /// segments below it. Returns the new log start offset.
+    async fn delete_records_before(&self, offset: i64) -> Result<i64>;
+
+    /// Total bytes on disk of this partition's segments.
+    fn size_bytes(&self) -> u64;
+    fn config(&self) -> LogConfig;
+    fn set_config(&self, config: LogConfig);
+}
+
+/// The set of partition logs a broker holds.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Opens the partition's log, creating it empty if it does not exist.
+    async fn open_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> Result<Arc<dyn PartitionLog>>;
+    fn partition(&self, topic: &str, partition: i32) -> Option<Arc<dyn PartitionLog>>;
+    /// Removes the partition's log and all its data; a partition that does
+    /// not exist counts as removed.
+    async fn delete_partition(&self, topic: &str, partition: i32) -> Result<()>;
+    /// Applies retention (`retention.ms`, `retention.bytes`) and time-based
+    /// segment rolls to every partition; the broker calls this periodically.
+    async fn run_housekeeping(&self) -> Result<()>;
+    /// Flushes and fsyncs everything (clean shutdown).
+    async fn flush_all(&self) -> Result<()>;
+}
