@@ -6,7 +6,7 @@ set -uo pipefail
 B="${FJORD_BOOTSTRAP:?FJORD_BOOTSTRAP is not set: run tests/clients/run.sh}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fjord-kcat.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
-KCAT=(kcat -b "$B" -q -X socket.timeout.ms=10000 -X topic.message.timeout.ms=20000)
+KCAT=(kcat -b "$B" -X socket.timeout.ms=10000 -X topic.message.timeout.ms=20000)
 
 pass=0
 fail=0
