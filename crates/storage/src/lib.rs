@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod local;
 pub mod meta;
+pub mod offsets;
 
 use std::sync::Arc;
 
