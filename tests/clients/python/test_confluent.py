@@ -44,7 +44,9 @@ def produce(bootstrap, topic, records, compression, acks):
         assert rep is not None, "no delivery report"
         err, part, off = rep
         assert err is None, f"delivery failed: {err}"
-        produced.append(dict(key=k, value=v, headers=h, partition=part, offset=off if off >= 0 else None))
+        # acks=0: librdkafka reports no offset (None)
+        produced.append(dict(key=k, value=v, headers=h, partition=part,
+                             offset=off if off is not None and off >= 0 else None))
     return produced
 
 

@@ -16,6 +16,9 @@ def produce(bootstrap, topic, records, compression, acks):
         bootstrap_servers=bootstrap,
         compression_type=compression,
         acks=acks,
+        # kafka-python 3.x turns idempotence on by default with acks=all; that needs
+        # InitProducerId, which is not in the first milestone (see the xfail below).
+        enable_idempotence=False,
         linger_ms=5,
         batch_size=64 * 1024,
         request_timeout_ms=15000,
@@ -26,9 +29,9 @@ def produce(bootstrap, topic, records, compression, acks):
         produced = []
         for (k, v, h), f in zip(records, futures):
             md = f.get(timeout=30)  # raises on a delivery error
-            produced.append(
-                dict(key=k, value=v, headers=h, partition=md.partition, offset=md.offset if md.offset >= 0 else None)
-            )
+            # with acks=0 there is no base offset: kafka-python reports made-up offsets
+            offset = md.offset if acks != 0 and md.offset >= 0 else None
+            produced.append(dict(key=k, value=v, headers=h, partition=md.partition, offset=offset))
         return produced
     finally:
         producer.close(timeout=10)
@@ -98,7 +101,7 @@ def test_auto_create_on_produce(bootstrap, admin):
 def test_explicit_partition_and_timestamp(bootstrap, admin):
     topic = unique_topic("kp-ts")
     create_topic(admin, topic)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
     base = int(time.time() * 1000) - 60_000
     try:
         mds = [producer.send(topic, key=b"k", value=f"v{i}".encode(), partition=2, timestamp_ms=base + i)
@@ -128,3 +131,20 @@ def test_explicit_partition_and_timestamp(bootstrap, admin):
         assert consumer.beginning_offsets([tp])[tp] == 0
     finally:
         consumer.close()
+
+
+@pytest.mark.xfail(
+    reason="InitProducerId (idempotent producer) is not in the first milestone: kafka-python 3.x "
+    "enables idempotence by default with acks=all and fails with IncompatibleBrokerVersion "
+    "'Kafka broker does not support the InitProducerIdRequest Kafka protocol'",
+    strict=False,
+)
+def test_default_producer_acks_all_is_idempotent(bootstrap, admin):
+    topic = unique_topic("kp-idem")
+    create_topic(admin, topic)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=10000)
+    try:
+        md = producer.send(topic, key=b"k", value=b"v").get(timeout=20)
+    finally:
+        producer.close(timeout=5)
+    assert md.offset == 0
