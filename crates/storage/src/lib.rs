@@ -10,6 +10,7 @@ pub mod batch;
 pub mod config;
 pub mod error;
 pub mod local;
+pub mod local_offsets;
 pub mod meta;
 pub mod offsets;
 

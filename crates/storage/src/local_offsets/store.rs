@@ -1,0 +1,408 @@
+//! `LocalOffsetStore`: the writer, group commit and compaction.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+
+use super::codec::{encode_frame, Mutation};
+use super::files::{self, OFFSETS_DIR};
+use super::state::State;
+use crate::error::{Result, StorageError};
+use crate::local::{io_context, sync_dir};
+use crate::offsets::{CommittedOffset, OffsetEntry, OffsetStore};
+
+/// The log is compacted only when it exceeds this many bytes …
+pub const DEFAULT_COMPACTION_MIN_BYTES: u64 = 64 << 20;
+/// … and this many times the size of a snapshot of the live state.
+const COMPACTION_RATIO: u64 = 4;
+
+/// Tunables (tests shrink the compaction threshold).
+#[derive(Debug, Clone, Copy)]
+pub struct LocalOffsetOptions {
+    pub compaction_min_bytes: u64,
+}
+
+impl Default for LocalOffsetOptions {
+    fn default() -> Self {
+        LocalOffsetOptions {
+            compaction_min_bytes: DEFAULT_COMPACTION_MIN_BYTES,
+        }
+    }
+}
+
+/// Owned by whoever appends or compacts (one at a time).
+struct Writer {
+    generation: u64,
+    /// Bytes in the current file.
+    len: u64,
+    /// Size at which compaction is next considered.
+    next_check: u64,
+}
+
+/// What the flusher needs, consistent with each other.
+struct Current {
+    file: Arc<File>,
+    path: PathBuf,
+    /// Records appended since open; the sequence number of the last one.
+    written_seq: u64,
+    /// Set by a failed write or fsync: the store refuses further writes.
+    failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SyncState {
+    /// Every record with a sequence number <= this is durable.
+    synced_seq: u64,
+    in_flight: bool,
+}
+
+struct Inner {
+    dir: PathBuf,
+    options: LocalOffsetOptions,
+    state: RwLock<State>,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
+    current: Mutex<Current>,
+    sync: watch::Sender<SyncState>,
+    fsyncs: AtomicU64,
+}
+
+/// Committed offsets and group metadata in an append-only local log (see the
+/// module documentation).
+pub struct LocalOffsetStore {
+    inner: Arc<Inner>,
+}
+
+fn next_check(min: u64, live: u64, len: u64) -> u64 {
+    min.max(live.saturating_mul(COMPACTION_RATIO))
+        .max(len.saturating_add(min / 4))
+}
+
+fn task_failed(err: tokio::task::JoinError) -> StorageError {
+    StorageError::Io(std::io::Error::other(format!(
+        "offset store task failed: {err}"
+    )))
+}
+
+impl LocalOffsetStore {
+    /// Opens `<data_dir>/__fjord_offsets`, creating it if needed, and
+    /// recovers its state (cutting a torn tail).
+    pub fn open(data_dir: &Path) -> Result<LocalOffsetStore> {
+        Self::open_with(data_dir, LocalOffsetOptions::default())
+    }
+
+    pub fn open_with(data_dir: &Path, options: LocalOffsetOptions) -> Result<LocalOffsetStore> {
+        let recovered = files::recover(data_dir)?;
+        let inner = Inner {
+            dir: data_dir.join(OFFSETS_DIR),
+            options,
+            state: RwLock::new(recovered.state),
+            writer: Arc::new(tokio::sync::Mutex::new(Writer {
+                generation: recovered.generation,
+                len: recovered.len,
+                next_check: next_check(options.compaction_min_bytes, 0, recovered.len),
+            })),
+            current: Mutex::new(Current {
+                file: Arc::new(recovered.file),
+                path: recovered.path,
+                written_seq: 0,
+                failure: None,
+            }),
+            sync: watch::Sender::new(SyncState {
+                synced_seq: 0,
+                in_flight: false,
+            }),
+            fsyncs: AtomicU64::new(0),
+        };
+        Ok(LocalOffsetStore {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// fdatasync rounds run so far (group commit shares them between writers).
+    pub fn fsync_count(&self) -> u64 {
+        self.inner.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// Rewrites the log as a snapshot of the live state now, whatever its size.
+    pub async fn compact(&self) -> Result<()> {
+        let mut writer = Arc::clone(&self.inner.writer).lock_owned().await;
+        self.inner.check_usable()?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.compact(&mut writer, true))
+            .await
+            .map_err(task_failed)?
+    }
+
+    /// (generation, bytes) of the current log file.
+    #[cfg(test)]
+    pub(crate) async fn log_file(&self) -> (u64, u64) {
+        let writer = self.inner.writer.lock().await;
+        (writer.generation, writer.len)
+    }
+
+    /// Logs and applies one mutation, then waits until it is durable.
+    async fn mutate(&self, mutation: Mutation) -> Result<()> {
+        let inner = &self.inner;
+        let mut writer = Arc::clone(&inner.writer).lock_owned().await;
+        inner.check_usable()?;
+        let changes = inner.state.read().changes(&mutation);
+        let needed = if changes {
+            let mut frame = Vec::new();
+            encode_frame(&mutation, &mut frame)?;
+            inner.append(&mut writer, &frame, mutation)?
+        } else {
+            // Nothing to log, but an earlier record may have made it so.
+            inner.current.lock().written_seq
+        };
+        if writer.len >= writer.next_check {
+            // The guard moves into the task: if we are cancelled, nobody
+            // appends to the old file while it is being replaced.
+            let compacting = Arc::clone(inner);
+            tokio::task::spawn_blocking(move || compacting.compact(&mut writer, false))
+                .await
+                .map_err(task_failed)??;
+        } else {
+            drop(writer);
+        }
+        inner.wait_durable(needed).await
+    }
+}
+
+/// Publishes a finished (or abandoned) flush even if the flusher is cancelled.
+struct FlushGuard<'a> {
+    sync: &'a watch::Sender<SyncState>,
+    covered: Option<u64>,
+}
+
+impl Drop for FlushGuard<'_> {
+    fn drop(&mut self) {
+        let covered = self.covered;
+        self.sync.send_modify(|s| {
+            s.in_flight = false;
+            if let Some(seq) = covered {
+                s.synced_seq = s.synced_seq.max(seq);
+            }
+        });
+    }
+}
+
+impl Inner {
+    fn check_usable(&self) -> Result<()> {
+        match &self.current.lock().failure {
+            None => Ok(()),
+            Some(why) => Err(StorageError::Io(std::io::Error::other(format!(
+                "offset store unusable after an earlier failure: {why}"
+            )))),
+        }
+    }
+
+    fn poison(&self, err: &StorageError) {
+        self.current
+            .lock()
+            .failure
+            .get_or_insert_with(|| err.to_string());
+    }
+
+    /// Writes the frame (page cache), applies the mutation to memory and
+    /// returns the record's sequence number. Caller holds the writer.
+    fn append(&self, writer: &mut Writer, frame: &[u8], mutation: Mutation) -> Result<u64> {
+        let (file, path) = {
+            let current = self.current.lock();
+            (Arc::clone(&current.file), current.path.clone())
+        };
+        if let Err(e) = (&*file).write_all(frame) {
+            // A partial frame may be on disk: no further appends (recovery
+            // cuts it at the next open).
+            let err = io_context("append", &path, e);
+            self.poison(&err);
+            return Err(err);
+        }
+        writer.len += frame.len() as u64;
+        self.state.write().apply(mutation);
+        let mut current = self.current.lock();
+        current.written_seq += 1;
+        Ok(current.written_seq)
+    }
+
+    /// Returns once record `needed` is durable, sharing fsyncs: whoever finds
+    /// no flush in flight runs one covering everything written so far; the
+    /// others wait for it and check again.
+    async fn wait_durable(&self, needed: u64) -> Result<()> {
+        let mut receiver = self.sync.subscribe();
+        loop {
+            let (mut done, mut flusher) = (false, false);
+            self.sync.send_if_modified(|s| {
+                if s.synced_seq >= needed {
+                    done = true;
+                    false
+                } else if s.in_flight {
+                    false
+                } else {
+                    s.in_flight = true;
+                    flusher = true;
+                    true
+                }
+            });
+            if done {
+                return Ok(());
+            }
+            if flusher {
+                let mut guard = FlushGuard {
+                    sync: &self.sync,
+                    covered: None,
+                };
+                self.fsyncs.fetch_add(1, Ordering::Relaxed);
+                guard.covered = Some(self.flush_once().await?);
+                continue;
+            }
+            let waited = receiver
+                .wait_for(|s| !s.in_flight || s.synced_seq >= needed)
+                .await;
+            if waited.is_err() {
+                return Err(StorageError::Io(std::io::Error::other(
+                    "offset store closed while waiting for fsync",
+                )));
+            }
+        }
+    }
+
+    /// One fdatasync of the current file; returns the sequence it covers.
+    /// (If a compaction swaps the file meanwhile, the snapshot it fsynced
+    /// holds everything up to that sequence too.)
+    async fn flush_once(&self) -> Result<u64> {
+        let (file, path, covered) = {
+            let current = self.current.lock();
+            if let Some(why) = &current.failure {
+                return Err(StorageError::Io(std::io::Error::other(format!(
+                    "offset store unusable after an earlier failure: {why}"
+                ))));
+            }
+            (
+                Arc::clone(&current.file),
+                current.path.clone(),
+                current.written_seq,
+            )
+        };
+        let synced = tokio::task::spawn_blocking(move || {
+            file.sync_data()
+                .map_err(|e| io_context("fdatasync", &path, e))
+        })
+        .await
+        .map_err(task_failed)
+        .and_then(|r| r);
+        match synced {
+            Ok(()) => Ok(covered),
+            Err(err) => {
+                self.poison(&err);
+                Err(err)
+            }
+        }
+    }
+
+    /// Rewrites the log as a snapshot when it is large and mostly dead (or
+    /// when `force`d). Blocking; the caller holds the writer. A failure
+    /// before the rename leaves the old generation in use (and is only an
+    /// error when forced); after it, the store switches or is poisoned.
+    fn compact(&self, writer: &mut Writer, force: bool) -> Result<()> {
+        let min = self.options.compaction_min_bytes;
+        let snapshot = files::encode_snapshot(&self.state.read())?;
+        let live = snapshot.len() as u64;
+        if !force && writer.len <= live.saturating_mul(COMPACTION_RATIO) {
+            writer.next_check = next_check(min, live, writer.len);
+            return Ok(());
+        }
+        let generation = writer.generation + 1;
+        let (file, path) = match files::write_snapshot(&self.dir, generation, &snapshot) {
+            Ok(written) => written,
+            Err(err) => {
+                writer.next_check = next_check(min, live, writer.len);
+                if force {
+                    return Err(err);
+                }
+                tracing::warn!(error = %err, "offset store compaction failed; keeping the log");
+                return Ok(());
+            }
+        };
+        // The new generation now wins at open: appends must go to it.
+        let (old_path, written_seq) = {
+            let mut current = self.current.lock();
+            current.file = Arc::new(file);
+            let old = std::mem::replace(&mut current.path, path);
+            (old, current.written_seq)
+        };
+        writer.generation = generation;
+        writer.len = live;
+        writer.next_check = next_check(min, live, live);
+        if let Err(err) = sync_dir(&self.dir) {
+            self.poison(&err);
+            return Err(err);
+        }
+        // The snapshot is durable and holds every record written so far.
+        self.sync
+            .send_modify(|s| s.synced_seq = s.synced_seq.max(written_seq));
+        let removed = std::fs::remove_file(&old_path)
+            .map_err(|e| io_context("remove", &old_path, e))
+            .and_then(|()| sync_dir(&self.dir));
+        if let Err(err) = removed {
+            // Harmless: open keeps only the highest generation.
+            tracing::warn!(error = %err, "cannot remove old offset store generation");
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OffsetStore for LocalOffsetStore {
+    async fn commit(&self, group: &str, offsets: Vec<OffsetEntry>) -> Result<()> {
+        let group = group.to_string();
+        self.mutate(Mutation::Commit { group, offsets }).await
+    }
+
+    fn fetch(&self, group: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
+        self.inner.state.read().fetch(group, topic, partition)
+    }
+
+    fn group_offsets(&self, group: &str) -> Vec<OffsetEntry> {
+        self.inner.state.read().group_offsets(group)
+    }
+
+    fn groups(&self) -> Vec<String> {
+        self.inner.state.read().groups()
+    }
+
+    async fn delete_offsets(&self, group: &str, partitions: &[(String, i32)]) -> Result<()> {
+        let group = group.to_string();
+        let partitions = partitions.to_vec();
+        self.mutate(Mutation::DeleteOffsets { group, partitions })
+            .await
+    }
+
+    async fn delete_group(&self, group: &str) -> Result<()> {
+        let group = group.to_string();
+        self.mutate(Mutation::DeleteGroup { group }).await
+    }
+
+    async fn delete_topic(&self, topic: &str) -> Result<()> {
+        let topic = topic.to_string();
+        self.mutate(Mutation::DeleteTopic { topic }).await
+    }
+
+    async fn store_group_metadata(&self, group: &str, metadata: Option<Vec<u8>>) -> Result<()> {
+        let group = group.to_string();
+        let mutation = match metadata {
+            Some(metadata) => Mutation::SetMetadata { group, metadata },
+            None => Mutation::ClearMetadata { group },
+        };
+        self.mutate(mutation).await
+    }
+
+    fn group_metadata(&self) -> Vec<(String, Vec<u8>)> {
+        self.inner.state.read().group_metadata()
+    }
+}
