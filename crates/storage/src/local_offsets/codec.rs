@@ -83,8 +83,10 @@ pub(crate) fn read_frame(buf: &[u8]) -> Frame<'_> {
     let [l0, l1, l2, l3, c0, c1, c2, c3] = *header;
     let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
     let crc = u32::from_be_bytes([c0, c1, c2, c3]);
-    if len > MAX_PAYLOAD {
-        return Frame::Torn(format!("frame length {len} exceeds {MAX_PAYLOAD}"));
+    if len == 0 || len > MAX_PAYLOAD {
+        // Zero covers a zero-filled tail (size updated, data lost in a
+        // crash): its CRC would match, but no record is empty.
+        return Frame::Torn(format!("frame length {len} outside 1..={MAX_PAYLOAD}"));
     }
     let Some(payload) = rest.get(..len) else {
         return Frame::Torn(format!("frame of {len} bytes cut at {}", rest.len()));

@@ -68,6 +68,7 @@
 
 mod codec;
 mod files;
+mod group_commit;
 mod state;
 mod store;
 #[cfg(test)]

@@ -3,15 +3,14 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::watch;
 
 use super::codec::{encode_frame, Mutation};
 use super::files::{self, OFFSETS_DIR};
+use super::group_commit::GroupCommit;
 use super::state::State;
 use crate::error::{Result, StorageError};
 use crate::local::{io_context, sync_dir};
@@ -55,21 +54,16 @@ struct Current {
     failure: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct SyncState {
-    /// Every record with a sequence number <= this is durable.
-    synced_seq: u64,
-    in_flight: bool,
-}
-
 struct Inner {
     dir: PathBuf,
     options: LocalOffsetOptions,
     state: RwLock<State>,
     writer: Arc<tokio::sync::Mutex<Writer>>,
     current: Mutex<Current>,
-    sync: watch::Sender<SyncState>,
-    fsyncs: AtomicU64,
+    group_commit: GroupCommit,
+    /// Tests: fail the next fsync.
+    #[cfg(test)]
+    fail_next_fsync: std::sync::atomic::AtomicBool,
 }
 
 /// Committed offsets and group metadata in an append-only local log (see the
@@ -105,7 +99,8 @@ impl LocalOffsetStore {
             writer: Arc::new(tokio::sync::Mutex::new(Writer {
                 generation: recovered.generation,
                 len: recovered.len,
-                next_check: next_check(options.compaction_min_bytes, 0, recovered.len),
+                // Checked at the first write if the recovered log is already big.
+                next_check: options.compaction_min_bytes,
             })),
             current: Mutex::new(Current {
                 file: Arc::new(recovered.file),
@@ -113,11 +108,9 @@ impl LocalOffsetStore {
                 written_seq: 0,
                 failure: None,
             }),
-            sync: watch::Sender::new(SyncState {
-                synced_seq: 0,
-                in_flight: false,
-            }),
-            fsyncs: AtomicU64::new(0),
+            group_commit: GroupCommit::new(),
+            #[cfg(test)]
+            fail_next_fsync: std::sync::atomic::AtomicBool::new(false),
         };
         Ok(LocalOffsetStore {
             inner: Arc::new(inner),
@@ -126,7 +119,7 @@ impl LocalOffsetStore {
 
     /// fdatasync rounds run so far (group commit shares them between writers).
     pub fn fsync_count(&self) -> u64 {
-        self.inner.fsyncs.load(Ordering::Relaxed)
+        self.inner.group_commit.fsync_count()
     }
 
     /// Rewrites the log as a snapshot of the live state now, whatever its size.
@@ -144,6 +137,13 @@ impl LocalOffsetStore {
     pub(crate) async fn log_file(&self) -> (u64, u64) {
         let writer = self.inner.writer.lock().await;
         (writer.generation, writer.len)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn fail_next_fsync(&self) {
+        self.inner
+            .fail_next_fsync
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Logs and applies one mutation, then waits until it is durable.
@@ -170,25 +170,10 @@ impl LocalOffsetStore {
         } else {
             drop(writer);
         }
-        inner.wait_durable(needed).await
-    }
-}
-
-/// Publishes a finished (or abandoned) flush even if the flusher is cancelled.
-struct FlushGuard<'a> {
-    sync: &'a watch::Sender<SyncState>,
-    covered: Option<u64>,
-}
-
-impl Drop for FlushGuard<'_> {
-    fn drop(&mut self) {
-        let covered = self.covered;
-        self.sync.send_modify(|s| {
-            s.in_flight = false;
-            if let Some(seq) = covered {
-                s.synced_seq = s.synced_seq.max(seq);
-            }
-        });
+        inner
+            .group_commit
+            .wait_durable(needed, || inner.flush_once())
+            .await
     }
 }
 
@@ -230,48 +215,6 @@ impl Inner {
         Ok(current.written_seq)
     }
 
-    /// Returns once record `needed` is durable, sharing fsyncs: whoever finds
-    /// no flush in flight runs one covering everything written so far; the
-    /// others wait for it and check again.
-    async fn wait_durable(&self, needed: u64) -> Result<()> {
-        let mut receiver = self.sync.subscribe();
-        loop {
-            let (mut done, mut flusher) = (false, false);
-            self.sync.send_if_modified(|s| {
-                if s.synced_seq >= needed {
-                    done = true;
-                    false
-                } else if s.in_flight {
-                    false
-                } else {
-                    s.in_flight = true;
-                    flusher = true;
-                    true
-                }
-            });
-            if done {
-                return Ok(());
-            }
-            if flusher {
-                let mut guard = FlushGuard {
-                    sync: &self.sync,
-                    covered: None,
-                };
-                self.fsyncs.fetch_add(1, Ordering::Relaxed);
-                guard.covered = Some(self.flush_once().await?);
-                continue;
-            }
-            let waited = receiver
-                .wait_for(|s| !s.in_flight || s.synced_seq >= needed)
-                .await;
-            if waited.is_err() {
-                return Err(StorageError::Io(std::io::Error::other(
-                    "offset store closed while waiting for fsync",
-                )));
-            }
-        }
-    }
-
     /// One fdatasync of the current file; returns the sequence it covers.
     /// (If a compaction swaps the file meanwhile, the snapshot it fsynced
     /// holds everything up to that sequence too.)
@@ -289,6 +232,15 @@ impl Inner {
                 current.written_seq,
             )
         };
+        #[cfg(test)]
+        if self
+            .fail_next_fsync
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let err = StorageError::Io(std::io::Error::other("injected fsync failure"));
+            self.poison(&err);
+            return Err(err);
+        }
         let synced = tokio::task::spawn_blocking(move || {
             file.sync_data()
                 .map_err(|e| io_context("fdatasync", &path, e))
@@ -344,8 +296,7 @@ impl Inner {
             return Err(err);
         }
         // The snapshot is durable and holds every record written so far.
-        self.sync
-            .send_modify(|s| s.synced_seq = s.synced_seq.max(written_seq));
+        self.group_commit.mark_synced(written_seq);
         let removed = std::fs::remove_file(&old_path)
             .map_err(|e| io_context("remove", &old_path, e))
             .and_then(|()| sync_dir(&self.dir));

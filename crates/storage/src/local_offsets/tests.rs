@@ -352,3 +352,39 @@ async fn concurrent_commits_share_fsyncs_and_are_durable() {
     }
     assert_eq!(store.groups().len(), 10);
 }
+
+#[tokio::test]
+async fn zero_filled_tail_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LocalOffsetStore::open(dir.path()).unwrap();
+        populate(&store).await;
+    }
+    let log = current_log(dir.path());
+    let full = std::fs::metadata(&log).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    f.set_len(full + 4096).unwrap();
+    drop(f);
+    let store = LocalOffsetStore::open(dir.path()).unwrap();
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), full);
+    assert_eq!(store.groups(), vec!["g1", "g2", "g3"]);
+}
+
+#[tokio::test]
+async fn fsync_failure_fails_the_call_and_poisons_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalOffsetStore::open(dir.path()).unwrap();
+    store.commit("g", vec![entry("t", 0, 1)]).await.unwrap();
+    store.fail_next_fsync();
+    assert!(store.commit("g", vec![entry("t", 0, 2)]).await.is_err());
+    // Every later write fails, including no-ops and compaction.
+    assert!(store.commit("g", vec![entry("t", 1, 3)]).await.is_err());
+    assert!(store.delete_group("nope").await.is_err());
+    assert!(store.compact().await.is_err());
+    // Reads still answer; a restart reads the truth from disk.
+    assert!(store.fetch("g", "t", 0).is_some());
+    drop(store);
+    let store = LocalOffsetStore::open(dir.path()).unwrap();
+    assert!(store.fetch("g", "t", 0).is_some_and(|c| c.offset >= 1));
+    store.commit("g", vec![entry("t", 1, 4)]).await.unwrap();
+}
