@@ -7,7 +7,8 @@
 #
 # Builds the broker once (release), then for each suite starts a fresh broker
 # on a free loopback port with its own temporary data dir, runs the suite with
-# FJORD_BOOTSTRAP=127.0.0.1:PORT, stops the broker and removes the data dir.
+# FJORD_BOOTSTRAP=127.0.0.1:PORT (and the broker's data dir in
+# FJORD_TEST_DATA_DIR, for checks on what was stored), stops the broker and removes the data dir.
 # Every suite runs even if an earlier one failed; the exit status is non-zero
 # if any failed.  Installs client deps on first use if they are missing
 # (.ci/run installs them up front).
@@ -146,7 +147,7 @@ trap 'stop_broker 0; exit 130' INT TERM
 suite_python() {
   ensure_python || return 1
   # shellcheck disable=SC2086
-  (cd "$HERE/python" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" \
+  (cd "$HERE/python" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$BROKER_DIR/data" \
     timeout "$SUITE_TIMEOUT" "$HERE/.venv/bin/python" -m pytest -q -ra \
       --timeout=120 -p no:cacheprovider ${PYTEST_ARGS:-} .)
 }
@@ -157,7 +158,8 @@ suite_js() {
 }
 suite_kcat() {
   ensure_kcat || return 1
-  FJORD_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" bash "$HERE/kcat/test.sh"
+  FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$BROKER_DIR/data" \
+    timeout "$SUITE_TIMEOUT" bash "$HERE/kcat/test.sh"
 }
 
 SUITES=("$@")

@@ -123,3 +123,23 @@ def check_partition_logs(produced, consumed, exact_offsets=True):
         key_parts.setdefault(r["key"], set()).add(r["partition"])
     split = {k: v for k, v in key_parts.items() if len(v) > 1}
     assert not split, f"keys spread over several partitions: {split}"
+
+
+def assert_stored_compressed(topic, records, compression):
+    """Check that the broker stored compressed batches when the client was asked to
+    compress (a client may silently fall back to uncompressed batches when it
+    dislikes the broker's advertised API versions). Uses the broker's data dir,
+    which run.sh passes in FJORD_TEST_DATA_DIR; skipped without it."""
+    data = os.environ.get("FJORD_TEST_DATA_DIR")
+    if not data:
+        return
+    import glob
+
+    files = glob.glob(os.path.join(data, "**", f"{topic}-*", "*.log"), recursive=True)
+    assert files, f"no log segments for {topic} under {data}"
+    stored = sum(os.path.getsize(f) for f in files)
+    raw = sum(len(k) + len(v) for k, v, _ in records)
+    if compression in (None, "none"):
+        assert stored >= raw, f"uncompressed topic stored {stored} bytes for {raw} bytes of keys and values"
+    else:
+        assert stored * 2 < raw, f"{compression}: stored {stored} bytes for {raw} bytes of keys and values"

@@ -7,7 +7,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from conftest import N_RECORDS, PARTITIONS, check_partition_logs, create_topic, make_records, unique_topic
+from conftest import N_RECORDS, assert_stored_compressed, PARTITIONS, check_partition_logs, create_topic, make_records, unique_topic
 
 COMPRESSIONS = [None, "gzip", "snappy", "lz4", "zstd"]
 ACKS = [0, 1, "all"]
@@ -85,6 +85,7 @@ def test_produce_consume(bootstrap, admin, compression, acks):
     if acks != 0:
         assert {r["partition"] for r in produced} == set(range(PARTITIONS)), "keys should cover all partitions"
     check_partition_logs(produced, consumed)
+    assert_stored_compressed(topic, records, compression)
     assert {r["partition"] for r in consumed} == set(range(PARTITIONS)), "keys should cover all partitions"
 
 

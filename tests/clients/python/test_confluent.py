@@ -6,7 +6,7 @@ import time
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from conftest import N_RECORDS, PARTITIONS, check_partition_logs, create_topic, make_records, unique_topic
+from conftest import N_RECORDS, assert_stored_compressed, PARTITIONS, check_partition_logs, create_topic, make_records, unique_topic
 
 COMPRESSIONS = ["none", "gzip", "snappy", "lz4", "zstd"]
 ACKS = ["0", "1", "all"]
@@ -103,6 +103,7 @@ def test_produce_consume(bootstrap, admin, compression, acks):
     assert {r["partition"] for r in produced} == set(range(PARTITIONS)), "keys should cover all partitions"
     consumed = consume(bootstrap, topic, range(PARTITIONS), len(records))
     check_partition_logs(produced, consumed)
+    assert_stored_compressed(topic, records, compression)
 
 
 def test_cross_client_kafka_python_reads_confluent_zstd(bootstrap, admin):

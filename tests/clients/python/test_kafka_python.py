@@ -5,7 +5,7 @@ import time
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from conftest import N_RECORDS, PARTITIONS, check_partition_logs, create_topic, make_records, unique_topic
+from conftest import N_RECORDS, assert_stored_compressed, PARTITIONS, check_partition_logs, create_topic, make_records, unique_topic
 
 COMPRESSIONS = [None, "gzip", "snappy", "lz4", "zstd"]
 ACKS = [0, 1, "all"]
@@ -84,6 +84,7 @@ def test_produce_consume(bootstrap, admin, compression, acks):
     assert {r["partition"] for r in produced} == set(range(PARTITIONS)), "keys should cover all partitions"
     consumed = consume(bootstrap, topic, PARTITIONS, len(records))
     check_partition_logs(produced, consumed)
+    assert_stored_compressed(topic, records, compression)
 
 
 def test_auto_create_on_produce(bootstrap, admin):
