@@ -1,0 +1,475 @@
+//! Shared helpers for Fjord's integration tests: brokers (in-process and the
+//! real binary), client config builders and consume helpers.
+//!
+//! Each test file includes this with `mod common;`; not every file uses every
+//! helper, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fjord_broker::{BrokerConfig, RunningBroker};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Offset, Timestamp, TopicPartitionList};
+
+/// How long helpers wait for something that should happen promptly.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Logs from the broker when `FJORD_TEST_LOG` is set (e.g. `debug`).
+pub fn init_logging() {
+    if let Ok(filter) = std::env::var("FJORD_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// A topic name unique within this test process.
+pub fn unique_topic(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock before 1970")
+        .as_millis() as i64
+}
+
+// ---------------------------------------------------------------------------
+// In-process broker
+// ---------------------------------------------------------------------------
+
+/// An in-process broker on an ephemeral loopback port with its data in a temp
+/// dir, restartable on the same dir (it gets a new port each start).
+pub struct TestBroker {
+    dir: tempfile::TempDir,
+    settings: Vec<(String, String)>,
+    running: Option<RunningBroker>,
+}
+
+impl TestBroker {
+    /// Starts with `num.partitions=4` and a 100 ms retention check, plus `settings`.
+    pub async fn start(settings: &[(&str, &str)]) -> TestBroker {
+        init_logging();
+        let mut all: Vec<(String, String)> = vec![
+            ("num.partitions".into(), "4".into()),
+            ("log.retention.check.interval.ms".into(), "100".into()),
+        ];
+        all.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut broker = TestBroker {
+            dir,
+            settings: all,
+            running: None,
+        };
+        broker.boot().await;
+        broker
+    }
+
+    fn config(&self) -> BrokerConfig {
+        let mut config = BrokerConfig::for_tests(self.dir.path());
+        for (name, value) in &self.settings {
+            config = config.with(name, value);
+        }
+        config
+    }
+
+    async fn boot(&mut self) {
+        let running = fjord_broker::start(self.config())
+            .await
+            .expect("broker starts");
+        self.running = Some(running);
+    }
+
+    pub fn running(&self) -> &RunningBroker {
+        self.running.as_ref().expect("broker is running")
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.running().bootstrap()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Clean shutdown (flush), then start again on the same data dir.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.boot().await;
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The real binary
+// ---------------------------------------------------------------------------
+
+/// The `fjord` binary serving on an ephemeral port. Killed on drop.
+pub struct BinaryBroker {
+    child: Child,
+    pub bootstrap: String,
+    pub data_dir: PathBuf,
+}
+
+impl BinaryBroker {
+    /// Starts `fjord serve` on 127.0.0.1:0 and waits for its "listening" line.
+    pub fn start(data_dir: &Path, overrides: &[(&str, &str)]) -> BinaryBroker {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fjord"));
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("NO_COLOR", "1")
+            .env("FJORD_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in overrides {
+            command.arg("--override").arg(format!("{name}={value}"));
+        }
+        let mut child = command.spawn().expect("spawn fjord binary");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        // Keep draining stderr for the child's whole life so it never blocks.
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("[fjord] {line}");
+                if !sent {
+                    if let Some(addr) = listening_address(&line) {
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let bootstrap = match rx.recv_timeout(WAIT) {
+            Ok(addr) => addr,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("fjord did not log its listening address: {e}");
+            }
+        };
+        BinaryBroker {
+            child,
+            bootstrap,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill -9 fjord");
+        self.child.wait().expect("reap fjord");
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait fjord") {
+                assert!(status.success(), "fjord exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "fjord did not exit on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for BinaryBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `... fjord listening on 127.0.0.1:PORT, data in ...` → `127.0.0.1:PORT`.
+fn listening_address(line: &str) -> Option<String> {
+    let rest = &line[line.find("fjord listening on ")? + "fjord listening on ".len()..];
+    let addr: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']'))
+        .collect();
+    (!addr.is_empty()).then_some(addr)
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------
+
+fn client_config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("socket.timeout.ms", "10000");
+    for (name, value) in extra {
+        config.set(*name, *value);
+    }
+    config
+}
+
+/// Config for a producer: no idempotence (no InitProducerId yet), short linger.
+pub fn producer_config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut config = client_config(
+        bootstrap,
+        &[
+            ("enable.idempotence", "false"),
+            ("linger.ms", "5"),
+            ("message.timeout.ms", "30000"),
+        ],
+    );
+    for (name, value) in extra {
+        config.set(*name, *value);
+    }
+    config
+}
+
+pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
+    producer_config(bootstrap, extra)
+        .create()
+        .expect("create producer")
+}
+
+/// Config for an assign()-only consumer: a group id is required by
+/// librdkafka but never used (no subscribe, no commits).
+pub fn consumer_config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut config = client_config(
+        bootstrap,
+        &[
+            ("group.id", "fjord-tests-unused"),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.partition.eof", "false"),
+        ],
+    );
+    for (name, value) in extra {
+        config.set(*name, *value);
+    }
+    config
+}
+
+pub fn stream_consumer(bootstrap: &str) -> StreamConsumer {
+    consumer_config(bootstrap, &[])
+        .create()
+        .expect("create consumer")
+}
+
+pub fn base_consumer(bootstrap: &str) -> BaseConsumer {
+    consumer_config(bootstrap, &[])
+        .create()
+        .expect("create consumer")
+}
+
+pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+    client_config(bootstrap, &[])
+        .create()
+        .expect("create admin client")
+}
+
+pub fn admin_options() -> AdminOptions {
+    AdminOptions::new().request_timeout(Some(WAIT))
+}
+
+/// Creates a topic (replication factor 1) and asserts it worked.
+pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let admin = admin(bootstrap);
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
+    let results = admin
+        .create_topics([&topic], &admin_options())
+        .await
+        .expect("CreateTopics request");
+    assert_eq!(results, vec![Ok(name.to_string())], "creating {name}");
+}
+
+/// Runs a blocking client call off the async workers.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking task")
+}
+
+/// (low, high) watermarks of one partition, from a fresh consumer.
+pub async fn watermarks(bootstrap: &str, topic: &str, partition: i32) -> (i64, i64) {
+    let bootstrap = bootstrap.to_string();
+    let topic = topic.to_string();
+    blocking(move || {
+        base_consumer(&bootstrap)
+            .fetch_watermarks(&topic, partition, WAIT)
+            .expect("fetch watermarks")
+    })
+    .await
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Consuming
+// ---------------------------------------------------------------------------
+
+/// A consumed record, owned and comparable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumed {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: Timestamp,
+}
+
+impl Consumed {
+    pub fn from_message(message: &OwnedMessage) -> Consumed {
+        let headers = message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Consumed {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp: message.timestamp(),
+        }
+    }
+}
+
+/// Assigns `partitions` of `topic` at `offset` to a new consumer and reads
+/// until `count` records arrived; panics after `timeout`. Does not wait for
+/// more; check watermarks to show nothing else is there.
+pub async fn consume_n(
+    bootstrap: &str,
+    topic: &str,
+    partitions: &[i32],
+    offset: Offset,
+    count: usize,
+    timeout: Duration,
+) -> Vec<Consumed> {
+    let consumer = assigned_consumer(bootstrap, topic, partitions, offset);
+    let mut out = Vec::with_capacity(count);
+    let deadline = tokio::time::Instant::now() + timeout;
+    while out.len() < count {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => out.push(Consumed::from_message(&message.detach())),
+            Ok(Err(e)) => panic!("consuming {topic}: {e}"),
+            Err(_) => panic!(
+                "consumed only {} of {count} records from {topic} {partitions:?} within {timeout:?}",
+                out.len()
+            ),
+        }
+    }
+    out
+}
+
+/// Reads from `topic` for `window` and returns whatever arrived (for
+/// asserting that nothing does).
+pub async fn consume_for(
+    bootstrap: &str,
+    topic: &str,
+    partitions: &[i32],
+    offset: Offset,
+    window: Duration,
+) -> Vec<Consumed> {
+    let consumer = assigned_consumer(bootstrap, topic, partitions, offset);
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    loop {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => out.push(Consumed::from_message(&message.detach())),
+            Ok(Err(e)) => panic!("consuming {topic}: {e}"),
+            Err(_) => return out,
+        }
+    }
+}
+
+pub fn assigned_consumer(
+    bootstrap: &str,
+    topic: &str,
+    partitions: &[i32],
+    offset: Offset,
+) -> StreamConsumer {
+    let consumer = stream_consumer(bootstrap);
+    let mut assignment = TopicPartitionList::new();
+    for &p in partitions {
+        assignment
+            .add_partition_offset(topic, p, offset)
+            .expect("add partition");
+    }
+    consumer.assign(&assignment).expect("assign");
+    consumer
+}
+
+/// Groups records by partition, keeping their order.
+pub fn by_partition(records: &[Consumed]) -> BTreeMap<i32, Vec<Consumed>> {
+    let mut map: BTreeMap<i32, Vec<Consumed>> = BTreeMap::new();
+    for r in records {
+        map.entry(r.partition).or_default().push(r.clone());
+    }
+    map
+}
+
+/// Names of the `.log` segment files of one partition, sorted.
+pub fn segment_files(data_dir: &Path, topic: &str, partition: i32) -> Vec<PathBuf> {
+    let dir = data_dir.join(format!("{topic}-{partition}"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "log"))
+        .collect();
+    files.sort();
+    files
+}
