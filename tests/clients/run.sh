@@ -182,6 +182,15 @@ for s in "${SUITES[@]}"; do
   log "suite $s: running"
   "suite_$s"
   rc=$?
+  if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+    log "suite $s: the broker died during the suite"
+    rc=1
+  fi
+  if grep -q "panicked at" "$BROKER_LOG" 2>/dev/null; then
+    log "suite $s: the broker panicked:"
+    grep -A5 "panicked at" "$BROKER_LOG" | head -30 >&2
+    rc=1
+  fi
   stop_broker "$rc"
   if [[ $rc -eq 0 ]]; then
     log "suite $s: PASSED"

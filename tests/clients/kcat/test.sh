@@ -145,6 +145,19 @@ offsets_start_in_the_middle() {
   same "$WORK/exp2.$tp" "$WORK/tail.$tp" "last 5 offsets" || return 1
 }
 
+query_offsets_by_time() {
+  local tp; tp="$(topic q)"
+  local base=$(( $(date +%s) * 1000 - 3600000 ))
+  # records get the producer's current time: an hour ago finds the first record,
+  # an hour ahead finds none (-1)
+  seq 0 9 | sed 's/^/v/' | "${KCAT[@]}" -P -t "$tp" -p 0 || { echo "produce failed"; return 1; }
+  local first; first="$(timeout 30 "${KCAT[@]}" -Q -t "$tp:0:$base")" || { echo "kcat -Q failed"; return 1; }
+  echo "$first" | grep -qE "\[0\] +offset +0$" || { echo "expected offset 0 at $base, got: $first"; return 1; }
+  local later=$(( base + 7200000 ))
+  local none; none="$(timeout 30 "${KCAT[@]}" -Q -t "$tp:0:$later")" || { echo "kcat -Q failed"; return 1; }
+  echo "$none" | grep -qE "\[0\] +offset +-1$" || { echo "expected offset -1 after the last record, got: $none"; return 1; }
+}
+
 large_messages() {
   local tp; tp="$(topic big)"
   python3 -c "
@@ -168,6 +181,7 @@ t "kcat headers -H / %h" headers_roundtrip
 t "kcat null keys" null_key_and_empty_value
 t "kcat -o 90 and -o -5" offsets_start_in_the_middle
 t "kcat 200 kB records, lz4" large_messages
+t "kcat -Q offsets by timestamp" query_offsets_by_time
 
 echo
 if ((fail > 0)); then
