@@ -46,6 +46,16 @@ pub const APIS: &[ApiEntry] = &[
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DescribeCluster, 0, 2),
     api(ApiKey::DescribeTopicPartitions, 0, 0),
+    api(ApiKey::OffsetCommit, 2, 9),
+    api(ApiKey::OffsetFetch, 1, 9),
+    api(ApiKey::JoinGroup, 0, 9),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 5),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::DescribeGroups, 0, 6),
+    api(ApiKey::ListGroups, 0, 5),
+    api(ApiKey::DeleteGroups, 0, 2),
+    api(ApiKey::OffsetDelete, 0, 0),
 ];
 
 pub fn entry(api_key: i16) -> Option<&'static ApiEntry> {
@@ -113,6 +123,40 @@ pub async fn dispatch(broker: &Broker, header: &RequestHeader, request: RequestK
         RequestKind::DescribeTopicPartitions(req) => ResponseKind::DescribeTopicPartitions(
             handlers::describe_topic_partitions::handle(broker, req, version).await,
         ),
+        RequestKind::OffsetCommit(req) => {
+            ResponseKind::OffsetCommit(handlers::offset_commit::handle(broker, req, version).await)
+        }
+        RequestKind::OffsetFetch(req) => {
+            ResponseKind::OffsetFetch(handlers::offset_fetch::handle(broker, req, version).await)
+        }
+        RequestKind::JoinGroup(req) => {
+            let client_id = header.client_id.as_deref().unwrap_or_default();
+            // The connection does not pass the peer address down (yet).
+            ResponseKind::JoinGroup(
+                handlers::join_group::handle(broker, req, version, client_id, "").await,
+            )
+        }
+        RequestKind::Heartbeat(req) => {
+            ResponseKind::Heartbeat(handlers::heartbeat::handle(broker, req, version))
+        }
+        RequestKind::LeaveGroup(req) => {
+            ResponseKind::LeaveGroup(handlers::leave_group::handle(broker, req, version).await)
+        }
+        RequestKind::SyncGroup(req) => {
+            ResponseKind::SyncGroup(handlers::sync_group::handle(broker, req, version).await)
+        }
+        RequestKind::DescribeGroups(req) => {
+            ResponseKind::DescribeGroups(handlers::describe_groups::handle(broker, req, version))
+        }
+        RequestKind::ListGroups(req) => {
+            ResponseKind::ListGroups(handlers::list_groups::handle(broker, req, version))
+        }
+        RequestKind::DeleteGroups(req) => {
+            ResponseKind::DeleteGroups(handlers::delete_groups::handle(broker, req, version).await)
+        }
+        RequestKind::OffsetDelete(req) => {
+            ResponseKind::OffsetDelete(handlers::offset_delete::handle(broker, req, version).await)
+        }
         other => {
             // The connection only decodes keys found in APIS, so this is a
             // table entry without a dispatch arm: a bug, answered by closing.

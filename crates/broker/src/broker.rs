@@ -6,6 +6,7 @@ use fjord_storage::meta::MetadataStore;
 use fjord_storage::LogStore;
 
 use crate::config::BrokerConfig;
+use crate::groups::GroupCoordinator;
 use crate::topics::TopicRegistry;
 
 pub struct Broker {
@@ -16,6 +17,8 @@ pub struct Broker {
     pub advertised_port: i32,
     pub logs: Arc<dyn LogStore>,
     pub topics: TopicRegistry,
+    /// Classic consumer groups and their committed offsets.
+    pub groups: Arc<GroupCoordinator>,
 }
 
 impl Broker {

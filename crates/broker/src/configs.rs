@@ -233,6 +233,41 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         config_type: ConfigType::Boolean,
         default: "true",
     },
+    BrokerConfigDef {
+        name: "group.initial.rebalance.delay.ms",
+        config_type: ConfigType::Int,
+        default: "3000",
+    },
+    BrokerConfigDef {
+        name: "group.min.session.timeout.ms",
+        config_type: ConfigType::Int,
+        default: "6000",
+    },
+    BrokerConfigDef {
+        name: "group.max.session.timeout.ms",
+        config_type: ConfigType::Int,
+        default: "1800000",
+    },
+    BrokerConfigDef {
+        name: "group.max.size",
+        config_type: ConfigType::Int,
+        default: "2147483647",
+    },
+    BrokerConfigDef {
+        name: "offsets.retention.minutes",
+        config_type: ConfigType::Int,
+        default: "10080",
+    },
+    BrokerConfigDef {
+        name: "offsets.retention.check.interval.ms",
+        config_type: ConfigType::Long,
+        default: "600000",
+    },
+    BrokerConfigDef {
+        name: "offset.metadata.max.bytes",
+        config_type: ConfigType::Int,
+        default: "4096",
+    },
 ];
 
 pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {

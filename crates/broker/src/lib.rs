@@ -8,6 +8,7 @@ pub mod config;
 pub mod configs;
 pub mod connection;
 pub mod error;
+pub mod groups;
 pub mod handlers;
 pub mod server;
 pub mod topics;

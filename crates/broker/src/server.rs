@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use fjord_storage::local::LocalLogStore;
+use fjord_storage::local_offsets::LocalOffsetStore;
 use fjord_storage::meta::{FileMetadataStore, MetadataStore};
+use fjord_storage::offsets::OffsetStore;
 use fjord_storage::LogStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -15,6 +17,7 @@ use tokio::task::JoinSet;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::connection;
+use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::topics::TopicRegistry;
 
 /// A broker serving in the background of the current Tokio runtime.
@@ -67,7 +70,19 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         FileMetadataStore::open(&data_dir, config.cluster_id.as_deref())
             .with_context(|| format!("opening metadata in {}", data_dir.display()))?,
     );
-    let topics = TopicRegistry::open(meta.clone(), logs.clone(), config.statics.clone())
+    let offsets: Arc<dyn OffsetStore> = {
+        let dir = data_dir.clone();
+        Arc::new(
+            tokio::task::spawn_blocking(move || LocalOffsetStore::open(&dir))
+                .await?
+                .with_context(|| format!("opening committed offsets in {}", data_dir.display()))?,
+        )
+    };
+    let groups = Arc::new(GroupCoordinator::new(
+        GroupConfig::from_statics(&config.statics),
+        offsets.clone(),
+    ));
+    let topics = TopicRegistry::open(meta.clone(), logs.clone(), offsets, config.statics.clone())
         .await
         .map_err(|e| anyhow::anyhow!("opening topics: {e}"))?;
 
@@ -85,6 +100,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         advertised_port: i32::from(config.advertised_port.unwrap_or(local_addr.port())),
         logs,
         topics,
+        groups,
         config,
     });
     tracing::info!(
@@ -94,6 +110,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(housekeeping(broker.clone(), shutdown_rx.clone()));
+    tokio::spawn(broker.groups.clone().run(shutdown_rx.clone()));
     let served = tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx));
     Ok(RunningBroker {
         local_addr,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use fjord_storage::meta::{MetadataStore, TopicMeta};
+use fjord_storage::offsets::OffsetStore;
 use fjord_storage::{LogConfig, LogStore, PartitionLog};
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
@@ -17,6 +18,8 @@ pub const MAX_TOPIC_NAME_LEN: usize = 249;
 pub struct TopicRegistry {
     meta: Arc<dyn MetadataStore>,
     logs: Arc<dyn LogStore>,
+    /// Committed offsets, dropped with their topic.
+    offsets: Arc<dyn OffsetStore>,
     statics: StaticConfigs,
     /// Serialises topic creation, deletion and growth.
     changes: tokio::sync::Mutex<()>,
@@ -27,11 +30,13 @@ impl TopicRegistry {
     pub async fn open(
         meta: Arc<dyn MetadataStore>,
         logs: Arc<dyn LogStore>,
+        offsets: Arc<dyn OffsetStore>,
         statics: StaticConfigs,
     ) -> ApiResult<Self> {
         let registry = TopicRegistry {
             meta,
             logs,
+            offsets,
             statics,
             changes: tokio::sync::Mutex::new(()),
         };
@@ -155,6 +160,7 @@ impl TopicRegistry {
         for partition in 0..topic.partitions {
             self.logs.delete_partition(name, partition).await?;
         }
+        self.offsets.delete_topic(name).await?;
         tracing::info!(topic = name, id = %topic.id, "deleted topic");
         Ok(topic)
     }

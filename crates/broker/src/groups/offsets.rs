@@ -1,0 +1,204 @@
+//! Committed offsets on the coordinator: member checks before a commit,
+//! OffsetDelete's subscription check, topic deletion and retention expiry.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Buf;
+use fjord_storage::offsets::OffsetEntry;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::ConsumerProtocolSubscription;
+use kafka_protocol::protocol::Decodable;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::coordinator::GroupCoordinator;
+use super::group::{now_ms, Group};
+use super::state::GroupState;
+
+/// Who commits: a member of a generation, or a standalone consumer (-1).
+#[derive(Debug, Clone)]
+pub struct Committer {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub generation: i32,
+}
+
+/// Topics a consumer-protocol member subscribed to, from its metadata.
+fn subscribed_topics(group: &Group) -> HashSet<String> {
+    let protocol = group.protocol_name.clone().unwrap_or_default();
+    let mut topics = HashSet::new();
+    for member in &group.members {
+        let mut buf = member.metadata_for(&protocol);
+        if buf.remaining() < 2 {
+            continue;
+        }
+        let version = buf.get_i16().clamp(0, 3);
+        if let Ok(sub) = ConsumerProtocolSubscription::decode(&mut buf, version) {
+            topics.extend(sub.topics.iter().map(|t| t.to_string()));
+        }
+    }
+    topics
+}
+
+impl GroupCoordinator {
+    /// Checks the committer, then stores the offsets durably.
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        who: &Committer,
+        offsets: Vec<OffsetEntry>,
+    ) -> Result<(), ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        {
+            let mut groups = self.groups.lock();
+            match groups.get_mut(group_id) {
+                None if who.generation < 0 => {
+                    groups.insert(group_id.to_string(), Group::new(group_id));
+                }
+                None => return Err(ResponseError::IllegalGeneration),
+                Some(group) => group.check_commit(
+                    &who.member_id,
+                    who.instance_id.as_deref(),
+                    who.generation,
+                    Instant::now(),
+                )?,
+            }
+        }
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        self.store.commit(group_id, offsets).await.map_err(|e| {
+            tracing::error!(group = group_id, error = %e, "storing committed offsets failed");
+            ResponseError::KafkaStorageError
+        })
+    }
+
+    /// OffsetDelete: per-partition errors, or a group-level error.
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<(String, i32, Option<ResponseError>)>, ResponseError> {
+        let subscribed = {
+            let groups = self.groups.lock();
+            let group = groups.get(group_id).ok_or(ResponseError::GroupIdNotFound)?;
+            if group.protocol_type.as_deref() == Some("consumer") && !group.members.is_empty() {
+                subscribed_topics(group)
+            } else if group.state == GroupState::Empty {
+                HashSet::new()
+            } else {
+                return Err(ResponseError::NonEmptyGroup);
+            }
+        };
+        let (blocked, deletable): (Vec<_>, Vec<_>) = partitions
+            .into_iter()
+            .partition(|(topic, _)| subscribed.contains(topic));
+        if !deletable.is_empty() {
+            self.store
+                .delete_offsets(group_id, &deletable)
+                .await
+                .map_err(|e| {
+                    tracing::error!(group = group_id, error = %e, "deleting offsets failed");
+                    ResponseError::KafkaStorageError
+                })?;
+        }
+        let mut results: Vec<(String, i32, Option<ResponseError>)> =
+            deletable.into_iter().map(|(t, p)| (t, p, None)).collect();
+        results.extend(
+            blocked
+                .into_iter()
+                .map(|(t, p)| (t, p, Some(ResponseError::GroupSubscribedToTopic))),
+        );
+        Ok(results)
+    }
+
+    /// A topic was deleted: its committed offsets go too.
+    pub async fn delete_topic(&self, topic: &str) -> fjord_storage::Result<()> {
+        self.store.delete_topic(topic).await
+    }
+
+    /// `offsets.retention.minutes`: offsets of groups without members expire
+    /// that long after the later of their commit and the group becoming
+    /// empty (or at their explicit v2–v4 expiry); an empty group left without
+    /// offsets is removed.
+    pub async fn expire_offsets(&self, now_ms: i64) {
+        let retention = self.config.offsets_retention.as_millis() as i64;
+        let empty: Vec<(String, i64)> = {
+            let groups = self.groups.lock();
+            groups
+                .values()
+                .filter(|g| {
+                    g.state == GroupState::Empty && g.members.is_empty() && g.pending.is_empty()
+                })
+                .map(|g| (g.id.clone(), g.state_timestamp_ms))
+                .collect()
+        };
+        for (id, became_empty) in empty {
+            let offsets = self.store.group_offsets(&id);
+            let expired: Vec<(String, i32)> = offsets
+                .iter()
+                .filter(|e| {
+                    let c = &e.committed;
+                    if c.expire_timestamp >= 0 {
+                        c.expire_timestamp <= now_ms
+                    } else {
+                        c.commit_timestamp
+                            .max(became_empty)
+                            .saturating_add(retention)
+                            <= now_ms
+                    }
+                })
+                .map(|e| (e.topic.clone(), e.partition))
+                .collect();
+            if !expired.is_empty() {
+                tracing::info!(group = %id, partitions = expired.len(), "expiring committed offsets");
+                if let Err(e) = self.store.delete_offsets(&id, &expired).await {
+                    tracing::error!(group = %id, error = %e, "expiring offsets failed");
+                    continue;
+                }
+            }
+            if expired.len() == offsets.len() {
+                let still_empty = {
+                    let mut groups = self.groups.lock();
+                    let removable = groups.get(&id).is_some_and(|g| {
+                        g.state == GroupState::Empty && g.members.is_empty() && g.pending.is_empty()
+                    });
+                    if removable {
+                        groups.remove(&id);
+                    }
+                    removable
+                };
+                if still_empty {
+                    let _ = self.delete_group_state(&id).await;
+                }
+            }
+        }
+    }
+
+    async fn delete_group_state(&self, id: &str) -> fjord_storage::Result<()> {
+        let result = self.store.delete_group(id).await;
+        if let Err(e) = &result {
+            tracing::error!(group = id, error = %e, "removing expired group failed");
+        }
+        result
+    }
+
+    /// The coordinator's background work: deadlines every 100 ms, offset
+    /// expiry every `offsets.retention.check.interval.ms`.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut timers = tokio::time::interval(std::time::Duration::from_millis(100));
+        timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut retention = tokio::time::interval(self.config.retention_check_interval);
+        retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = timers.tick() => self.tick(Instant::now()).await,
+                _ = retention.tick() => self.expire_offsets(now_ms()).await,
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! DeleteGroups (v0–v2): only empty groups; their offsets go with them.
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use crate::broker::Broker;
+
+pub async fn handle(
+    broker: &Broker,
+    request: DeleteGroupsRequest,
+    _version: i16,
+) -> DeleteGroupsResponse {
+    let mut response = DeleteGroupsResponse::default();
+    for id in request.groups_names {
+        let error = broker.groups.delete_group(&id).await;
+        let mut result = DeletableGroupResult::default();
+        result.group_id = id;
+        result.error_code = error.map_or(0, |e| e.code());
+        response.results.push(result);
+    }
+    response
+}

@@ -1,0 +1,64 @@
+//! DescribeGroups (v0–v6).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::groups::GroupState;
+
+/// Group operations with no authorizer: READ, DELETE, DESCRIBE.
+const ALL_GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub fn handle(
+    broker: &Broker,
+    request: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
+    let mut response = DescribeGroupsResponse::default();
+    response.groups = request
+        .groups
+        .iter()
+        .map(|id| {
+            let mut out = DescribedGroup::default();
+            out.group_id = id.clone();
+            if version >= 3 && request.include_authorized_operations {
+                out.authorized_operations = ALL_GROUP_OPERATIONS;
+            }
+            let Some(group) = broker.groups.describe(id) else {
+                out.group_state = StrBytes::from_static_str(GroupState::Dead.name());
+                if version >= 6 {
+                    // KIP-1043: v6 tells a missing group apart from a dead one.
+                    out.error_code = ResponseError::GroupIdNotFound.code();
+                    out.error_message = Some(StrBytes::from_string(format!(
+                        "Group {} not found.",
+                        id.as_str()
+                    )));
+                }
+                return out;
+            };
+            out.group_state = StrBytes::from_static_str(group.state.name());
+            out.protocol_type = StrBytes::from_string(group.protocol_type);
+            out.protocol_data = StrBytes::from_string(group.protocol_data);
+            out.members = group
+                .members
+                .into_iter()
+                .map(|m| {
+                    let mut member = DescribedGroupMember::default();
+                    member.member_id = StrBytes::from_string(m.member_id);
+                    if version >= 4 {
+                        member.group_instance_id = m.instance_id.map(StrBytes::from_string);
+                    }
+                    member.client_id = StrBytes::from_string(m.client_id);
+                    member.client_host = StrBytes::from_string(m.client_host);
+                    member.member_metadata = m.metadata;
+                    member.member_assignment = m.assignment;
+                    member
+                })
+                .collect();
+            out
+        })
+        .collect();
+    response
+}

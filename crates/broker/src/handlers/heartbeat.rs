@@ -1,0 +1,17 @@
+//! Heartbeat (v0–v4).
+
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use crate::broker::Broker;
+
+pub fn handle(broker: &Broker, request: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
+    let error = broker.groups.heartbeat(
+        &request.group_id,
+        &request.member_id,
+        request.group_instance_id.as_deref(),
+        request.generation_id,
+    );
+    let mut response = HeartbeatResponse::default();
+    response.error_code = error.map_or(0, |e| e.code());
+    response
+}

@@ -1,0 +1,88 @@
+//! JoinGroup (v0–v9): parks until the group's rebalance completes.
+
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::groups::JoinRequest;
+
+fn ms(value: i32) -> Duration {
+    Duration::from_millis(value.max(0) as u64)
+}
+
+pub async fn handle(
+    broker: &Broker,
+    request: JoinGroupRequest,
+    version: i16,
+    client_id: &str,
+    client_host: &str,
+) -> JoinGroupResponse {
+    let session_timeout = ms(request.session_timeout_ms);
+    // v0 has no rebalance timeout: Kafka uses the session timeout.
+    let rebalance_timeout = if version >= 1 {
+        ms(request.rebalance_timeout_ms)
+    } else {
+        session_timeout
+    };
+    let join = JoinRequest {
+        member_id: request.member_id.to_string(),
+        instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+        client_id: client_id.to_string(),
+        client_host: client_host.to_string(),
+        session_timeout,
+        rebalance_timeout,
+        protocol_type: request.protocol_type.to_string(),
+        protocols: request
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
+        require_known_member_id: version >= 4,
+    };
+    let outcome = broker.groups.join(&request.group_id, join).await;
+    let mut response = JoinGroupResponse::default();
+    response.error_code = outcome.error.map_or(0, |e| e.code());
+    response.generation_id = outcome.generation;
+    response.member_id = StrBytes::from_string(outcome.member_id);
+    response.leader = StrBytes::from_string(outcome.leader);
+    let name = outcome.protocol_name.map(StrBytes::from_string);
+    // Before v7 the name is not nullable.
+    response.protocol_name = if version >= 7 {
+        name
+    } else {
+        Some(name.unwrap_or_default())
+    };
+    if version >= 7 {
+        response.protocol_type = outcome.protocol_type.map(StrBytes::from_string);
+    }
+    let skip = outcome.skip_assignment;
+    if version >= 9 {
+        response.skip_assignment = skip;
+    }
+    // A static leader rejoining a Stable group must not reassign; clients
+    // before v9 cannot be told, so they get no member list (their SyncGroup
+    // in a Stable group returns the current assignment anyway).
+    if !skip || version >= 9 {
+        response.members = outcome
+            .members
+            .into_iter()
+            .map(|m| {
+                let mut member = JoinGroupResponseMember::default();
+                member.member_id = StrBytes::from_string(m.member_id);
+                if version >= 5 {
+                    member.group_instance_id = m.instance_id.map(StrBytes::from_string);
+                }
+                member.metadata = m.metadata;
+                member
+            })
+            .collect();
+    }
+    if outcome.error == Some(ResponseError::MemberIdRequired) && version < 4 {
+        response.error_code = ResponseError::UnknownMemberId.code();
+    }
+    response
+}

@@ -1,0 +1,62 @@
+//! OffsetDelete (v0): refused for topics the group's members subscribe to.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
+
+use crate::broker::Broker;
+
+pub async fn handle(
+    broker: &Broker,
+    request: OffsetDeleteRequest,
+    _version: i16,
+) -> OffsetDeleteResponse {
+    let mut response = OffsetDeleteResponse::default();
+    let mut asked = Vec::new();
+    let mut unknown = Vec::new();
+    for topic in &request.topics {
+        let known = broker.topics.get(&topic.name);
+        for p in &topic.partitions {
+            let exists = known
+                .as_ref()
+                .is_some_and(|k| (0..k.partitions).contains(&p.partition_index));
+            if exists {
+                asked.push((topic.name.to_string(), p.partition_index));
+            } else {
+                unknown.push((topic.name.to_string(), p.partition_index));
+            }
+        }
+    }
+    let results = match broker.groups.delete_offsets(&request.group_id, asked).await {
+        Ok(results) => results,
+        Err(e) => {
+            response.error_code = e.code();
+            return response;
+        }
+    };
+    let all = results.into_iter().chain(
+        unknown
+            .into_iter()
+            .map(|(t, p)| (t, p, Some(ResponseError::UnknownTopicOrPartition))),
+    );
+    for topic in &request.topics {
+        let mut out = OffsetDeleteResponseTopic::default();
+        out.name = topic.name.clone();
+        response.topics.push(out);
+    }
+    for (topic, partition, error) in all {
+        if let Some(out) = response
+            .topics
+            .iter_mut()
+            .find(|t| t.name.as_str() == topic)
+        {
+            let mut p = OffsetDeleteResponsePartition::default();
+            p.partition_index = partition;
+            p.error_code = error.map_or(0, |e| e.code());
+            out.partitions.push(p);
+        }
+    }
+    response
+}

@@ -1,0 +1,135 @@
+//! OffsetFetch (v1–v9): one group before v8, many from v8. `require_stable`
+//! never finds pending transactional offsets (no transactions yet).
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+
+/// One partition's answer: offset, leader epoch, metadata.
+struct Fetched {
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: String,
+}
+
+/// The group's offsets for the asked partitions (None: every committed one),
+/// by topic in the order asked.
+fn fetch(
+    broker: &Broker,
+    group: &str,
+    asked: Option<Vec<(String, Vec<i32>)>>,
+) -> Vec<(String, Vec<Fetched>)> {
+    let store = broker.groups.store();
+    let asked = asked.unwrap_or_else(|| {
+        let mut by_topic: Vec<(String, Vec<i32>)> = Vec::new();
+        for entry in store.group_offsets(group) {
+            match by_topic.iter_mut().find(|(t, _)| *t == entry.topic) {
+                Some((_, parts)) => parts.push(entry.partition),
+                None => by_topic.push((entry.topic, vec![entry.partition])),
+            }
+        }
+        by_topic
+    });
+    asked
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let fetched = partitions
+                .into_iter()
+                .map(|partition| match store.fetch(group, &topic, partition) {
+                    Some(c) => Fetched {
+                        partition,
+                        offset: c.offset,
+                        leader_epoch: c.leader_epoch,
+                        metadata: c.metadata.unwrap_or_default(),
+                    },
+                    None => Fetched {
+                        partition,
+                        offset: -1,
+                        leader_epoch: -1,
+                        metadata: String::new(),
+                    },
+                })
+                .collect();
+            (topic, fetched)
+        })
+        .collect()
+}
+
+pub async fn handle(
+    broker: &Broker,
+    request: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
+    let mut response = OffsetFetchResponse::default();
+    if version >= 8 {
+        response.groups = request
+            .groups
+            .iter()
+            .map(|g| {
+                let asked = g.topics.as_ref().map(|topics| {
+                    topics
+                        .iter()
+                        .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
+                        .collect()
+                });
+                let mut out = OffsetFetchResponseGroup::default();
+                out.group_id = g.group_id.clone();
+                out.topics = fetch(broker, &g.group_id, asked)
+                    .into_iter()
+                    .map(|(topic, parts)| {
+                        let mut t = OffsetFetchResponseTopics::default();
+                        t.name = TopicName(StrBytes::from_string(topic));
+                        t.partitions = parts
+                            .into_iter()
+                            .map(|f| {
+                                let mut p = OffsetFetchResponsePartitions::default();
+                                p.partition_index = f.partition;
+                                p.committed_offset = f.offset;
+                                p.committed_leader_epoch = f.leader_epoch;
+                                p.metadata = Some(StrBytes::from_string(f.metadata));
+                                p
+                            })
+                            .collect();
+                        t
+                    })
+                    .collect();
+                out
+            })
+            .collect();
+        return response;
+    }
+    let asked = request.topics.as_ref().map(|topics| {
+        topics
+            .iter()
+            .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
+            .collect()
+    });
+    response.topics = fetch(broker, &request.group_id, asked)
+        .into_iter()
+        .map(|(topic, parts)| {
+            let mut t = OffsetFetchResponseTopic::default();
+            t.name = TopicName(StrBytes::from_string(topic));
+            t.partitions = parts
+                .into_iter()
+                .map(|f| {
+                    let mut p = OffsetFetchResponsePartition::default();
+                    p.partition_index = f.partition;
+                    p.committed_offset = f.offset;
+                    if version >= 5 {
+                        p.committed_leader_epoch = f.leader_epoch;
+                    }
+                    p.metadata = Some(StrBytes::from_string(f.metadata));
+                    p
+                })
+                .collect();
+            t
+        })
+        .collect();
+    response
+}
