@@ -181,6 +181,8 @@ impl Group {
             for member in &mut self.members {
                 member.assignment = bytes::Bytes::new();
                 if let Some(tx) = member.awaiting_sync.take() {
+                    // As Kafka does, an answered member's session starts afresh.
+                    member.touch(now);
                     self.outbox.push(Reply::Sync(
                         tx,
                         SyncOutcome::error(ResponseError::RebalanceInProgress),
@@ -303,9 +305,6 @@ impl Group {
         }
         if self.is_leader(id) {
             self.leader = self.members.first().map(|m| m.id.clone());
-        }
-        if self.members.is_empty() {
-            self.protocol_type = None;
         }
         self.dirty = true;
     }

@@ -121,19 +121,25 @@ impl GroupCoordinator {
     }
 
     /// `offsets.retention.minutes`: offsets of groups without members expire
-    /// that long after the later of their commit and the group becoming
-    /// empty (or at their explicit v2–v4 expiry); an empty group left without
-    /// offsets is removed.
+    /// that long after their commit (standalone groups) or after the later of
+    /// their commit and the group becoming empty (groups that had members), or
+    /// at their explicit v2–v4 expiry; an empty group left without offsets is
+    /// removed.
     pub async fn expire_offsets(&self, now_ms: i64) {
         let retention = self.config.offsets_retention.as_millis() as i64;
-        let empty: Vec<(String, i64)> = {
+        let empty: Vec<(String, Option<i64>)> = {
             let groups = self.groups.lock();
             groups
                 .values()
                 .filter(|g| {
                     g.state == GroupState::Empty && g.members.is_empty() && g.pending.is_empty()
                 })
-                .map(|g| (g.id.clone(), g.state_timestamp_ms))
+                .map(|g| {
+                    (
+                        g.id.clone(),
+                        g.protocol_type.as_ref().map(|_| g.state_timestamp_ms),
+                    )
+                })
                 .collect()
         };
         for (id, became_empty) in empty {
@@ -145,10 +151,9 @@ impl GroupCoordinator {
                     if c.expire_timestamp >= 0 {
                         c.expire_timestamp <= now_ms
                     } else {
-                        c.commit_timestamp
-                            .max(became_empty)
-                            .saturating_add(retention)
-                            <= now_ms
+                        let base =
+                            became_empty.map_or(c.commit_timestamp, |t| t.max(c.commit_timestamp));
+                        base.saturating_add(retention) <= now_ms
                     }
                 })
                 .map(|e| (e.topic.clone(), e.partition))

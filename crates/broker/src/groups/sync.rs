@@ -104,8 +104,11 @@ impl Group {
                     let ids: Vec<String> = self.members.iter().map(|m| m.id.clone()).collect();
                     for id in ids {
                         let outcome = self.stable_outcome(&id);
-                        if let Some(tx) = self.member_mut(&id).and_then(|m| m.awaiting_sync.take())
-                        {
+                        let member = self.member_mut(&id);
+                        if let Some(tx) = member.and_then(|m| {
+                            m.touch(now);
+                            m.awaiting_sync.take()
+                        }) {
                             self.outbox.push(Reply::Sync(tx, outcome));
                         }
                     }
