@@ -39,10 +39,10 @@ fn headers_for(i: usize) -> Vec<(String, Option<Vec<u8>>)> {
         ("index".to_string(), Some(i.to_string().into_bytes())),
         ("kind".to_string(), Some(b"test".to_vec())),
     ];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         headers.push(("nothing".to_string(), None));
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         // Repeated header names are allowed and kept in order.
         headers.push(("index".to_string(), Some(Vec::new())));
     }
