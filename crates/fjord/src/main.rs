@@ -34,10 +34,31 @@ fn main() -> anyhow::Result<()> {
         None => cli.serve,
     };
     let config = settings::load(&args)?;
+    raise_fd_limit();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(serve(config))
+}
+
+/// Every connection and every open segment takes a descriptor, and the
+/// default soft limit (often 1024) is far below what a broker with many
+/// partitions and clients needs; the hard limit is ours to use.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we own.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+        }
+    };
+    if !raised {
+        tracing::warn!("could not raise the open-file limit; many partitions or clients may fail");
+    }
 }
 
 async fn serve(config: fjord_broker::BrokerConfig) -> anyhow::Result<()> {

@@ -45,6 +45,10 @@ impl LocalLogStore {
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
+            if name == crate::local_offsets::OFFSETS_DIR {
+                // The offset store's own directory, beside the partitions.
+                continue;
+            }
             if name.ends_with(DELETE_DIR_SUFFIX) {
                 // A deletion interrupted by a crash: finish it.
                 std::fs::remove_dir_all(&path).map_err(|e| io_context("remove", &path, e))?;

@@ -10,7 +10,7 @@ use crate::error::{Result, StorageError};
 use crate::local::{io_context, sync_dir};
 
 /// Directory under the data dir.
-pub(crate) const OFFSETS_DIR: &str = "__fjord_offsets";
+pub const OFFSETS_DIR: &str = "__fjord_offsets";
 const PREFIX: &str = "offsets-";
 const SUFFIX: &str = ".log";
 const TEMP_SUFFIX: &str = ".log.tmp";

@@ -74,4 +74,5 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use files::OFFSETS_DIR;
 pub use store::{LocalOffsetOptions, LocalOffsetStore, DEFAULT_COMPACTION_MIN_BYTES};

@@ -1,0 +1,100 @@
+//! The broker under test: a release `fjord` started by the bench, or one
+//! given with `--bootstrap`.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct BrokerProcess {
+    child: Child,
+    pub bootstrap: String,
+    pub binary: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl BrokerProcess {
+    /// Starts `fjord serve` on a free loopback port; returns once it accepts.
+    pub fn start(binary: &Path, data_dir: &Path) -> anyhow::Result<(BrokerProcess, Duration)> {
+        let port = free_port()?;
+        let bootstrap = format!("127.0.0.1:{port}");
+        let started = Instant::now();
+        let child = Command::new(binary)
+            .args(["serve", "--listen", &bootstrap, "--data-dir"])
+            .arg(data_dir)
+            .args(["--override", "num.partitions=1"])
+            .env("FJORD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut broker = BrokerProcess {
+            child,
+            bootstrap,
+            binary: binary.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+        };
+        while TcpStream::connect(&broker.bootstrap).is_err() {
+            if let Some(status) = broker.child.try_wait()? {
+                anyhow::bail!("fjord exited during start-up: {status}");
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                anyhow::bail!("fjord did not start listening within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok((broker, started.elapsed()))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size in MB, from /proc.
+    pub fn rss_mb(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc status"))?;
+        Ok(kb / 1024.0)
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The release `fjord` next to this bench binary (same target dir).
+pub fn default_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("bench binary has no directory"))?;
+    let candidate = dir.join("fjord");
+    anyhow::ensure!(
+        candidate.exists(),
+        "{} not found: build it with `cargo build --release -p fjord`, or pass --fjord",
+        candidate.display()
+    );
+    Ok(candidate)
+}

@@ -1,0 +1,238 @@
+//! `bench`: Fjord driven by librdkafka (the `rdkafka` crate), with the
+//! machine's own ceilings measured in the same run. Prints one JSON line per
+//! workload, then a table.
+//!
+//!   cargo build --release -p fjord -p fjord-bench && target/release/bench
+//!   target/release/bench --quick              # smaller volumes
+//!   target/release/bench --bootstrap host:port --workloads 1,5
+
+mod broker;
+mod ceiling;
+mod client;
+mod scale;
+mod stats;
+mod workloads;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::{json, Value};
+
+use crate::broker::BrokerProcess;
+use crate::client::ProducerSettings;
+use crate::workloads::{round, round3, ProduceSpec};
+
+#[derive(Parser, Debug)]
+#[command(about = "Fjord benchmark on a real Kafka client")]
+struct Args {
+    /// Use a running broker instead of starting one (workload 7 then skips
+    /// RSS and start-up figures).
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// The fjord binary to start (default: next to this binary).
+    #[arg(long)]
+    fjord: Option<PathBuf>,
+    /// Where the temporary data dir goes (default: the system temp dir).
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// Comma-separated workload numbers (default: all).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<u32>,
+    /// A quarter of the volumes, for a quick look.
+    #[arg(long)]
+    quick: bool,
+}
+
+const KIB: usize = 1024;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    scale::raise_fd_limit();
+    let wanted = |n: u32| args.workloads.is_empty() || args.workloads.contains(&n);
+    let divisor = if args.quick { 4 } else { 1 };
+    let backlog_bytes: u64 = (1u64 << 30) / divisor;
+    let data_root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
+    let data = tempfile::Builder::new()
+        .prefix("fjord-bench-")
+        .tempdir_in(&data_root)?;
+    let mut rows: Vec<Value> = Vec::new();
+    let mut emit = |row: Value| {
+        println!("{row}");
+        rows.push(row);
+    };
+
+    let loopback = ceiling::loopback_tcp(Duration::from_secs(3))?;
+    let disk = ceiling::write_fdatasync(data.path(), (512u64 << 20) / divisor)?;
+    emit(
+        json!({"workload": "ceiling", "loopback_tcp_mb_per_s": round(loopback), "write_fdatasync_mb_per_s": round(disk)}),
+    );
+
+    let mut started = None;
+    let bootstrap = match &args.bootstrap {
+        Some(b) => b.clone(),
+        None => {
+            let binary = match &args.fjord {
+                Some(path) => path.clone(),
+                None => broker::default_binary()?,
+            };
+            let (process, _) = BrokerProcess::start(&binary, &data.path().join("broker"))?;
+            std::thread::sleep(Duration::from_secs(1));
+            emit(json!({"workload": "idle", "broker_rss_mb": round(process.rss_mb()?)}));
+            let bootstrap = process.bootstrap.clone();
+            started = Some(process);
+            bootstrap
+        }
+    };
+
+    let throughput = |acks| ProducerSettings {
+        acks,
+        linger_ms: 5,
+        batch_bytes: 1 << 20,
+        compression: "none",
+        record_latency: acks == "all",
+    };
+    let records_1k = backlog_bytes / KIB as u64;
+    let mut w2_mb_s = None;
+    if wanted(1) || wanted(4) {
+        let spec = ProduceSpec {
+            topic: "w1",
+            partitions: 1,
+            producers: 1,
+            value_bytes: KIB,
+            records: records_1k,
+            settings: throughput("1"),
+        };
+        let figures = workloads::produce(&bootstrap, &spec)?;
+        emit(workloads::produce_json(
+            "1 produce 1p acks=1",
+            &figures,
+            loopback,
+        ));
+    }
+    if wanted(2) || wanted(3) || wanted(4) {
+        let spec = ProduceSpec {
+            topic: "w2",
+            partitions: 16,
+            producers: 4,
+            value_bytes: KIB,
+            records: records_1k,
+            settings: throughput("1"),
+        };
+        let figures = workloads::produce(&bootstrap, &spec)?;
+        w2_mb_s = Some(stats::mb_per_s(figures.bytes, figures.elapsed));
+        emit(workloads::produce_json(
+            "2 produce 16p x4 acks=1",
+            &figures,
+            loopback,
+        ));
+    }
+    if wanted(3) {
+        let spec = ProduceSpec {
+            topic: "w3",
+            partitions: 16,
+            producers: 8,
+            value_bytes: KIB,
+            records: records_1k / 4,
+            settings: throughput("all"),
+        };
+        let figures = workloads::produce(&bootstrap, &spec)?;
+        let mut row = workloads::produce_json("3 produce 16p x8 acks=all", &figures, loopback);
+        if let Some(w2) = w2_mb_s {
+            row["ratio_to_workload_2"] =
+                json!(round3(stats::mb_per_s(figures.bytes, figures.elapsed) / w2));
+        }
+        emit(row);
+    }
+    if wanted(4) {
+        for (topic, partitions) in [("w1", 1), ("w2", 16)] {
+            let (bytes, elapsed) =
+                workloads::consume_backlog(&bootstrap, topic, partitions, records_1k)?;
+            let mb = stats::mb_per_s(bytes, elapsed);
+            emit(
+                json!({"workload": format!("4 consume backlog {partitions}p"), "mb_per_s": round(mb), "ratio_to_loopback": round3(mb / loopback)}),
+            );
+        }
+    }
+    if wanted(5) {
+        let latencies =
+            workloads::end_to_end(&bootstrap, "w5", 10.0, KIB, Duration::from_secs(10))?;
+        emit(latency_row("5 end-to-end at 10 MB/s", &latencies));
+    }
+    if wanted(6) {
+        let settings = ProducerSettings {
+            acks: "1",
+            linger_ms: 5,
+            batch_bytes: 1 << 20,
+            compression: "lz4",
+            record_latency: false,
+        };
+        let spec = ProduceSpec {
+            topic: "w6",
+            partitions: 1,
+            producers: 1,
+            value_bytes: 100,
+            records: 5_000_000 / divisor,
+            settings,
+        };
+        let figures = workloads::produce(&bootstrap, &spec)?;
+        emit(workloads::produce_json(
+            "6 produce 100 B lz4",
+            &figures,
+            loopback,
+        ));
+    }
+    if wanted(7) {
+        scale::populate(&bootstrap, "w7", 1000)?;
+        let connections = scale::idle_connections(&bootstrap, 1000)?;
+        let rss = started.as_ref().map(|p| p.rss_mb()).transpose()?;
+        let latencies =
+            workloads::end_to_end(&bootstrap, "w7-latency", 10.0, KIB, Duration::from_secs(5))?;
+        drop(connections);
+        let mut row = latency_row("7 1000 partitions + 1000 connections", &latencies);
+        row["broker_rss_mb"] = json!(rss.map(round));
+        if let Some(process) = started.take() {
+            let (binary, dir) = (process.binary.clone(), process.data_dir.clone());
+            process.stop()?;
+            let (restarted, startup) = BrokerProcess::start(&binary, &dir)?;
+            row["startup_ms"] = json!(round(startup.as_secs_f64() * 1000.0));
+            started = Some(restarted);
+        }
+        emit(row);
+    }
+    if let Some(process) = started {
+        process.stop()?;
+    }
+    print_table(&rows);
+    Ok(())
+}
+
+fn latency_row(name: &str, latencies: &stats::Latencies) -> Value {
+    json!({
+        "workload": name,
+        "samples": latencies.len(),
+        "p50_ms": round3(latencies.percentile_ms(50.0)),
+        "p99_ms": round3(latencies.percentile_ms(99.0)),
+        "p99_9_ms": round3(latencies.percentile_ms(99.9)),
+    })
+}
+
+fn print_table(rows: &[Value]) {
+    println!();
+    println!("{:<40} figures", "workload");
+    for row in rows {
+        let Some(object) = row.as_object() else {
+            continue;
+        };
+        let name = object
+            .get("workload")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let figures: Vec<String> = object
+            .iter()
+            .filter(|(k, v)| *k != "workload" && !v.is_null())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!("{name:<40} {}", figures.join("  "));
+    }
+}
