@@ -59,7 +59,25 @@ impl BrokerProcess {
             .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc status"))?;
         Ok(kb / 1024.0)
     }
+}
 
+/// CPU time (user + system) a process has used so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let after_name = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .ok_or_else(|| anyhow::anyhow!("unexpected /proc stat format"))?;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |i: usize| -> f64 { fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0.0) };
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+        Ok((ticks(11) + ticks(12)) / clock_ticks_per_second())
+    }
+}
+
+impl BrokerProcess {
     /// SIGTERM and wait: a clean shutdown.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let status = Command::new("kill")
@@ -75,6 +93,16 @@ impl Drop for BrokerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
     }
 }
 

@@ -56,15 +56,14 @@ fn main() -> anyhow::Result<()> {
     let data = tempfile::Builder::new()
         .prefix("fjord-bench-")
         .tempdir_in(&data_root)?;
-    let mut rows: Vec<Value> = Vec::new();
-    let mut emit = |row: Value| {
-        println!("{row}");
-        rows.push(row);
-    };
+    // Topic names unique to this run, so that --bootstrap can be reused.
+    let run = std::process::id();
+    let topic = |name: &str| format!("bench-{run}-{name}");
+    let mut report = Report::default();
 
     let loopback = ceiling::loopback_tcp(Duration::from_secs(3))?;
     let disk = ceiling::write_fdatasync(data.path(), (512u64 << 20) / divisor)?;
-    emit(
+    report.emit(
         json!({"workload": "ceiling", "loopback_tcp_mb_per_s": round(loopback), "write_fdatasync_mb_per_s": round(disk)}),
     );
 
@@ -78,7 +77,8 @@ fn main() -> anyhow::Result<()> {
             };
             let (process, _) = BrokerProcess::start(&binary, &data.path().join("broker"))?;
             std::thread::sleep(Duration::from_secs(1));
-            emit(json!({"workload": "idle", "broker_rss_mb": round(process.rss_mb()?)}));
+            report.watch_broker(process.pid());
+            report.emit(json!({"workload": "idle", "broker_rss_mb": round(process.rss_mb()?)}));
             let bootstrap = process.bootstrap.clone();
             started = Some(process);
             bootstrap
@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
     let mut w2_mb_s = None;
     if wanted(1) || wanted(4) {
         let spec = ProduceSpec {
-            topic: "w1",
+            topic: &topic("w1"),
             partitions: 1,
             producers: 1,
             value_bytes: KIB,
@@ -104,7 +104,7 @@ fn main() -> anyhow::Result<()> {
             settings: throughput("1"),
         };
         let figures = workloads::produce(&bootstrap, &spec)?;
-        emit(workloads::produce_json(
+        report.emit(workloads::produce_json(
             "1 produce 1p acks=1",
             &figures,
             loopback,
@@ -112,7 +112,7 @@ fn main() -> anyhow::Result<()> {
     }
     if wanted(2) || wanted(3) || wanted(4) {
         let spec = ProduceSpec {
-            topic: "w2",
+            topic: &topic("w2"),
             partitions: 16,
             producers: 4,
             value_bytes: KIB,
@@ -121,7 +121,7 @@ fn main() -> anyhow::Result<()> {
         };
         let figures = workloads::produce(&bootstrap, &spec)?;
         w2_mb_s = Some(stats::mb_per_s(figures.bytes, figures.elapsed));
-        emit(workloads::produce_json(
+        report.emit(workloads::produce_json(
             "2 produce 16p x4 acks=1",
             &figures,
             loopback,
@@ -129,7 +129,7 @@ fn main() -> anyhow::Result<()> {
     }
     if wanted(3) {
         let spec = ProduceSpec {
-            topic: "w3",
+            topic: &topic("w3"),
             partitions: 16,
             producers: 8,
             value_bytes: KIB,
@@ -142,22 +142,22 @@ fn main() -> anyhow::Result<()> {
             row["ratio_to_workload_2"] =
                 json!(round3(stats::mb_per_s(figures.bytes, figures.elapsed) / w2));
         }
-        emit(row);
+        report.emit(row);
     }
     if wanted(4) {
-        for (topic, partitions) in [("w1", 1), ("w2", 16)] {
+        for (name, partitions) in [("w1", 1), ("w2", 16)] {
             let (bytes, elapsed) =
-                workloads::consume_backlog(&bootstrap, topic, partitions, records_1k)?;
+                workloads::consume_backlog(&bootstrap, &topic(name), partitions, records_1k)?;
             let mb = stats::mb_per_s(bytes, elapsed);
-            emit(
+            report.emit(
                 json!({"workload": format!("4 consume backlog {partitions}p"), "mb_per_s": round(mb), "ratio_to_loopback": round3(mb / loopback)}),
             );
         }
     }
     if wanted(5) {
         let latencies =
-            workloads::end_to_end(&bootstrap, "w5", 10.0, KIB, Duration::from_secs(10))?;
-        emit(latency_row("5 end-to-end at 10 MB/s", &latencies));
+            workloads::end_to_end(&bootstrap, &topic("w5"), 10.0, KIB, Duration::from_secs(10))?;
+        report.emit(latency_row("5 end-to-end at 10 MB/s", &latencies));
     }
     if wanted(6) {
         let settings = ProducerSettings {
@@ -168,7 +168,7 @@ fn main() -> anyhow::Result<()> {
             record_latency: false,
         };
         let spec = ProduceSpec {
-            topic: "w6",
+            topic: &topic("w6"),
             partitions: 1,
             producers: 1,
             value_bytes: 100,
@@ -176,18 +176,23 @@ fn main() -> anyhow::Result<()> {
             settings,
         };
         let figures = workloads::produce(&bootstrap, &spec)?;
-        emit(workloads::produce_json(
+        report.emit(workloads::produce_json(
             "6 produce 100 B lz4",
             &figures,
             loopback,
         ));
     }
     if wanted(7) {
-        scale::populate(&bootstrap, "w7", 1000)?;
+        scale::populate(&bootstrap, &topic("w7"), 1000)?;
         let connections = scale::idle_connections(&bootstrap, 1000)?;
         let rss = started.as_ref().map(|p| p.rss_mb()).transpose()?;
-        let latencies =
-            workloads::end_to_end(&bootstrap, "w7-latency", 10.0, KIB, Duration::from_secs(5))?;
+        let latencies = workloads::end_to_end(
+            &bootstrap,
+            &topic("w7-latency"),
+            10.0,
+            KIB,
+            Duration::from_secs(5),
+        )?;
         drop(connections);
         let mut row = latency_row("7 1000 partitions + 1000 connections", &latencies);
         row["broker_rss_mb"] = json!(rss.map(round));
@@ -196,15 +201,44 @@ fn main() -> anyhow::Result<()> {
             process.stop()?;
             let (restarted, startup) = BrokerProcess::start(&binary, &dir)?;
             row["startup_ms"] = json!(round(startup.as_secs_f64() * 1000.0));
+            report.watch_broker(restarted.pid());
             started = Some(restarted);
         }
-        emit(row);
+        report.emit(row);
     }
     if let Some(process) = started {
         process.stop()?;
     }
-    print_table(&rows);
+    print_table(&report.rows);
     Ok(())
+}
+
+/// The rows printed so far; each gets the broker CPU time it used, when the
+/// bench started the broker itself.
+#[derive(Default)]
+struct Report {
+    rows: Vec<Value>,
+    broker_pid: Option<u32>,
+    cpu_at_last_row: f64,
+}
+
+impl Report {
+    fn watch_broker(&mut self, pid: u32) {
+        self.broker_pid = Some(pid);
+        self.cpu_at_last_row = broker::cpu_seconds(pid).unwrap_or(0.0);
+    }
+
+    fn emit(&mut self, mut row: Value) {
+        if let Some(cpu) = self
+            .broker_pid
+            .and_then(|pid| broker::cpu_seconds(pid).ok())
+        {
+            row["broker_cpu_s"] = json!(round3(cpu - self.cpu_at_last_row));
+            self.cpu_at_last_row = cpu;
+        }
+        println!("{row}");
+        self.rows.push(row);
+    }
 }
 
 fn latency_row(name: &str, latencies: &stats::Latencies) -> Value {
