@@ -85,7 +85,13 @@ fn set_kafka_config(config: &mut BrokerConfig, name: &str, value: &str) -> anyho
     }
     match name {
         "node.id" | "broker.id" => config.node_id = value.parse().context("node.id")?,
-        "log.dirs" | "log.dir" => config.data_dir = PathBuf::from(value),
+        "log.dirs" => {
+            // One data dir for now; spreading partitions over several is not built.
+            if value.contains(',') {
+                bail!("{name}: only one data directory is supported, got {value:?}");
+            }
+            config.data_dir = PathBuf::from(value);
+        }
         "listeners" => config.listen = value.trim_start_matches("PLAINTEXT://").to_string(),
         "advertised.listeners" => set_advertised(config, value.trim_start_matches("PLAINTEXT://"))?,
         _ => {}

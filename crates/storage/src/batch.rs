@@ -347,6 +347,14 @@ pub fn validate_batches(buf: &[u8], max_message_bytes: usize) -> Result<Vec<Batc
     for batch in batches(buf) {
         let batch = batch?;
         validate_batch(&batch, max_message_bytes)?;
+        // Producers leave offset assignment to the broker; Kafka refuses a
+        // client batch that claims offsets of its own.
+        if batch.base_offset() != 0 {
+            return Err(StorageError::InvalidRecord(format!(
+                "the base offset of a produced record batch must be 0, not {}",
+                batch.base_offset()
+            )));
+        }
         summaries.push(BatchSummary {
             position,
             size: batch.size(),

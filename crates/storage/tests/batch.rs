@@ -180,3 +180,14 @@ fn log_append_time_sets_flag_and_max_timestamp_and_fixes_crc() {
         validate_batch(&view, MAX).unwrap();
     }
 }
+
+#[test]
+fn produced_batches_must_leave_offsets_to_the_broker() {
+    let mut claimed = batch(2, Compression::None).to_vec();
+    // The base offset is outside the CRC, so the batch stays intact otherwise.
+    claimed[..8].copy_from_slice(&42i64.to_be_bytes());
+    assert!(matches!(
+        validate_batches(&claimed, MAX),
+        Err(StorageError::InvalidRecord(_))
+    ));
+}
