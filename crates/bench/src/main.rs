@@ -42,6 +42,9 @@ struct Args {
     /// A quarter of the volumes, for a quick look.
     #[arg(long)]
     quick: bool,
+    /// Use this loopback ceiling (MB/s) instead of measuring it, e.g. while profiling.
+    #[arg(long)]
+    loopback_mb_s: Option<f64>,
 }
 
 const KIB: usize = 1024;
@@ -61,8 +64,13 @@ fn main() -> anyhow::Result<()> {
     let topic = |name: &str| format!("bench-{run}-{name}");
     let mut report = Report::default();
 
-    let loopback = ceiling::loopback_tcp(Duration::from_secs(3))?;
-    let disk = ceiling::write_fdatasync(data.path(), (512u64 << 20) / divisor)?;
+    let (loopback, disk) = match args.loopback_mb_s {
+        Some(given) => (given, 0.0),
+        None => (
+            ceiling::loopback_tcp(Duration::from_secs(3))?,
+            ceiling::write_fdatasync(data.path(), (512u64 << 20) / divisor)?,
+        ),
+    };
     report.emit(
         json!({"workload": "ceiling", "loopback_tcp_mb_per_s": round(loopback), "write_fdatasync_mb_per_s": round(disk)}),
     );
