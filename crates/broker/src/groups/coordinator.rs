@@ -222,6 +222,38 @@ impl GroupCoordinator {
         }
     }
 
+    /// At shutdown: answers every parked JoinGroup/SyncGroup with
+    /// NOT_COORDINATOR (clients look the coordinator up again and retry), so
+    /// connections waiting on them can close.
+    pub fn abort_parked(&self) {
+        let mut replies = Vec::new();
+        {
+            let mut groups = self.groups.lock();
+            for group in groups.values_mut() {
+                replies.append(&mut group.outbox);
+                for member in &mut group.members {
+                    if let Some(tx) = member.awaiting_join.take() {
+                        let outcome =
+                            JoinOutcome::error(ResponseError::NotCoordinator, member.id.clone());
+                        replies.push(Reply::Join(tx, outcome));
+                    }
+                    if let Some(tx) = member.awaiting_sync.take() {
+                        replies.push(Reply::Sync(
+                            tx,
+                            SyncOutcome::error(ResponseError::NotCoordinator),
+                        ));
+                    }
+                }
+            }
+        }
+        for reply in replies {
+            match reply {
+                Reply::Join(tx, outcome) => drop(tx.send(outcome)),
+                Reply::Sync(tx, outcome) => drop(tx.send(outcome)),
+            }
+        }
+    }
+
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
         let groups = self.groups.lock();
         let group = groups.get(group_id)?;

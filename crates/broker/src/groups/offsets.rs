@@ -200,7 +200,10 @@ impl GroupCoordinator {
         retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => {
+                    self.abort_parked();
+                    return;
+                }
                 _ = timers.tick() => self.tick(Instant::now()).await,
                 _ = retention.tick() => self.expire_offsets(now_ms()).await,
             }

@@ -29,6 +29,19 @@ async fn first_member_needs_an_id_then_leads_alone() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn shutdown_answers_parked_joins() {
+    let (c, stop) = coordinator();
+    let (_a, _) = stable_single(&c).await;
+    let b = member_id(&c).await;
+    let jb = spawn_join(&c, request(&b));
+    settle().await;
+    assert!(!jb.is_finished());
+    stop.send(true).expect("timers running");
+    let jb = jb.await.expect("join task");
+    assert_eq!(jb.error, Some(ResponseError::NotCoordinator));
+}
+
+#[tokio::test(start_paused = true)]
 async fn before_v4_a_member_joins_without_the_id_round() {
     let (c, _stop) = coordinator();
     let mut req = request("");
