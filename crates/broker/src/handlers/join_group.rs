@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -80,9 +79,6 @@ pub async fn handle(
                 member
             })
             .collect();
-    }
-    if outcome.error == Some(ResponseError::MemberIdRequired) && version < 4 {
-        response.error_code = ResponseError::UnknownMemberId.code();
     }
     response
 }

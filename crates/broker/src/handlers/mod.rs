@@ -12,6 +12,8 @@ pub mod describe_groups;
 pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
+#[cfg(test)]
+mod groups_tests;
 pub mod heartbeat;
 pub mod join_group;
 pub mod leave_group;
