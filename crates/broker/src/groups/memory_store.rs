@@ -7,9 +7,12 @@ use async_trait::async_trait;
 use fjord_storage::offsets::{CommittedOffset, OffsetEntry, OffsetStore};
 use parking_lot::Mutex;
 
+/// Group → (topic, partition) → committed offset.
+type Offsets = BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>>;
+
 #[derive(Default)]
 pub struct MemoryOffsetStore {
-    offsets: Mutex<BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>>>,
+    offsets: Mutex<Offsets>,
     metadata: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
