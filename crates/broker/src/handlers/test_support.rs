@@ -53,7 +53,10 @@ pub(crate) async fn append_records(broker: &Broker, topic: &str, partition: i32,
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // The crate's encoder starts a new batch whenever offset - sequence
+            // changes; keeping it constant gives one batch with base offset 0,
+            // as a producer sends.
+            sequence: i as i32,
             timestamp: 1_700_000_000_000,
             key: None,
             value: Some(Bytes::from(format!("value-{i}"))),
