@@ -71,8 +71,13 @@ pub enum Outcome {
     Close(&'static str),
 }
 
-/// Runs the handler for a decoded request.
-pub async fn dispatch(broker: &Broker, header: &RequestHeader, request: RequestKind) -> Outcome {
+/// Runs the handler for a decoded request from the client at `peer`.
+pub async fn dispatch(
+    broker: &Broker,
+    peer: std::net::SocketAddr,
+    header: &RequestHeader,
+    request: RequestKind,
+) -> Outcome {
     let version = header.request_api_version;
     let response = match request {
         RequestKind::Produce(req) => {
@@ -131,9 +136,10 @@ pub async fn dispatch(broker: &Broker, header: &RequestHeader, request: RequestK
         }
         RequestKind::JoinGroup(req) => {
             let client_id = header.client_id.as_deref().unwrap_or_default();
-            // The connection does not pass the peer address down (yet).
+            // Kafka shows a member's host as "/" + its address.
+            let client_host = format!("/{}", peer.ip());
             ResponseKind::JoinGroup(
-                handlers::join_group::handle(broker, req, version, client_id, "").await,
+                handlers::join_group::handle(broker, req, version, client_id, &client_host).await,
             )
         }
         RequestKind::Heartbeat(req) => {

@@ -57,7 +57,7 @@ pub async fn serve(
     let result: Result<(), ConnectionError> = async {
         loop {
             while let Some(frame) = next_frame(&mut input, max_frame)? {
-                handle_frame(&broker, frame, &mut output).await?;
+                handle_frame(&broker, peer, frame, &mut output).await?;
                 let more_buffered = frame_ready(&input, max_frame);
                 if !output.is_empty() && (!more_buffered || output.len() >= MAX_PENDING_OUTPUT) {
                     socket.write_all(&output).await?;
@@ -124,6 +124,7 @@ fn reserve_for_next_frame(input: &mut BytesMut) {
 
 async fn handle_frame(
     broker: &Broker,
+    peer: SocketAddr,
     mut frame: Bytes,
     output: &mut BytesMut,
 ) -> Result<(), ConnectionError> {
@@ -155,7 +156,7 @@ async fn handle_frame(
         .map_err(|e| ConnectionError::Malformed(key, version, format!("header: {e:#}")))?;
     let request = RequestKind::decode(key, &mut frame, version)
         .map_err(|e| ConnectionError::Malformed(key, version, format!("{e:#}")))?;
-    let response = match api::dispatch(broker, &header, request).await {
+    let response = match api::dispatch(broker, peer, &header, request).await {
         api::Outcome::Respond(response) => response,
         api::Outcome::Silent => return Ok(()),
         api::Outcome::Close(reason) => return Err(ConnectionError::Closed(key, reason)),
