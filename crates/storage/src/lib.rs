@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod config;
 pub mod error;
+mod group_commit;
 pub mod local;
 pub mod local_offsets;
 pub mod meta;

@@ -11,7 +11,6 @@
 //! The `.log` file is the only source of truth: indexes are hints that
 //! recovery checks and rebuilds, and every read re-checks batch headers.
 
-mod group_commit;
 mod index;
 mod log_start;
 mod partition;

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::batch::{validate_batches, BatchHeaderMut};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
-use crate::local::group_commit::GroupCommit;
+use crate::group_commit::GroupCommit;
 use crate::local::segment::Segment;
 use crate::local::{io_context, now_ms, sync_dir};
 use crate::{AppendOutcome, Durability, PartitionLog, ReadOutcome, TimestampOffset};
@@ -87,7 +87,7 @@ pub struct LocalPartitionLog {
     /// Mirrors `state.log_start_offset` for lock-free reads.
     pub(crate) log_start: AtomicI64,
     leader_epoch: AtomicI32,
-    group_commit: GroupCommit,
+    group_commit: GroupCommit<i64>,
     /// Serialises DeleteRecords so log start offset files are written in order.
     pub(crate) log_start_writer: tokio::sync::Mutex<()>,
 }

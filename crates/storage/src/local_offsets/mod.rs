@@ -68,7 +68,6 @@
 
 mod codec;
 mod files;
-mod group_commit;
 mod state;
 mod store;
 #[cfg(test)]

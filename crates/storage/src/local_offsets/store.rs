@@ -10,9 +10,9 @@ use parking_lot::{Mutex, RwLock};
 
 use super::codec::{encode_frame, Mutation};
 use super::files::{self, OFFSETS_DIR};
-use super::group_commit::GroupCommit;
 use super::state::State;
 use crate::error::{Result, StorageError};
+use crate::group_commit::GroupCommit;
 use crate::local::{io_context, sync_dir};
 use crate::offsets::{CommittedOffset, OffsetEntry, OffsetStore};
 
@@ -60,7 +60,7 @@ struct Inner {
     state: RwLock<State>,
     writer: Arc<tokio::sync::Mutex<Writer>>,
     current: Mutex<Current>,
-    group_commit: GroupCommit,
+    group_commit: GroupCommit<u64>,
     /// Tests: fail the next fsync.
     #[cfg(test)]
     fail_next_fsync: std::sync::atomic::AtomicBool,
@@ -108,7 +108,7 @@ impl LocalOffsetStore {
                 written_seq: 0,
                 failure: None,
             }),
-            group_commit: GroupCommit::new(),
+            group_commit: GroupCommit::new(0),
             #[cfg(test)]
             fail_next_fsync: std::sync::atomic::AtomicBool::new(false),
         };
@@ -296,7 +296,7 @@ impl Inner {
             return Err(err);
         }
         // The snapshot is durable and holds every record written so far.
-        self.group_commit.mark_synced(written_seq);
+        self.group_commit.mark_durable(written_seq);
         let removed = std::fs::remove_file(&old_path)
             .map_err(|e| io_context("remove", &old_path, e))
             .and_then(|()| sync_dir(&self.dir));
