@@ -120,7 +120,7 @@ pub fn consume_backlog(
     partitions: i32,
     records: u64,
 ) -> anyhow::Result<(u64, Duration)> {
-    let consumer = consumer(bootstrap, &[("fetch.message.max.bytes", "4194304")])?;
+    let consumer = consumer(bootstrap, &[("fetch.message.max.bytes", "1048576")])?;
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
         assignment.add_partition_offset(topic, p, Offset::Beginning)?;

@@ -3,6 +3,12 @@
 
 mod settings;
 
+/// Fetches and produces allocate megabyte buffers per request; mimalloc
+/// keeps freed pages for reuse where the system allocator returns them to
+/// the kernel, so every request paid for fresh zeroed pages again.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
