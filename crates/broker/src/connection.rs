@@ -21,6 +21,7 @@ use crate::handlers::api_versions;
 
 /// Answers gathered beyond this are written before the next request is read.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
+const INITIAL_READ_BUFFER: usize = 8 * 1024;
 /// The most we grow the read buffer by at once, whatever a frame claims.
 const MAX_READ_RESERVE: usize = 1 << 20;
 
@@ -52,8 +53,10 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let max_frame = broker.config.socket_request_max_bytes();
-    let mut input = BytesMut::with_capacity(64 * 1024);
-    let mut output = BytesMut::with_capacity(64 * 1024);
+    // Small to start: most connections are idle most of the time, and both
+    // buffers grow to what the traffic needs (and keep it for reuse).
+    let mut input = BytesMut::with_capacity(INITIAL_READ_BUFFER);
+    let mut output = BytesMut::new();
     let result: Result<(), ConnectionError> = async {
         loop {
             while let Some(frame) = next_frame(&mut input, max_frame)? {
@@ -117,9 +120,9 @@ fn reserve_for_next_frame(input: &mut BytesMut) {
         let length = i32::from_be_bytes([input[0], input[1], input[2], input[3]]).max(0) as usize;
         (4 + length).saturating_sub(input.len())
     } else {
-        8 * 1024
+        INITIAL_READ_BUFFER
     };
-    input.reserve(wanted.clamp(8 * 1024, MAX_READ_RESERVE));
+    input.reserve(wanted.clamp(INITIAL_READ_BUFFER, MAX_READ_RESERVE));
 }
 
 async fn handle_frame(
