@@ -217,12 +217,7 @@ async fn group_max_size_is_enforced() {
 #[tokio::test(start_paused = true)]
 async fn batch_leave_rebalances_once_and_reports_each_member() {
     let (c, _stop) = coordinator();
-    let (a, g1) = stable_single(&c).await;
-    let b = member_id(&c).await;
-    let jb = spawn_join(&c, request(&b));
-    settle().await;
-    let ja = c.join(G, request(&a)).await;
-    let jb = jb.await.expect("join task");
+    let (a, b, g1, ja, jb) = second_member_joins(&c).await;
     assert_eq!(ja.generation, g1 + 1);
     assert_eq!(jb.generation, g1 + 1);
     let leave = |id: &str| LeavingMember {
@@ -249,12 +244,7 @@ async fn batch_leave_rebalances_once_and_reports_each_member() {
 #[tokio::test(start_paused = true)]
 async fn leaving_during_completing_rebalance_sends_followers_back() {
     let (c, _stop) = coordinator();
-    let (a, g1) = stable_single(&c).await;
-    let b = member_id(&c).await;
-    let jb = spawn_join(&c, request(&b));
-    settle().await;
-    c.join(G, request(&a)).await;
-    jb.await.expect("join task");
+    let (a, b, g1, _, _) = second_member_joins(&c).await;
     let c2 = c.clone();
     let b2 = b.clone();
     let follower = tokio::spawn(async move { sync(&c2, &b2, g1 + 1, &[]).await });

@@ -120,3 +120,17 @@ pub(super) async fn stable_single(c: &Arc<GroupCoordinator>) -> (String, i32) {
     assert_eq!(state(c), Some(GroupState::Stable));
     (id, joined.generation)
 }
+
+/// A stable single-member group gains a second member and the first rejoins:
+/// (first member, second member, first generation, their join answers).
+pub(super) async fn second_member_joins(
+    c: &Arc<GroupCoordinator>,
+) -> (String, String, i32, JoinOutcome, JoinOutcome) {
+    let (a, g1) = stable_single(c).await;
+    let b = member_id(c).await;
+    let jb = spawn_join(c, request(&b));
+    settle().await;
+    let ja = c.join(G, request(&a)).await;
+    let jb = jb.await.expect("join task");
+    (a, b, g1, ja, jb)
+}

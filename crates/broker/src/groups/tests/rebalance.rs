@@ -85,12 +85,7 @@ async fn a_silent_member_expires_after_its_session_timeout() {
 #[tokio::test(start_paused = true)]
 async fn heartbeats_keep_a_member_alive_and_others_expire() {
     let (c, _stop) = coordinator();
-    let (a, g1) = stable_single(&c).await;
-    let b = member_id(&c).await;
-    let jb = spawn_join(&c, request(&b));
-    settle().await;
-    c.join(G, request(&a)).await;
-    jb.await.expect("join task");
+    let (a, b, g1, _, _) = second_member_joins(&c).await;
     let g2 = g1 + 1;
     sync(&c, &a, g2, &[]).await;
     sync(&c, &b, g2, &[]).await;
@@ -112,12 +107,7 @@ async fn heartbeats_keep_a_member_alive_and_others_expire() {
 #[tokio::test(start_paused = true)]
 async fn a_leader_that_never_syncs_sends_followers_back_to_join() {
     let (c, _stop) = coordinator();
-    let (a, g1) = stable_single(&c).await;
-    let b = member_id(&c).await;
-    let jb = spawn_join(&c, request(&b));
-    settle().await;
-    c.join(G, request(&a)).await;
-    jb.await.expect("join task");
+    let (_a, b, g1, _, _) = second_member_joins(&c).await;
     let follower = {
         let c = c.clone();
         let b = b.clone();
