@@ -90,6 +90,13 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let local_addr = listener.local_addr()?;
+    if config.advertised_host.is_none() && local_addr.ip().is_unspecified() {
+        // Clients cannot connect to 0.0.0.0; Kafka refuses this set-up too.
+        anyhow::bail!(
+            "listening on {local_addr} needs an advertised address clients can reach: \
+             set --advertised-listener host:port (or advertised.listeners)"
+        );
+    }
     let broker = Arc::new(Broker {
         node_id: config.node_id,
         cluster_id: meta.cluster_id(),
