@@ -65,7 +65,7 @@ impl TopicRegistry {
     }
 
     pub fn by_id(&self, id: Uuid) -> Option<TopicMeta> {
-        self.meta.topics().into_iter().find(|t| t.id == id)
+        self.meta.topic_by_id(id)
     }
 
     pub fn all(&self) -> Vec<TopicMeta> {

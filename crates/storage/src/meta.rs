@@ -7,7 +7,7 @@
 //! a database dependency; high-rate state (committed offsets) will get its own
 //! log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -31,6 +31,7 @@ pub trait MetadataStore: Send + Sync {
     fn cluster_id(&self) -> String;
     fn topics(&self) -> Vec<TopicMeta>;
     fn topic(&self, name: &str) -> Option<TopicMeta>;
+    fn topic_by_id(&self, id: Uuid) -> Option<TopicMeta>;
     /// Creates or replaces the topic (matched by name).
     async fn put_topic(&self, topic: TopicMeta) -> Result<()>;
     async fn delete_topic(&self, name: &str) -> Result<()>;
@@ -40,6 +41,20 @@ pub trait MetadataStore: Send + Sync {
 struct Document {
     cluster_id: String,
     topics: BTreeMap<String, TopicMeta>,
+    /// Topic id → name, derived from `topics` (requests since Fetch v13 and
+    /// Produce v13 name topics by id).
+    #[serde(skip)]
+    names_by_id: HashMap<Uuid, String>,
+}
+
+impl Document {
+    fn index_ids(&mut self) {
+        self.names_by_id = self
+            .topics
+            .values()
+            .map(|t| (t.id, t.name.clone()))
+            .collect();
+    }
 }
 
 pub struct FileMetadataStore {
@@ -59,13 +74,17 @@ impl FileMetadataStore {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(METADATA_FILE);
         let doc = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<Document>(&bytes).map_err(|e| {
-                StorageError::Metadata(format!("{} is unreadable: {e}", path.display()))
-            })?,
+            Ok(bytes) => {
+                let mut doc = serde_json::from_slice::<Document>(&bytes).map_err(|e| {
+                    StorageError::Metadata(format!("{} is unreadable: {e}", path.display()))
+                })?;
+                doc.index_ids();
+                doc
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let doc = Document {
                     cluster_id: cluster_id.map(str::to_owned).unwrap_or_else(new_cluster_id),
-                    topics: BTreeMap::new(),
+                    ..Document::default()
                 };
                 write_atomically(&path, &doc)?;
                 doc
@@ -83,6 +102,7 @@ impl FileMetadataStore {
         let _writer = self.write_lock.lock().await;
         let mut next = self.doc.lock().clone();
         change(&mut next);
+        next.index_ids();
         let path = self.path.clone();
         let to_write = next.clone();
         tokio::task::spawn_blocking(move || write_atomically(&path, &to_write))
@@ -105,6 +125,14 @@ impl MetadataStore for FileMetadataStore {
 
     fn topic(&self, name: &str) -> Option<TopicMeta> {
         self.doc.lock().topics.get(name).cloned()
+    }
+
+    fn topic_by_id(&self, id: Uuid) -> Option<TopicMeta> {
+        let doc = self.doc.lock();
+        doc.names_by_id
+            .get(&id)
+            .and_then(|name| doc.topics.get(name))
+            .cloned()
     }
 
     async fn put_topic(&self, topic: TopicMeta) -> Result<()> {
@@ -186,6 +214,8 @@ mod tests {
 
         let reopened = FileMetadataStore::open(dir.path(), Some("ignored")).unwrap();
         assert_eq!(reopened.cluster_id(), cluster_id);
-        assert_eq!(reopened.topics(), vec![topic]);
+        assert_eq!(reopened.topics(), vec![topic.clone()]);
+        assert_eq!(reopened.topic_by_id(topic.id), Some(topic));
+        assert_eq!(reopened.topic_by_id(Uuid::new_v4()), None);
     }
 }
