@@ -137,7 +137,11 @@ async fn accept_loop(
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "connection task failed");
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     backoff = Duration::from_millis(5);

@@ -14,6 +14,16 @@ use crate::configs::{validate_topic_config, StaticConfigs};
 use crate::error::{ApiError, ApiResult};
 
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
+/// Partitions one request may create, as Kafka's controller caps them: each
+/// is a directory and open files, so a request must not ask for millions.
+pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
+
+fn too_many_partitions() -> ApiError {
+    ApiError::new(
+        ResponseError::InvalidPartitions,
+        "Excessively large number of partitions per request.",
+    )
+}
 
 pub struct TopicRegistry {
     meta: Arc<dyn MetadataStore>,
@@ -94,6 +104,9 @@ impl TopicRegistry {
                 ResponseError::InvalidPartitions,
                 "Number of partitions must be larger than 0.",
             ));
+        }
+        if partitions > MAX_PARTITIONS_PER_REQUEST {
+            return Err(too_many_partitions());
         }
         for (key, value) in &configs {
             validate_topic_config(key, value)?;
@@ -187,6 +200,9 @@ impl TopicRegistry {
                     topic.partitions
                 ),
             ));
+        }
+        if total - topic.partitions > MAX_PARTITIONS_PER_REQUEST {
+            return Err(too_many_partitions());
         }
         if validate_only {
             return Ok(());

@@ -252,6 +252,7 @@ mod tests {
                 .with_assignments(vec![assign(0, vec![node]), assign(1, vec![node])]),
             topic("elsewhere", -1, -1).with_assignments(vec![assign(0, vec![node + 1])]),
             topic("cfg", 1, 1).with_configs(vec![bad_config]),
+            topic("huge", i32::MAX, 1),
         ]);
         let resp = handle(&broker, req, 5).await;
         assert_encodes(&resp, 5);
@@ -274,8 +275,10 @@ mod tests {
                     ResponseError::InvalidReplicaAssignment.code()
                 ),
                 ("cfg".to_string(), ResponseError::InvalidConfig.code()),
+                ("huge".to_string(), ResponseError::InvalidPartitions.code()),
             ]
         );
+        assert!(broker.topics.get("huge").is_none());
         assert_eq!(
             resp.topics[0].error_message.as_deref(),
             Some("Replication factor: 3 larger than available brokers: 1.")
