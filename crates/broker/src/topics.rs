@@ -192,7 +192,13 @@ impl TopicRegistry {
                 format!("The topic '{name}' does not exist."),
             )
         })?;
-        if total <= topic.partitions {
+        if total == topic.partitions {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("Topic already has {total} partitions."),
+            ));
+        }
+        if total < topic.partitions {
             return Err(ApiError::new(
                 ResponseError::InvalidPartitions,
                 format!(
