@@ -151,15 +151,6 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         doc: "Maximum size of a segment's offset index.",
     },
     TopicConfigDef {
-        name: "file.delete.delay.ms",
-        config_type: ConfigType::Long,
-        default: "60000",
-        synonyms: &[syn("log.segment.delete.delay.ms", 1)],
-        allowed: &[],
-        min: 0,
-        doc: "Time to wait before deleting a file from the filesystem.",
-    },
-    TopicConfigDef {
         name: "min.insync.replicas",
         config_type: ConfigType::Int,
         default: "1",
@@ -455,9 +446,6 @@ impl StaticConfigs {
         }
         if let Some(v) = num("segment.index.bytes") {
             config.segment_index_bytes = v.max(4) as usize;
-        }
-        if let Some(v) = num("file.delete.delay.ms") {
-            config.file_delete_delay_ms = v;
         }
         if let Some(v) = get("message.timestamp.type") {
             config.timestamp_type = if v == "LogAppendTime" {

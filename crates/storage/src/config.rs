@@ -24,8 +24,6 @@ pub struct LogConfig {
     pub index_interval_bytes: usize,
     /// `segment.index.bytes`: max size of an offset/time index file
     pub segment_index_bytes: usize,
-    /// `file.delete.delay.ms`
-    pub file_delete_delay_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -39,7 +37,6 @@ impl Default for LogConfig {
             timestamp_type: TimestampType::CreateTime,
             index_interval_bytes: 4096,
             segment_index_bytes: 10 * 1024 * 1024,
-            file_delete_delay_ms: 60_000,
         }
     }
 }
