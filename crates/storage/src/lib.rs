@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod decompress;
 pub mod error;
 mod group_commit;
 pub mod local;

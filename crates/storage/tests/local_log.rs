@@ -479,3 +479,19 @@ async fn watch_wakes_on_append_and_partitions_are_managed() {
     store.delete_partition(TOPIC, 3).await.unwrap();
     assert!(store.partition(TOPIC, 3).is_none());
 }
+
+#[tokio::test]
+async fn timestamp_lookup_does_not_expand_a_decompression_bomb() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, log) = open(dir.path(), LogConfig::default()).await;
+    // Two records of 40 MiB of 'v' each: ~80 KiB of gzip, 80 MiB expanded,
+    // beyond the 64 MiB decompression cap.
+    let bomb = batch_with(2, Compression::Gzip, 5000, 40 << 20);
+    assert!(bomb.len() < 1 << 20, "the bomb should be small on the wire");
+    log.append(bomb, Durability::Written).await.unwrap();
+    // The exact record would be offset 1 (timestamp 5001); capped, the
+    // lookup answers the batch's first offset, which skips nothing.
+    let found = log.offset_for_timestamp(5001).await.unwrap().unwrap();
+    assert_eq!(found.offset, 0);
+    assert_eq!(found.timestamp, 5001);
+}

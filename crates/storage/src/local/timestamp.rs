@@ -4,7 +4,9 @@
 use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
+
+use crate::decompress::{decompress, DecompressError, MAX_DECOMPRESSED_BATCH};
 
 use crate::batch::{HeaderInfo, RECORD_COUNT_OFFSET};
 use crate::error::{Result, StorageError};
@@ -116,12 +118,25 @@ fn search_batch(
         return Ok(Some(batch_level));
     }
     let mut buf = Bytes::from(bytes);
-    let record_set = RecordBatchDecoder::decode(&mut buf).map_err(|e| {
-        StorageError::CorruptBatch(format!(
-            "cannot decode stored batch at offset {}: {e}",
-            header.base_offset
-        ))
-    })?;
+    let bounded = |records: &mut Bytes, codec: Compression| -> anyhow::Result<Bytes> {
+        Ok(decompress(codec, records, MAX_DECOMPRESSED_BATCH)?)
+    };
+    let record_set =
+        match RecordBatchDecoder::decode_with_custom_compression(&mut buf, Some(bounded)) {
+            Ok(records) => records,
+            // A batch that expands beyond the cap was not sent by a real
+            // producer; answering with its first offset keeps the lookup's
+            // promise (no record at or after the target is skipped).
+            Err(e) if e.downcast_ref::<DecompressError>().is_some() => {
+                return Ok(Some(batch_level))
+            }
+            Err(e) => {
+                return Err(StorageError::CorruptBatch(format!(
+                    "cannot decode stored batch at offset {}: {e}",
+                    header.base_offset
+                )))
+            }
+        };
     Ok(record_set
         .records
         .iter()
