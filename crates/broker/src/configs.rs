@@ -321,6 +321,29 @@ fn validate_value(def: &TopicConfigDef, value: &str) -> ApiResult<()> {
     }
 }
 
+/// The broker config Kafka names as a topic config's default, in its unit:
+/// the coarsest unit that holds the default exactly (retention.ms defaults
+/// through log.retention.hours=168, as Kafka lists it).
+fn default_synonym(def: &TopicConfigDef) -> (String, String) {
+    let default: Option<i64> = def.default.parse().ok();
+    let coarsest = def
+        .synonyms
+        .iter()
+        .filter(|syn| syn.factor > 1)
+        .filter(|syn| default.is_some_and(|d| d >= 0 && d % syn.factor == 0))
+        .max_by_key(|syn| syn.factor);
+    match (coarsest, default) {
+        (Some(syn), Some(d)) => (syn.name.to_string(), (d / syn.factor).to_string()),
+        _ => (
+            def.synonyms
+                .first()
+                .map_or(def.name, |s| s.name)
+                .to_string(),
+            def.default.to_string(),
+        ),
+    }
+}
+
 /// Where an effective config value came from (DescribeConfigs `config_source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
@@ -395,9 +418,10 @@ impl StaticConfigs {
                 });
             }
         }
+        let (name, value) = default_synonym(def);
         chain.push(ResolvedConfig {
-            name: def.synonyms.first().map_or(def.name, |s| s.name).into(),
-            value: def.default.into(),
+            name,
+            value,
             source: ConfigSource::Default,
         });
         chain

@@ -309,7 +309,12 @@ mod tests {
         assert_eq!(ret.value.as_deref(), Some("86400000"));
         assert_eq!(ret.config_source, 4);
         let names: Vec<&str> = ret.synonyms.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, vec!["log.retention.hours", "log.retention.ms"]);
+        // As Kafka lists them: the static hours setting, then the default,
+        // which Kafka keeps on log.retention.hours (168).
+        assert_eq!(names, vec!["log.retention.hours", "log.retention.hours"]);
+        assert_eq!(ret.synonyms[0].value.as_deref(), Some("24"));
+        assert_eq!(ret.synonyms[1].value.as_deref(), Some("168"));
+        assert_eq!(ret.synonyms[1].source, 5);
         assert_eq!(ret.config_type, ConfigType::Long.wire_code());
         assert!(ret.documentation.is_some());
         assert_eq!(resp.results[1].configs.len(), 1);
