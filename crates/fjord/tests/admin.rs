@@ -10,7 +10,7 @@ use common::TestBroker;
 use futures::future::join_all;
 use rdkafka::admin::{ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -56,17 +56,7 @@ async fn auto_create_by_metadata_and_by_produce() {
     let by_metadata = common::unique_topic("auto-meta");
     assert!(registry.get(&by_metadata).is_none());
     let producer = common::producer(&bootstrap, &[("acks", "all")]);
-    let metadata = {
-        let producer = producer.clone();
-        let topic = by_metadata.clone();
-        common::blocking(move || {
-            producer
-                .client()
-                .fetch_metadata(Some(&topic), common::WAIT)
-                .expect("metadata")
-        })
-        .await
-    };
+    let metadata = common::topic_metadata(&producer, &by_metadata).await;
     let topic_meta = &metadata.topics()[0];
     assert_eq!(topic_meta.name(), by_metadata);
     assert_eq!(topic_meta.error(), None);
@@ -117,17 +107,7 @@ async fn auto_create_disabled_answers_unknown_topic() {
             ("topic.metadata.propagation.max.ms", "1000"),
         ],
     );
-    let metadata = {
-        let producer = producer.clone();
-        let topic = topic.clone();
-        common::blocking(move || {
-            producer
-                .client()
-                .fetch_metadata(Some(&topic), common::WAIT)
-                .expect("metadata")
-        })
-        .await
-    };
+    let metadata = common::topic_metadata(&producer, &topic).await;
     let topic_meta = &metadata.topics()[0];
     assert_eq!(topic_meta.name(), topic);
     assert_eq!(

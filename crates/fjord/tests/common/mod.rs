@@ -258,6 +258,20 @@ pub fn producer_config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig 
     config
 }
 
+/// A Metadata request for one topic through the producer's client (which
+/// auto-creates it when the broker allows).
+pub async fn topic_metadata(producer: &FutureProducer, topic: &str) -> rdkafka::metadata::Metadata {
+    use rdkafka::producer::Producer;
+    let (producer, topic) = (producer.clone(), topic.to_string());
+    blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(Some(&topic), WAIT)
+            .expect("metadata")
+    })
+    .await
+}
+
 pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
     producer_config(bootstrap, extra)
         .create()
