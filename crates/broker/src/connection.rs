@@ -60,7 +60,21 @@ pub async fn serve(
     let result: Result<(), ConnectionError> = async {
         loop {
             while let Some(frame) = next_frame(&mut input, max_frame)? {
-                handle_frame(&broker, peer, frame, &mut output).await?;
+                if may_wait(&frame) {
+                    if !output.is_empty() {
+                        // Answers already made must not wait behind a long poll.
+                        socket.write_all(&output).await?;
+                        output.clear();
+                    }
+                    // A client may ask to wait for as long as it likes; a
+                    // shutdown must not.
+                    tokio::select! {
+                        _ = shutdown.changed() => return Ok(()),
+                        handled = handle_frame(&broker, peer, frame, &mut output) => handled?,
+                    }
+                } else {
+                    handle_frame(&broker, peer, frame, &mut output).await?;
+                }
                 let more_buffered = frame_ready(&input, max_frame);
                 if !output.is_empty() && (!more_buffered || output.len() >= MAX_PENDING_OUTPUT) {
                     socket.write_all(&output).await?;
@@ -84,6 +98,18 @@ pub async fn serve(
         Err(ConnectionError::Io(e)) => tracing::debug!(%peer, error = %e, "connection dropped"),
         Err(e) => tracing::warn!(%peer, error = %e, "closing connection"),
     }
+}
+
+/// Requests whose answer may be held back for a while by design (long-poll
+/// fetches, group joins and syncs waiting for the rebalance).
+fn may_wait(frame: &[u8]) -> bool {
+    let Some(key) = frame.get(..2) else {
+        return false;
+    };
+    let key = i16::from_be_bytes([key[0], key[1]]);
+    [ApiKey::Fetch, ApiKey::JoinGroup, ApiKey::SyncGroup]
+        .iter()
+        .any(|k| *k as i16 == key)
 }
 
 fn frame_length(input: &[u8], max_frame: usize) -> Result<Option<usize>, ConnectionError> {
