@@ -63,7 +63,7 @@ fn write_file(dir: &Path, total_bytes: u64, sync: bool) -> anyhow::Result<f64> {
     while written < total_bytes {
         file.write_all(&chunk)?;
         written += CHUNK as u64;
-        if sync && written % (4 * CHUNK as u64) == 0 {
+        if sync && written.is_multiple_of(4 * CHUNK as u64) {
             file.sync_data()?;
         }
     }
