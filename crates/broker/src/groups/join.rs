@@ -181,7 +181,10 @@ impl Group {
     }
 
     /// A static member came back with a new member id (KIP-345): the old id is
-    /// fenced; a Stable group with unchanged protocols does not rebalance.
+    /// fenced; a Stable group whose selected protocol stays the same does not
+    /// rebalance, as Kafka decides it. The member's protocol metadata may
+    /// well differ (librdkafka puts the partitions it owns in it, none after
+    /// a restart): that alone is no reason to move every member's partitions.
     fn replace_static(
         &mut self,
         old_id: &str,
@@ -193,7 +196,6 @@ impl Group {
         let Some(member) = self.member_mut(old_id) else {
             return fail(ResponseError::UnknownMemberId, "");
         };
-        let unchanged = member.protocols == req.protocols;
         let mut replies = Vec::new();
         if let Some(tx) = member.awaiting_join.take() {
             replies.push(super::group::Reply::Join(
@@ -218,7 +220,8 @@ impl Group {
         }
         self.dirty = true;
         tracing::info!(group = %self.id, old = old_id, new = %new_id, "static member rejoined");
-        if self.state == GroupState::Stable && unchanged {
+        let selected_unchanged = self.select_protocol() == self.protocol_name;
+        if self.state == GroupState::Stable && selected_unchanged {
             return JoinStep::Done(self.current_join_outcome(&new_id, true));
         }
         self.rejoin(&new_id, &req, now, limits)

@@ -62,14 +62,40 @@ async fn a_static_member_rejoins_without_a_rebalance() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_static_member_with_new_protocols_triggers_a_rebalance() {
+async fn a_static_member_with_new_metadata_for_the_same_protocol_does_not_rebalance() {
     let (c, _stop) = coordinator();
     let first = c.join(G, static_request("", "i-1")).await;
     sync(&c, &first.member_id, first.generation, &[]).await;
+    // A restarted librdkafka member owns no partitions: its metadata differs.
     let mut changed = static_request("", "i-1");
-    changed.protocols = vec![("range".into(), Bytes::from_static(b"new-subscription"))];
+    changed.protocols = vec![("range".into(), Bytes::from_static(b"owns-nothing"))];
     let again = c.join(G, changed).await;
+    assert_eq!(again.error, None);
+    assert_eq!(again.generation, first.generation, "no rebalance");
+    assert_eq!(state(&c), Some(GroupState::Stable));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_static_member_that_changes_the_selected_protocol_triggers_a_rebalance() {
+    let (c, _stop) = coordinator();
+    let both = |first: &str, second: &str| {
+        vec![
+            (first.to_string(), Bytes::from_static(b"meta")),
+            (second.to_string(), Bytes::from_static(b"meta")),
+        ]
+    };
+    let mut req = static_request("", "i-1");
+    req.protocols = both("range", "roundrobin");
+    let first = c.join(G, req).await;
+    assert_eq!(first.protocol_name.as_deref(), Some("range"));
+    sync(&c, &first.member_id, first.generation, &[]).await;
+    // Now preferring roundrobin: the group's selection changes.
+    let mut changed = static_request("", "i-1");
+    changed.protocols = both("roundrobin", "range");
+    let again = c.join(G, changed).await;
+    assert_eq!(again.error, None);
     assert_eq!(again.generation, first.generation + 1);
+    assert_eq!(again.protocol_name.as_deref(), Some("roundrobin"));
 }
 
 #[tokio::test(start_paused = true)]
