@@ -9,10 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::BinaryBroker;
-use futures::stream::{FuturesUnordered, StreamExt};
-use futures::FutureExt;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use common::{acknowledged, BinaryBroker};
+use rdkafka::producer::{FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::Offset;
 
@@ -20,70 +18,6 @@ const PARTITIONS: i32 = 4;
 
 fn value_for(i: u64) -> String {
     format!("value-{i}-{}", "p".repeat((i % 50) as usize))
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Acked {
-    seq: u64,
-    partition: i32,
-    offset: i64,
-}
-
-/// Produces keys `k{seq}` with acks=all, no retries, until `stop`; records
-/// every delivery report that came back OK.
-async fn produce_until_stopped(
-    producer: FutureProducer,
-    topic: String,
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<Acked>>>,
-) -> u64 {
-    let mut inflight = FuturesUnordered::new();
-    let mut seq = 0u64;
-    loop {
-        while !stop.load(Ordering::Relaxed) && inflight.len() < 256 {
-            let key = format!("k{seq}");
-            let value = value_for(seq);
-            match producer.send_result(FutureRecord::to(&topic).key(&key).payload(&value)) {
-                Ok(delivery) => {
-                    let this = seq;
-                    inflight.push(delivery.map(move |r| (this, r)));
-                    seq += 1;
-                }
-                // Local queue full: let some deliveries finish first.
-                Err(_) => break,
-            }
-        }
-        match inflight.next().await {
-            Some((seq, Ok(Ok(d)))) => acked.lock().unwrap().push(Acked {
-                seq,
-                partition: d.partition,
-                offset: d.offset,
-            }),
-            Some(_) => {} // failed or cancelled: not acknowledged
-            None if stop.load(Ordering::Relaxed) => return seq,
-            None => tokio::task::yield_now().await,
-        }
-    }
-}
-
-/// Reads every partition to its high watermark.
-async fn read_everything(bootstrap: &str, topic: &str, partitions: i32) -> Vec<common::Consumed> {
-    let mut total = 0;
-    for p in 0..partitions {
-        let (low, high) = common::watermarks(bootstrap, topic, p).await;
-        assert_eq!(low, 0);
-        total += high as usize;
-    }
-    let all: Vec<i32> = (0..partitions).collect();
-    common::consume_n(
-        bootstrap,
-        topic,
-        &all,
-        Offset::Beginning,
-        total,
-        common::WAIT,
-    )
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,9 +39,11 @@ async fn kill_9_loses_no_acknowledged_record() {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let producing = tokio::spawn(produce_until_stopped(
+    let producing = tokio::spawn(acknowledged::produce_until_stopped(
         producer.clone(),
         topic.clone(),
+        |seq| (format!("k{seq}"), value_for(seq).into_bytes()),
+        256,
         stop.clone(),
         acked.clone(),
     ));
@@ -129,7 +65,8 @@ async fn kill_9_loses_no_acknowledged_record() {
     );
 
     let broker = BinaryBroker::start(dir.path(), &[("num.partitions", "4")]);
-    let consumed = read_everything(&broker.bootstrap, &topic, PARTITIONS).await;
+    let consumed =
+        acknowledged::read_everything(&broker.bootstrap, &topic, PARTITIONS, common::WAIT).await;
 
     // Every record on disk is one that was sent, at most once.
     let mut seen = HashSet::new();
@@ -152,7 +89,7 @@ async fn kill_9_loses_no_acknowledged_record() {
     }
 
     // Every acknowledged record is there, where its delivery report said.
-    let mut per_partition: BTreeMap<i32, Vec<Acked>> = BTreeMap::new();
+    let mut per_partition: BTreeMap<i32, Vec<acknowledged::Delivered>> = BTreeMap::new();
     for a in &acked {
         let r = at.get(&(a.partition, a.offset)).unwrap_or_else(|| {
             panic!(
@@ -282,7 +219,7 @@ async fn torn_tail_is_cut_and_appends_continue() {
             segment.display()
         );
     }
-    let consumed = read_everything(&broker.bootstrap, &topic, 3).await;
+    let consumed = acknowledged::read_everything(&broker.bootstrap, &topic, 3, common::WAIT).await;
     for (p, records) in common::by_partition(&consumed) {
         let got: Vec<&str> = records
             .iter()

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{BinaryBroker, TestBroker, WAIT};
+use common::{acknowledged, BinaryBroker, TestBroker, WAIT};
 use futures::future::join_all;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::producer::FutureRecord;
@@ -331,30 +331,6 @@ async fn killed_member_partitions_move_within_the_session_timeout() {
     b.close().await;
 }
 
-/// The group's committed offset per partition, as a fresh client sees it.
-async fn committed(bootstrap: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let (bootstrap, group, topic) = (bootstrap.to_string(), group.to_string(), topic.to_string());
-    common::blocking(move || {
-        let consumer: BaseConsumer = common::consumer_config(&bootstrap, &[("group.id", &group)])
-            .create()
-            .expect("create consumer");
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..PARTITIONS {
-            tpl.add_partition(&topic, p);
-        }
-        let answer = consumer.committed_offsets(tpl, WAIT).expect("OffsetFetch");
-        answer
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some((e.partition(), o)),
-                _ => None,
-            })
-            .collect()
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_offsets_survive_a_restart_and_consumption_resumes() {
     let mut broker = broker().await;
@@ -365,7 +341,8 @@ async fn committed_offsets_survive_a_restart_and_consumption_resumes() {
     let a = Member::start(&bootstrap, "resume-group", &topic, &[]);
     wait_for_all(&[&a], &first).await;
     a.close().await;
-    let before = committed(&bootstrap, "resume-group", &topic).await;
+    let before =
+        acknowledged::committed_offsets(&bootstrap, "resume-group", &topic, PARTITIONS).await;
     assert_eq!(
         before.values().sum::<i64>(),
         180,
@@ -374,7 +351,10 @@ async fn committed_offsets_survive_a_restart_and_consumption_resumes() {
 
     broker.restart().await;
     let bootstrap = broker.bootstrap();
-    assert_eq!(committed(&bootstrap, "resume-group", &topic).await, before);
+    assert_eq!(
+        acknowledged::committed_offsets(&bootstrap, "resume-group", &topic, PARTITIONS).await,
+        before
+    );
     let second = produce(&bootstrap, &topic, 60).await;
     let b = Member::start(&bootstrap, "resume-group", &topic, &[]);
     wait_for_all(&[&b], &second).await;
@@ -502,7 +482,8 @@ async fn acknowledged_commits_survive_kill_9() {
     );
 
     let fjord = BinaryBroker::start(dir.path(), &overrides);
-    let after = committed(&fjord.bootstrap, "kill9-group", &topic).await;
+    let after =
+        acknowledged::committed_offsets(&fjord.bootstrap, "kill9-group", &topic, PARTITIONS).await;
     for (p, offset) in &acked {
         let stored = after.get(p).copied().unwrap_or(-1);
         assert!(

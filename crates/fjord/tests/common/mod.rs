@@ -5,6 +5,8 @@
 //! helper, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod acknowledged;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -133,11 +135,21 @@ pub struct BinaryBroker {
 impl BinaryBroker {
     /// Starts `fjord serve` on 127.0.0.1:0 and waits for its "listening" line.
     pub fn start(data_dir: &Path, overrides: &[(&str, &str)]) -> BinaryBroker {
+        BinaryBroker::start_listening("127.0.0.1:0", data_dir, overrides)
+    }
+
+    /// Starts `fjord serve` on `listen` (a fixed port lets clients outlive
+    /// a restart) and waits for its "listening" line.
+    pub fn start_listening(
+        listen: &str,
+        data_dir: &Path,
+        overrides: &[(&str, &str)],
+    ) -> BinaryBroker {
         let mut command = Command::new(env!("CARGO_BIN_EXE_fjord"));
         command
             .arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--data-dir")
             .arg(data_dir)
             .env("NO_COLOR", "1")
