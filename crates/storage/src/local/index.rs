@@ -1,8 +1,13 @@
 //! Sparse offset index and time index of one segment.
 //!
 //! Both are kept whole in memory (they are small: one entry per
-//! `index.interval.bytes` of log) and appended to their file as entries are
-//! added. They are hints: readers always re-check the batch headers they lead to.
+//! `index.interval.bytes` of log) and hold no file handle: entries added since
+//! the last write are appended to the file when the segment is closed and at
+//! each flush (an open-write-close). Not memory-mapped: two maps per segment
+//! would run into `vm.max_map_count` (65530 by default) long before 100,000
+//! partitions, and a mapped file cut short by someone else faults the process.
+//! They are hints: readers always re-check the batch headers they lead to, and
+//! recovery rebuilds what does not match the log.
 //!
 //! Offset index entry: (offset - segment base) u32, file position u32, both
 //! strictly increasing.
@@ -23,17 +28,11 @@ use crate::local::io_context;
 pub(crate) const OFFSET_ENTRY_LEN: usize = 8;
 pub(crate) const TIME_ENTRY_LEN: usize = 12;
 
-/// Opens (creating) an index file for appending, after replacing its content
-/// with `content`.
-fn rewrite_file(path: &Path, content: &[u8]) -> Result<File> {
+/// Replaces an index file's content with `content`.
+fn rewrite_file(path: &Path, content: &[u8]) -> Result<()> {
     let mut file = File::create(path).map_err(|e| io_context("create index", path, e))?;
     file.write_all(content)
-        .map_err(|e| io_context("write index", path, e))?;
-    drop(file);
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|e| io_context("open index", path, e))
+        .map_err(|e| io_context("write index", path, e))
 }
 
 /// Reads an index file; `None` if it is missing.
@@ -45,16 +44,54 @@ fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-fn append_entry(file: &mut File, path: &Path, entry: &[u8]) -> Result<()> {
-    file.write_all(entry)
-        .map_err(|e| io_context("append index entry", path, e))
+/// Appends `entries` to the index file (creating it if it went missing).
+fn append_entries(path: &Path, entries: &[u8]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| io_context("open index", path, e))?;
+    file.write_all(entries)
+        .map_err(|e| io_context("append index entries", path, e))
+}
+
+/// Appends `entries[*persisted..]` to the file at `path`, encoded.
+fn persist_new<E, const N: usize>(
+    path: &Path,
+    entries: &[E],
+    persisted: &mut usize,
+    encode: impl Fn(&E) -> [u8; N],
+) -> Result<()> {
+    let new = entries.get(*persisted..).unwrap_or_default();
+    let bytes: Vec<u8> = new.iter().flat_map(encode).collect();
+    append_entries(path, &bytes)?;
+    *persisted = entries.len();
+    Ok(())
+}
+
+fn offset_entry(relative_offset: u32, position: u32) -> [u8; OFFSET_ENTRY_LEN] {
+    let mut entry = [0u8; OFFSET_ENTRY_LEN];
+    entry[..4].copy_from_slice(&relative_offset.to_be_bytes());
+    entry[4..].copy_from_slice(&position.to_be_bytes());
+    entry
+}
+
+fn time_entry(timestamp: i64, relative_offset: u32) -> [u8; TIME_ENTRY_LEN] {
+    let mut entry = [0u8; TIME_ENTRY_LEN];
+    entry[..8].copy_from_slice(&timestamp.to_be_bytes());
+    entry[8..].copy_from_slice(&relative_offset.to_be_bytes());
+    entry
 }
 
 pub(crate) struct OffsetIndex {
     path: PathBuf,
-    file: File,
     /// (relative offset, position)
     entries: Vec<(u32, u32)>,
+    /// How many of `entries` the file holds.
+    persisted: usize,
     max_entries: usize,
 }
 
@@ -65,15 +102,14 @@ impl OffsetIndex {
         entries: Vec<(u32, u32)>,
         max_bytes: usize,
     ) -> Result<Self> {
-        let mut content = Vec::with_capacity(entries.len() * OFFSET_ENTRY_LEN);
-        for (relative, position) in &entries {
-            content.extend_from_slice(&relative.to_be_bytes());
-            content.extend_from_slice(&position.to_be_bytes());
-        }
-        let file = rewrite_file(&path, &content)?;
+        let content: Vec<u8> = entries
+            .iter()
+            .flat_map(|&(relative, position)| offset_entry(relative, position))
+            .collect();
+        rewrite_file(&path, &content)?;
         Ok(OffsetIndex {
             path,
-            file,
+            persisted: entries.len(),
             entries,
             max_entries: (max_bytes / OFFSET_ENTRY_LEN).max(1),
         })
@@ -100,25 +136,24 @@ impl OffsetIndex {
             }
             entries.push((relative, position));
         }
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_context("open index", &path, e))?;
         Ok(Some(OffsetIndex {
             path,
-            file,
+            persisted: entries.len(),
             entries,
             max_entries: (max_bytes / OFFSET_ENTRY_LEN).max(1),
         }))
     }
 
-    pub(crate) fn append(&mut self, relative_offset: u32, position: u32) -> Result<()> {
-        let mut entry = [0u8; OFFSET_ENTRY_LEN];
-        entry[..4].copy_from_slice(&relative_offset.to_be_bytes());
-        entry[4..].copy_from_slice(&position.to_be_bytes());
-        append_entry(&mut self.file, &self.path, &entry)?;
+    /// Adds an entry in memory; [`OffsetIndex::persist`] writes it out.
+    pub(crate) fn append(&mut self, relative_offset: u32, position: u32) {
         self.entries.push((relative_offset, position));
-        Ok(())
+    }
+
+    /// Appends the entries added since the last call to the file.
+    pub(crate) fn persist(&mut self) -> Result<()> {
+        persist_new(&self.path, &self.entries, &mut self.persisted, |&(r, p)| {
+            offset_entry(r, p)
+        })
     }
 
     /// Position of the last indexed batch starting at or before `relative_offset`.
@@ -141,9 +176,10 @@ impl OffsetIndex {
 
 pub(crate) struct TimeIndex {
     path: PathBuf,
-    file: File,
     /// (timestamp, relative offset)
     entries: Vec<(i64, u32)>,
+    /// How many of `entries` the file holds.
+    persisted: usize,
     max_entries: usize,
 }
 
@@ -153,15 +189,14 @@ impl TimeIndex {
         entries: Vec<(i64, u32)>,
         max_bytes: usize,
     ) -> Result<Self> {
-        let mut content = Vec::with_capacity(entries.len() * TIME_ENTRY_LEN);
-        for (timestamp, relative) in &entries {
-            content.extend_from_slice(&timestamp.to_be_bytes());
-            content.extend_from_slice(&relative.to_be_bytes());
-        }
-        let file = rewrite_file(&path, &content)?;
+        let content: Vec<u8> = entries
+            .iter()
+            .flat_map(|&(timestamp, relative)| time_entry(timestamp, relative))
+            .collect();
+        rewrite_file(&path, &content)?;
         Ok(TimeIndex {
             path,
-            file,
+            persisted: entries.len(),
             entries,
             max_entries: (max_bytes / TIME_ENTRY_LEN).max(1),
         })
@@ -189,13 +224,9 @@ impl TimeIndex {
             }
             entries.push((timestamp, relative));
         }
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_context("open time index", &path, e))?;
         Ok(Some(TimeIndex {
             path,
-            file,
+            persisted: entries.len(),
             entries,
             max_entries: (max_bytes / TIME_ENTRY_LEN).max(1),
         }))
@@ -203,16 +234,19 @@ impl TimeIndex {
 
     /// Records that every batch before `relative_offset` has a max timestamp
     /// <= `timestamp`. Skipped unless the timestamp grows (entries stay sorted).
-    pub(crate) fn maybe_append(&mut self, timestamp: i64, relative_offset: u32) -> Result<()> {
+    /// In memory; [`TimeIndex::persist`] writes it out.
+    pub(crate) fn maybe_append(&mut self, timestamp: i64, relative_offset: u32) {
         if self.entries.last().is_some_and(|&(t, _)| timestamp <= t) {
-            return Ok(());
+            return;
         }
-        let mut entry = [0u8; TIME_ENTRY_LEN];
-        entry[..8].copy_from_slice(&timestamp.to_be_bytes());
-        entry[8..].copy_from_slice(&relative_offset.to_be_bytes());
-        append_entry(&mut self.file, &self.path, &entry)?;
         self.entries.push((timestamp, relative_offset));
-        Ok(())
+    }
+
+    /// Appends the entries added since the last call to the file.
+    pub(crate) fn persist(&mut self) -> Result<()> {
+        persist_new(&self.path, &self.entries, &mut self.persisted, |&(t, r)| {
+            time_entry(t, r)
+        })
     }
 
     /// Relative offset where a search for the first batch with max timestamp

@@ -11,6 +11,7 @@
 //! The `.log` file is the only source of truth: indexes are hints that
 //! recovery checks and rebuilds, and every read re-checks batch headers.
 
+mod file_cache;
 mod index;
 mod log_start;
 mod partition;
@@ -21,6 +22,7 @@ mod segment;
 mod store;
 mod timestamp;
 
+pub use file_cache::{open_segment_files, set_max_open_segment_files};
 pub use partition::LocalPartitionLog;
 pub use store::LocalLogStore;
 

@@ -5,16 +5,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::watch;
+use tracing::error;
 
 use crate::batch::{validate_batches, BatchHeaderMut};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
 use crate::group_commit::GroupCommit;
+use crate::local::recovery::load_partition;
 use crate::local::segment::Segment;
 use crate::local::{io_context, now_ms, sync_dir};
 use crate::{AppendOutcome, Durability, PartitionLog, ReadOutcome, TimestampOffset};
@@ -90,6 +93,10 @@ pub struct LocalPartitionLog {
     group_commit: GroupCommit<i64>,
     /// Serialises DeleteRecords so log start offset files are written in order.
     pub(crate) log_start_writer: tokio::sync::Mutex<()>,
+    /// Set once the directory has been loaded (or failed to load, with why).
+    /// Until then `state` holds only the config: partitions found at start-up
+    /// are loaded on first use, so start-up does not read every directory.
+    loaded: OnceLock<std::result::Result<(), String>>,
 }
 
 impl LocalPartitionLog {
@@ -112,7 +119,61 @@ impl LocalPartitionLog {
             // Recovery fsyncs what it keeps, so everything loaded is durable.
             group_commit: GroupCommit::new(next_offset),
             log_start_writer: tokio::sync::Mutex::new(()),
+            loaded: OnceLock::from(Ok(())),
         }
+    }
+
+    /// A partition directory found at start-up, loaded on first use.
+    pub(crate) fn unloaded(topic: String, partition: i32, dir: PathBuf) -> Self {
+        let placeholder = PartitionState {
+            segments: BTreeMap::new(),
+            log_start_offset: 0,
+            config: LogConfig::default(),
+            dir_dirty: false,
+            failure: None,
+        };
+        let mut log = LocalPartitionLog::from_state(topic, partition, dir, placeholder);
+        log.loaded = OnceLock::new();
+        log
+    }
+
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.loaded.get().is_some()
+    }
+
+    /// Loads the directory (running recovery) unless that was done already;
+    /// a failure leaves the partition offline until restart, with the reason.
+    pub(crate) fn ensure_loaded(&self) -> Result<()> {
+        let outcome = self.loaded.get_or_init(|| {
+            self.load().map_err(|err| {
+                error!(topic = %self.topic, partition = self.partition, error = %err, "partition cannot be loaded; it stays offline");
+                err.to_string()
+            })
+        });
+        outcome.clone().map_err(|reason| {
+            StorageError::Io(std::io::Error::other(format!(
+                "partition {}-{} is offline: {reason}",
+                self.topic, self.partition
+            )))
+        })
+    }
+
+    fn load(&self) -> Result<()> {
+        let config = self.state.lock().config.clone();
+        let loaded = load_partition(&self.dir, &config)?;
+        let next_offset = loaded.next_offset();
+        let log_start = loaded.log_start_offset;
+        {
+            let mut state = self.state.lock();
+            // Keep a config set while loading.
+            let config = state.config.clone();
+            *state = loaded;
+            state.config = config;
+        }
+        self.log_start.store(log_start, Ordering::Release);
+        self.group_commit.mark_durable(next_offset);
+        self.high_watermark.send_replace(next_offset);
+        Ok(())
     }
 
     pub fn topic(&self) -> &str {
@@ -135,12 +196,23 @@ impl LocalPartitionLog {
         self.group_commit.fsync_count()
     }
 
-    /// Makes everything appended so far durable.
+    /// Makes everything appended so far durable, and writes out index
+    /// entries (clean shutdown).
     pub async fn flush(&self) -> Result<()> {
+        if !matches!(self.loaded.get(), Some(Ok(()))) {
+            // Never loaded: nothing was written.
+            return Ok(());
+        }
         let needed = self.high_watermark();
         self.group_commit
             .wait_durable(needed, || self.flush_once())
-            .await
+            .await?;
+        let mut state = self.state.lock();
+        if state.failure.is_some() {
+            return Ok(());
+        }
+        let active = state.active_mut()?;
+        active.persist_indexes()
     }
 
     /// Marks the log unusable (after deletion or an I/O failure).
@@ -152,20 +224,30 @@ impl LocalPartitionLog {
     /// One fsync round: fdatasync every segment written since the last round
     /// (and the directory if files changed) and return the offset covered.
     async fn flush_once(&self) -> Result<i64> {
-        let (covered, files, sync_directory) = {
+        let collected = {
             let mut state = self.state.lock();
             state.check_usable()?;
             let covered = state.next_offset();
-            let files: Vec<_> = state
-                .segments
-                .values_mut()
-                .filter(|s| s.dirty)
-                .map(|s| {
-                    s.dirty = false;
-                    (std::sync::Arc::clone(&s.file), s.log_path.clone())
-                })
-                .collect();
-            (covered, files, std::mem::take(&mut state.dir_dirty))
+            let mut files = Vec::new();
+            for segment in state.segments.values_mut().filter(|s| s.dirty) {
+                // Indexes on disk then cover what is durable (recovery after
+                // an unclean shutdown checks them against the log anyway).
+                segment.persist_indexes()?;
+                let file = segment
+                    .file
+                    .open()
+                    .map_err(|e| io_context("open segment", &segment.log_path, e))?;
+                files.push((file, segment.log_path.clone()));
+                segment.dirty = false;
+            }
+            Ok((covered, files, std::mem::take(&mut state.dir_dirty)))
+        };
+        let (covered, files, sync_directory) = match collected {
+            Ok(collected) => collected,
+            Err(err) => {
+                self.mark_failed(format!("flush failed: {err}"));
+                return Err(err);
+            }
         };
         let dir = self.dir.clone();
         let synced = tokio::task::spawn_blocking(move || -> Result<()> {
@@ -193,7 +275,8 @@ impl LocalPartitionLog {
     }
 
     /// Validates, stamps and writes the batches under the partition lock.
-    fn append_locked(&self, batches: Bytes) -> Result<AppendOutcome> {
+    fn append_locked(&self, batches: Bytes, durability: Durability) -> Result<AppendOutcome> {
+        self.ensure_loaded()?;
         let max_message_bytes = self.state.lock().config.max_message_bytes;
         // All-or-nothing: every batch is checked before anything is written.
         let summaries = validate_batches(&batches, max_message_bytes)?;
@@ -204,6 +287,11 @@ impl LocalPartitionLog {
 
         let mut state = self.state.lock();
         state.check_usable()?;
+        if let Some(reason) = state.active()?.file.deferred_error() {
+            // Closing the file failed to fsync earlier writes.
+            state.failure = Some(reason);
+            state.check_usable()?;
+        }
         let now = now_ms();
         let base_offset = state.next_offset();
         let log_append_time = state.config.timestamp_type == TimestampType::LogAppendTime;
@@ -235,7 +323,13 @@ impl LocalPartitionLog {
                 return Err(err);
             }
         }
-        if let Err(err) = state.active_mut()?.append(&buf, &headers, &config, now) {
+        if let Err(err) = state.active_mut()?.append(
+            &buf,
+            &headers,
+            &config,
+            now,
+            durability == Durability::Synced,
+        ) {
             state.failure = Some(format!("segment write failed: {err}"));
             return Err(err);
         }
@@ -252,7 +346,7 @@ impl LocalPartitionLog {
 #[async_trait]
 impl PartitionLog for LocalPartitionLog {
     async fn append(&self, batches: Bytes, durability: Durability) -> Result<AppendOutcome> {
-        let outcome = self.append_locked(batches)?;
+        let outcome = self.append_locked(batches, durability)?;
         if durability == Durability::Synced {
             self.group_commit
                 .wait_durable(outcome.last_offset + 1, || self.flush_once())
@@ -262,34 +356,52 @@ impl PartitionLog for LocalPartitionLog {
     }
 
     async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome> {
+        self.ensure_loaded()?;
         self.read_batches(offset, max_bytes, min_one)
     }
 
+    // The accessors without a Result load too; a partition that cannot be
+    // loaded answers 0 there and its error on every call that can carry one.
     fn high_watermark(&self) -> i64 {
+        if self.ensure_loaded().is_err() {
+            return 0;
+        }
         *self.high_watermark.borrow()
     }
 
     fn log_start_offset(&self) -> i64 {
+        if self.ensure_loaded().is_err() {
+            return 0;
+        }
         self.log_start.load(Ordering::Acquire)
     }
 
     fn watch_high_watermark(&self) -> watch::Receiver<i64> {
+        // Loaded first so the receiver starts at the real value; a failed
+        // load is reported by the read that follows.
+        self.ensure_loaded().ok();
         self.high_watermark.subscribe()
     }
 
     async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        self.ensure_loaded()?;
         self.find_offset_for_timestamp(timestamp)
     }
 
     async fn max_timestamp(&self) -> Result<Option<TimestampOffset>> {
+        self.ensure_loaded()?;
         self.find_max_timestamp()
     }
 
     async fn delete_records_before(&self, offset: i64) -> Result<i64> {
+        self.ensure_loaded()?;
         self.raise_log_start(offset).await
     }
 
     fn size_bytes(&self) -> u64 {
+        if self.ensure_loaded().is_err() {
+            return 0;
+        }
         self.state.lock().size_bytes()
     }
 

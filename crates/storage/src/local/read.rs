@@ -1,17 +1,16 @@
 //! Fetch reads: whole batches from the batch containing the requested offset.
 //!
-//! The partition lock is held only to take a snapshot (segment files, sizes,
-//! the index position to start from); file I/O happens after releasing it.
+//! The partition lock is held only to take a snapshot (segment files, opened
+//! through the file cache, sizes, the index position to start from); reads
+//! happen after releasing it.
 //! Data is read with positional reads into one buffer per call.
-
-use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
 
 use crate::batch::batches;
 use crate::error::{Result, StorageError};
 use crate::local::partition::LocalPartitionLog;
-use crate::local::segment::{find_batch_containing, SegmentSnapshot};
+use crate::local::segment::{find_batch_containing, ReadAt, SegmentSnapshot};
 use crate::ReadOutcome;
 
 impl LocalPartitionLog {
@@ -40,17 +39,23 @@ impl LocalPartitionLog {
             let Some((&first_base, first_segment)) = first else {
                 return Ok(empty(high_watermark, log_start_offset));
             };
+            if offset == high_watermark {
+                return Ok(empty(high_watermark, log_start_offset));
+            }
             let start_position = first_segment.position_for_offset(offset);
-            let segments: Vec<SegmentSnapshot> = state
-                .segments
-                .range(first_base..)
-                .map(|(_, segment)| segment.snapshot())
-                .collect();
+            // Open only the segments this read can reach: the first, then
+            // later ones until they hold max_bytes.
+            let mut segments: Vec<SegmentSnapshot> = vec![first_segment.snapshot()?];
+            let mut later_bytes = 0u64;
+            for (_, segment) in state.segments.range(first_base..).skip(1) {
+                if later_bytes >= max_bytes as u64 {
+                    break;
+                }
+                segments.push(segment.snapshot()?);
+                later_bytes += segment.size;
+            }
             (high_watermark, log_start_offset, segments, start_position)
         };
-        if offset == high_watermark {
-            return Ok(empty(high_watermark, log_start_offset));
-        }
         let records = read_from_segments(&segments, start_position, offset, max_bytes, min_one)?;
         Ok(ReadOutcome {
             records: Bytes::from(records),
@@ -127,7 +132,7 @@ fn read_into(
 ) -> Result<usize> {
     let start = out.len();
     out.resize(start + len, 0);
-    if let Err(err) = segment.file.read_exact_at(&mut out[start..], position) {
+    if let Err(err) = ReadAt::read_exact_at(&*segment.file, &mut out[start..], position) {
         out.truncate(start);
         return Err(StorageError::Io(std::io::Error::new(
             err.kind(),

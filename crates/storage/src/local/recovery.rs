@@ -7,15 +7,14 @@
 //! corrupt batch; its indexes are rebuilt from what remains.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Arc;
 
 use tracing::warn;
 
 use crate::batch::BatchView;
 use crate::config::LogConfig;
 use crate::error::Result;
+use crate::local::file_cache::SegmentFile;
 use crate::local::index::{OffsetIndex, TimeIndex};
 use crate::local::log_start::read_log_start;
 use crate::local::partition::PartitionState;
@@ -119,7 +118,7 @@ fn load_closed_segment(
     let mut segment = Segment {
         base_offset: base,
         log_path,
-        file: Arc::new(file),
+        file: SegmentFile::adopt(segment_file_path(dir, base, LOG_SUFFIX), file),
         size,
         next_offset: next_base,
         max_timestamp: -1,
@@ -170,7 +169,7 @@ pub(crate) fn recover_segment(dir: &Path, base: i64, config: &LogConfig) -> Resu
     let mut segment = Segment {
         base_offset: base,
         log_path,
-        file: Arc::new(file),
+        file: SegmentFile::adopt(segment_file_path(dir, base, LOG_SUFFIX), file),
         size: 0,
         next_offset: base,
         max_timestamp: -1,

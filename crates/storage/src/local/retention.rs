@@ -131,6 +131,7 @@ fn remove_oldest_while(
             break;
         }
         if let Some(segment) = state.segments.remove(&base) {
+            segment.file.discard();
             removed.extend(segment.paths());
             state.dir_dirty = true;
         }

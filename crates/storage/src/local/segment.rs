@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::batch::{parse_header, HeaderInfo, BATCH_HEADER_LEN};
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
+use crate::local::file_cache::{OpenFile, SegmentFile};
 use crate::local::index::{OffsetIndex, TimeIndex};
 use crate::local::{
     io_context, segment_file_path, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX,
@@ -20,9 +21,10 @@ pub(crate) const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
 pub(crate) struct Segment {
     pub(crate) base_offset: i64,
     pub(crate) log_path: PathBuf,
-    /// Opened in append mode; readers share it through the Arc and use
-    /// positional reads, so a deleted segment stays readable to them.
-    pub(crate) file: Arc<File>,
+    /// Opened on demand through the process's file cache (append mode);
+    /// readers take the open file under the partition lock, so a segment
+    /// deleted after that stays readable to them.
+    pub(crate) file: SegmentFile,
     /// Bytes of whole batches in the file.
     pub(crate) size: u64,
     /// Offset after the last batch (the base offset while empty).
@@ -80,8 +82,8 @@ impl Segment {
         )?;
         Ok(Segment {
             base_offset,
+            file: SegmentFile::adopt(log_path.clone(), file),
             log_path,
-            file: Arc::new(file),
             size: 0,
             next_offset: base_offset,
             max_timestamp: -1,
@@ -131,17 +133,26 @@ impl Segment {
 
     /// Writes already-validated, offset-assigned batches and indexes them.
     /// On a write error the file is cut back so it holds only whole batches.
+    /// `awaited`: the writer will wait for an fsync of it (acks=all).
     pub(crate) fn append(
         &mut self,
         buf: &[u8],
         headers: &[HeaderInfo],
         config: &LogConfig,
         now: i64,
+        awaited: bool,
     ) -> Result<()> {
         let start = self.size;
-        if let Err(write_err) = (&*self.file).write_all(buf) {
+        let file = self
+            .file
+            .open()
+            .map_err(|e| io_context("open segment", &self.log_path, e))?;
+        if awaited {
+            self.file.note_awaited_write();
+        }
+        if let Err(write_err) = (&**file).write_all(buf) {
             let err = io_context("append to segment", &self.log_path, write_err);
-            if let Err(cut_err) = self.file.set_len(start) {
+            if let Err(cut_err) = file.set_len(start) {
                 return Err(StorageError::Io(std::io::Error::other(format!(
                     "{err}; then truncating back to {start} failed: {cut_err}"
                 ))));
@@ -169,9 +180,9 @@ impl Segment {
         if self.bytes_since_index_entry >= config.index_interval_bytes && position > 0 {
             let relative = self.relative(header.base_offset);
             let position = u32::try_from(position).unwrap_or(u32::MAX);
-            self.offset_index.append(relative, position)?;
+            self.offset_index.append(relative, position);
             // Everything before this batch has max timestamp <= the segment's so far.
-            self.time_index.maybe_append(self.max_timestamp, relative)?;
+            self.time_index.maybe_append(self.max_timestamp, relative);
             self.bytes_since_index_entry = 0;
         }
         self.bytes_since_index_entry += header.size;
@@ -185,9 +196,16 @@ impl Segment {
     pub(crate) fn close(&mut self) -> Result<()> {
         if !self.is_empty() && self.max_timestamp >= 0 {
             let end = self.relative(self.next_offset);
-            self.time_index.maybe_append(self.max_timestamp, end)?;
+            self.time_index.maybe_append(self.max_timestamp, end);
         }
-        Ok(())
+        self.persist_indexes()
+    }
+
+    /// Writes index entries added since the last call to the index files
+    /// (entries live in memory; the files are opened only for this).
+    pub(crate) fn persist_indexes(&mut self) -> Result<()> {
+        self.offset_index.persist()?;
+        self.time_index.persist()
     }
 
     /// File position from which to scan for the batch containing `offset`.
@@ -205,12 +223,17 @@ impl Segment {
         self.position_for_offset(self.base_offset.saturating_add(i64::from(relative)))
     }
 
-    pub(crate) fn snapshot(&self) -> SegmentSnapshot {
-        SegmentSnapshot {
+    /// Opens the file (through the cache) for a reader.
+    pub(crate) fn snapshot(&self) -> Result<SegmentSnapshot> {
+        let file = self
+            .file
+            .open()
+            .map_err(|e| io_context("open segment", &self.log_path, e))?;
+        Ok(SegmentSnapshot {
             base_offset: self.base_offset,
-            file: Arc::clone(&self.file),
+            file,
             size: self.size,
-        }
+        })
     }
 
     /// Paths of the three files, for deletion.
@@ -228,13 +251,46 @@ impl Segment {
 #[derive(Clone)]
 pub(crate) struct SegmentSnapshot {
     pub(crate) base_offset: i64,
-    pub(crate) file: Arc<File>,
+    pub(crate) file: Arc<OpenFile>,
     pub(crate) size: u64,
+}
+
+/// Positional reads, from an open file or from a segment's cached one.
+pub(crate) trait ReadAt {
+    fn read_exact_at(&self, buf: &mut [u8], position: u64) -> std::io::Result<()>;
+}
+
+impl ReadAt for File {
+    fn read_exact_at(&self, buf: &mut [u8], position: u64) -> std::io::Result<()> {
+        FileExt::read_exact_at(self, buf, position)
+    }
+}
+
+impl ReadAt for OpenFile {
+    fn read_exact_at(&self, buf: &mut [u8], position: u64) -> std::io::Result<()> {
+        FileExt::read_exact_at(&**self, buf, position)
+    }
+}
+
+impl<T: ReadAt + ?Sized> ReadAt for Arc<T> {
+    fn read_exact_at(&self, buf: &mut [u8], position: u64) -> std::io::Result<()> {
+        (**self).read_exact_at(buf, position)
+    }
+}
+
+impl ReadAt for SegmentFile {
+    fn read_exact_at(&self, buf: &mut [u8], position: u64) -> std::io::Result<()> {
+        SegmentFile::read_exact_at(self, buf, position)
+    }
 }
 
 /// Reads the header of the batch at `position` in a file of `size` valid
 /// bytes. `Ok(None)` at the end; an error if the header is cut or malformed.
-pub(crate) fn read_header_at(file: &File, position: u64, size: u64) -> Result<Option<HeaderInfo>> {
+pub(crate) fn read_header_at(
+    file: &(impl ReadAt + ?Sized),
+    position: u64,
+    size: u64,
+) -> Result<Option<HeaderInfo>> {
     if position >= size {
         return Ok(None);
     }
@@ -255,7 +311,7 @@ pub(crate) fn read_header_at(file: &File, position: u64, size: u64) -> Result<Op
 /// Scans forward from `position` to the first batch whose last offset is >=
 /// `offset`; returns its position and header, or `None` if there is none.
 pub(crate) fn find_batch_containing(
-    file: &File,
+    file: &(impl ReadAt + ?Sized),
     mut position: u64,
     size: u64,
     offset: i64,

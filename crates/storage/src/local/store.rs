@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
@@ -28,9 +28,9 @@ pub struct LocalLogStore {
 }
 
 impl LocalLogStore {
-    /// Opens the store, creating `data_dir` if needed, and recovers every
-    /// partition found in it (with the default config until
-    /// `open_partition` supplies the topic's own).
+    /// Opens the store, creating `data_dir` if needed, and registers every
+    /// partition found in it; each is loaded and recovered on first use (with
+    /// the default config until `open_partition` supplies the topic's own).
     pub fn open(data_dir: PathBuf) -> Result<LocalLogStore> {
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| io_context("create data dir", &data_dir, e))?;
@@ -58,14 +58,9 @@ impl LocalLogStore {
                 warn!(dir = %path.display(), "not a partition directory, ignored");
                 continue;
             };
-            let state = load_partition(&path, &LogConfig::default())?;
-            let log = LocalPartitionLog::from_state(topic.clone(), partition, path, state);
-            info!(
-                topic,
-                partition,
-                high_watermark = log.high_watermark(),
-                "partition loaded"
-            );
+            // Loaded (and recovered) on first use, so start-up does not read
+            // every partition directory.
+            let log = LocalPartitionLog::unloaded(topic.clone(), partition, path);
             partitions.insert((topic, partition), Arc::new(log));
         }
         Ok(LocalLogStore {
@@ -185,6 +180,16 @@ impl LogStore for LocalLogStore {
     async fn run_housekeeping(&self) -> Result<()> {
         let mut first_error = None;
         for log in self.all_partitions() {
+            if !log.is_loaded() {
+                // Retention applies to partitions nobody has used since
+                // start-up too; loading reads files, so off the async workers.
+                let loading = Arc::clone(&log);
+                let loaded = tokio::task::spawn_blocking(move || loading.ensure_loaded()).await;
+                if !matches!(loaded, Ok(Ok(()))) {
+                    // Logged by the load; the partition is offline.
+                    continue;
+                }
+            }
             // One partition's failure must not stop retention on the others.
             if let Err(err) = log.housekeeping() {
                 warn!(topic = log.topic(), partition = log.partition_id(), error = %err, "housekeeping failed");

@@ -1,8 +1,6 @@
 //! ListOffsets by timestamp: the time index narrows the scan, batch headers
 //! find the batch, and only that one batch is decoded to find the record.
 
-use std::os::unix::fs::FileExt;
-
 use bytes::Bytes;
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
@@ -11,7 +9,7 @@ use crate::decompress::{decompress, DecompressError, MAX_DECOMPRESSED_BATCH};
 use crate::batch::{HeaderInfo, RECORD_COUNT_OFFSET};
 use crate::error::{Result, StorageError};
 use crate::local::partition::LocalPartitionLog;
-use crate::local::segment::{read_header_at, SegmentSnapshot};
+use crate::local::segment::{read_header_at, ReadAt, SegmentSnapshot};
 use crate::TimestampOffset;
 
 /// The decoder reserves memory per record count before decoding, so refuse
@@ -21,18 +19,30 @@ const MAX_DECODED_RECORDS: i32 = 100_000;
 
 impl LocalPartitionLog {
     pub(crate) fn find_offset_for_timestamp(&self, target: i64) -> Result<Option<TimestampOffset>> {
-        let (log_start, candidates) = {
+        let candidates: Vec<i64> = {
             let state = self.state.lock();
-            let candidates: Vec<(SegmentSnapshot, u64)> = state
+            state
                 .segments
                 .values()
                 .filter(|s| !s.is_empty() && s.max_timestamp >= target)
-                .map(|s| (s.snapshot(), s.position_for_timestamp(target)))
-                .collect();
-            (state.log_start_offset, candidates)
+                .map(|s| s.base_offset)
+                .collect()
         };
-        for (segment, position) in &candidates {
-            if let Some(found) = search_segment(segment, *position, target, log_start)? {
+        // One segment open at a time: the first candidate usually answers.
+        for base in candidates {
+            let (log_start, segment, position) = {
+                let state = self.state.lock();
+                let Some(segment) = state.segments.get(&base) else {
+                    // Deleted meanwhile: its records are below the log start now.
+                    continue;
+                };
+                (
+                    state.log_start_offset,
+                    segment.snapshot()?,
+                    segment.position_for_timestamp(target),
+                )
+            };
+            if let Some(found) = search_segment(&segment, position, target, log_start)? {
                 return Ok(Some(found));
             }
         }
@@ -50,13 +60,15 @@ impl LocalPartitionLog {
                     best = Some(segment);
                 }
             }
-            let candidate = best.map(|s| {
-                (
-                    s.snapshot(),
-                    s.position_for_timestamp(s.max_timestamp),
-                    s.max_timestamp,
-                )
-            });
+            let candidate = best
+                .map(|s| -> Result<_> {
+                    Ok((
+                        s.snapshot()?,
+                        s.position_for_timestamp(s.max_timestamp),
+                        s.max_timestamp,
+                    ))
+                })
+                .transpose()?;
             (state.log_start_offset, candidate)
         };
         match candidate {
@@ -104,10 +116,7 @@ fn search_batch(
         return Ok(Some(batch_level));
     }
     let mut bytes = vec![0u8; header.size];
-    segment
-        .file
-        .read_exact_at(&mut bytes, position)
-        .map_err(StorageError::Io)?;
+    ReadAt::read_exact_at(&*segment.file, &mut bytes, position).map_err(StorageError::Io)?;
     let record_count = i32::from_be_bytes([
         bytes[RECORD_COUNT_OFFSET],
         bytes[RECORD_COUNT_OFFSET + 1],
