@@ -45,6 +45,11 @@ impl BrokerProcess {
         Ok((broker, started.elapsed()))
     }
 
+    /// The exit status, if the broker is no longer running.
+    pub fn exited(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

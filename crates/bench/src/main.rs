@@ -5,11 +5,13 @@
 //!   cargo build --release -p fjord -p fjord-bench && target/release/bench
 //!   target/release/bench --quick              # smaller volumes
 //!   target/release/bench --bootstrap host:port --workloads 1,5
+//!   target/release/bench soak --duration 3600   # an hour of mixed load, no loss allowed
 
 mod broker;
 mod ceiling;
 mod client;
 mod scale;
+mod soak;
 mod stats;
 mod workloads;
 
@@ -26,6 +28,8 @@ use crate::workloads::{round, round3, ProduceSpec};
 #[derive(Parser, Debug)]
 #[command(about = "Fjord benchmark on a real Kafka client")]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Use a running broker instead of starting one (workload 7 then skips
     /// RSS and start-up figures).
     #[arg(long)]
@@ -47,10 +51,20 @@ struct Args {
     loopback_mb_s: Option<f64>,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Mixed producers, consumer groups and topic churn for a long time,
+    /// checking that no acknowledged record is lost (see src/soak/mod.rs).
+    Soak(soak::SoakArgs),
+}
+
 const KIB: usize = 1024;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Soak(soak_args)) = args.command {
+        return soak::run(soak_args);
+    }
     scale::raise_fd_limit();
     let wanted = |n: u32| args.workloads.is_empty() || args.workloads.contains(&n);
     let divisor = if args.quick { 4 } else { 1 };

@@ -36,16 +36,9 @@ pub fn parse_key(key: &[u8]) -> Option<(u32, u64)> {
 /// 16–315 bytes that depend on the whole key, so a record stored under the
 /// wrong key or with damaged bytes does not match.
 pub fn value(producer: u32, seq: u64) -> Vec<u8> {
-    let len = 16 + (seq.wrapping_mul(2_654_435_761) % 300) as usize;
-    let mut state = seq ^ (u64::from(producer) << 48) ^ 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
+    let mut bytes = vec![0; 16 + (seq.wrapping_mul(2_654_435_761) % 300) as usize];
+    fastrand::Rng::with_seed(seq ^ (u64::from(producer) << 48)).fill(&mut bytes);
+    bytes
 }
 
 #[derive(Debug, Clone, Copy)]
