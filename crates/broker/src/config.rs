@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use crate::configs::StaticConfigs;
 
+/// Kafka's `fetch.max.bytes` default (55 MiB) and least accepted value.
+pub const FETCH_MAX_BYTES_DEFAULT: i64 = 55 * 1024 * 1024;
+pub const FETCH_MAX_BYTES_MIN: i64 = 1024;
+
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     /// Address to bind, `host:port`; port 0 picks a free port.
@@ -64,6 +68,14 @@ impl BrokerConfig {
         self.statics
             .get_i64("socket.request.max.bytes", 104_857_600)
             .max(1024) as usize
+    }
+
+    /// Kafka's `fetch.max.bytes`: the most record bytes one Fetch response
+    /// carries (the first batch may exceed it). Kafka refuses values below 1024.
+    pub fn fetch_max_bytes(&self) -> i32 {
+        self.statics
+            .get_i64("fetch.max.bytes", FETCH_MAX_BYTES_DEFAULT)
+            .clamp(FETCH_MAX_BYTES_MIN, i64::from(i32::MAX)) as i32
     }
 
     pub fn retention_check_interval_ms(&self) -> u64 {

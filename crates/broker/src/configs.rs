@@ -215,6 +215,11 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         default: "104857600",
     },
     BrokerConfigDef {
+        name: "fetch.max.bytes",
+        config_type: ConfigType::Int,
+        default: "57671680",
+    },
+    BrokerConfigDef {
         name: "log.retention.check.interval.ms",
         config_type: ConfigType::Long,
         default: "300000",

@@ -21,6 +21,8 @@ use crate::handlers::api_versions;
 
 /// Answers gathered beyond this are written before the next request is read.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
+/// The largest response frame: its length prefix is a signed 32-bit int.
+const MAX_RESPONSE_FRAME: usize = i32::MAX as usize;
 const INITIAL_READ_BUFFER: usize = 8 * 1024;
 /// The most we grow the read buffer by at once, whatever a frame claims.
 const MAX_READ_RESERVE: usize = 1 << 20;
@@ -40,6 +42,10 @@ pub enum ConnectionError {
     Malformed(ApiKey, i16, String),
     #[error("cannot encode {0:?} v{1} response: {2}")]
     Encode(ApiKey, i16, String),
+    /// Kafka bounds its responses (fetch.max.bytes) and has no way to frame
+    /// a larger one; neither have we, so the connection is closed instead.
+    #[error("{0:?} v{1} response of {2} bytes exceeds the frame limit of {3} bytes")]
+    ResponseTooLarge(ApiKey, i16, usize, usize),
     #[error("{0:?}: {1}")]
     Closed(ApiKey, &'static str),
     #[error("i/o: {0}")]
@@ -88,6 +94,11 @@ pub async fn serve(
         }
     }
     .await;
+    if matches!(&result, Err(e) if !matches!(e, ConnectionError::Io(_))) && !output.is_empty() {
+        // Kafka answers one request at a time, so the answers to requests
+        // before the one that closes the connection have gone out: send them.
+        let _ = socket.write_all(&output).await;
+    }
     match result {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
         Err(ConnectionError::Io(e)) => tracing::debug!(%peer, error = %e, "connection dropped"),
@@ -169,6 +180,7 @@ async fn handle_frame(
         header.correlation_id = correlation_id;
         return write_response(
             output,
+            MAX_RESPONSE_FRAME,
             &header,
             0,
             &ResponseKind::ApiVersions(api_versions::unsupported_version()),
@@ -192,6 +204,7 @@ async fn handle_frame(
     response_header.correlation_id = correlation_id;
     write_response(
         output,
+        MAX_RESPONSE_FRAME,
         &response_header,
         key.response_header_version(version),
         &response,
@@ -200,14 +213,28 @@ async fn handle_frame(
     )
 }
 
+/// Appends one length-prefixed response to `output`, or nothing if it would
+/// not fit in `max_frame` bytes.
 fn write_response(
     output: &mut BytesMut,
+    max_frame: usize,
     header: &ResponseHeader,
     header_version: i16,
     response: &ResponseKind,
     key: ApiKey,
     version: i16,
 ) -> Result<(), ConnectionError> {
+    let encode_error = |e: anyhow::Error| ConnectionError::Encode(key, version, format!("{e:#}"));
+    if let Some(body) = records_response_size(response, version) {
+        // Refused before encoding: a too-large fetch is never copied.
+        let size = header.compute_size(header_version).map_err(encode_error)?
+            + body.map_err(encode_error)?;
+        if size > max_frame {
+            return Err(ConnectionError::ResponseTooLarge(
+                key, version, size, max_frame,
+            ));
+        }
+    }
     let start = output.len();
     output.put_i32(0);
     let encoded = header
@@ -215,9 +242,31 @@ fn write_response(
         .and_then(|()| response.encode(output, version));
     if let Err(e) = encoded {
         output.truncate(start);
-        return Err(ConnectionError::Encode(key, version, format!("{e:#}")));
+        return Err(encode_error(e));
     }
-    let length = (output.len() - start - 4) as i32;
+    let size = output.len() - start - 4;
+    let length = match i32::try_from(size) {
+        Ok(length) if size <= max_frame => length,
+        _ => {
+            output.truncate(start);
+            return Err(ConnectionError::ResponseTooLarge(
+                key, version, size, max_frame,
+            ));
+        }
+    };
     output[start..start + 4].copy_from_slice(&length.to_be_bytes());
     Ok(())
 }
+
+/// The encoded size of a response that carries record data (the only kind
+/// that can grow large), so it can be refused without being encoded.
+fn records_response_size(response: &ResponseKind, version: i16) -> Option<anyhow::Result<usize>> {
+    match response {
+        ResponseKind::Fetch(fetch) => Some(fetch.compute_size(version)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

@@ -2,6 +2,7 @@
 //! `fjord-storage`. A request's way: `server` (accept) → `connection` (frame,
 //! header) → `api` (table, dispatch) → `handlers::*` → storage.
 
+pub mod acl;
 pub mod api;
 pub mod broker;
 pub mod config;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use fjord_broker::config::FETCH_MAX_BYTES_MIN;
 use fjord_broker::configs::{is_known_broker_config, BROKER_CONFIGS, TOPIC_CONFIGS};
 use fjord_broker::BrokerConfig;
 
@@ -94,6 +95,12 @@ fn set_kafka_config(config: &mut BrokerConfig, name: &str, value: &str) -> anyho
         }
         "listeners" => config.listen = value.trim_start_matches("PLAINTEXT://").to_string(),
         "advertised.listeners" => set_advertised(config, value.trim_start_matches("PLAINTEXT://"))?,
+        "fetch.max.bytes" => {
+            let bytes: i32 = value.parse().context("fetch.max.bytes: not an int")?;
+            if i64::from(bytes) < FETCH_MAX_BYTES_MIN {
+                bail!("fetch.max.bytes: Value must be at least {FETCH_MAX_BYTES_MIN}, got {bytes}");
+            }
+        }
         _ => {}
     }
     config
@@ -153,5 +160,15 @@ mod tests {
         assert_eq!(config.num_partitions(), 4);
         assert!(!config.auto_create_topics());
         assert!(apply_toml(&mut config, "\"no.such.config\" = 1").is_err());
+    }
+
+    #[test]
+    fn fetch_max_bytes_has_kafkas_default_and_minimum() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.fetch_max_bytes(), 57_671_680);
+        apply_toml(&mut config, "\"fetch.max.bytes\" = 2048").unwrap();
+        assert_eq!(config.fetch_max_bytes(), 2048);
+        assert!(apply_toml(&mut config, "\"fetch.max.bytes\" = 1023").is_err());
+        assert!(apply_toml(&mut config, "\"fetch.max.bytes\" = 4294967296").is_err());
     }
 }

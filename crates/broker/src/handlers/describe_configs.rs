@@ -86,8 +86,9 @@ fn describe(
                 .filter(|e| wanted.as_ref().is_none_or(|w| w.contains(e.name.as_str())))
                 .map(|e| wire_entry(e, detail, version))
                 .collect();
+            // Kafka leaves the message at its default on success: "", not null.
             base.with_error_code(0)
-                .with_error_message(None)
+                .with_error_message(Some(StrBytes::default()))
                 .with_configs(configs)
         }
         Err(e) => base

@@ -7,9 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::groups::GroupState;
-
-/// Group operations with no authorizer: READ, DELETE, DESCRIBE.
-const ALL_GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+use crate::handlers::ALL_GROUP_OPERATIONS;
 
 pub fn handle(
     broker: &Broker,
@@ -23,9 +21,6 @@ pub fn handle(
         .map(|id| {
             let mut out = DescribedGroup::default();
             out.group_id = id.clone();
-            if version >= 3 && request.include_authorized_operations {
-                out.authorized_operations = ALL_GROUP_OPERATIONS;
-            }
             let Some(group) = broker.groups.describe(id) else {
                 out.group_state = StrBytes::from_static_str(GroupState::Dead.name());
                 if version >= 6 {
@@ -35,9 +30,12 @@ pub fn handle(
                         "Group {} not found.",
                         id.as_str()
                     )));
+                } else {
+                    set_authorized_operations(&mut out, &request, version);
                 }
                 return out;
             };
+            set_authorized_operations(&mut out, &request, version);
             out.group_state = StrBytes::from_static_str(group.state.name());
             out.protocol_type = StrBytes::from_string(group.protocol_type);
             out.protocol_data = StrBytes::from_string(group.protocol_data);
@@ -61,4 +59,16 @@ pub fn handle(
         })
         .collect();
     response
+}
+
+/// Kafka reports a group's authorized operations only for groups it
+/// describes without error (a v6 "not found" keeps the omitted value).
+fn set_authorized_operations(
+    out: &mut DescribedGroup,
+    request: &DescribeGroupsRequest,
+    version: i16,
+) {
+    if version >= 3 && request.include_authorized_operations {
+        out.authorized_operations = ALL_GROUP_OPERATIONS;
+    }
 }

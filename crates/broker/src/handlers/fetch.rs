@@ -2,18 +2,40 @@
 //!
 //! Fetch sessions (KIP-227) are answered as a Kafka broker with the session
 //! cache disabled answers: every fetch is a full fetch and the session id is 0.
+//!
+//! Size limits are Kafka's (KafkaApis.handleFetchRequest and
+//! ReplicaManager.readFromLog):
+//! - the response limit is the request's `max_bytes` capped by the broker's
+//!   `fetch.max.bytes`; `max_bytes = 0` is a limit of 0, not "unlimited";
+//! - partitions are read in order, each up to min(its `partition_max_bytes`,
+//!   what is left of the response limit);
+//! - until a partition has returned data, the first batch is returned whole
+//!   even if it exceeds both limits, so a consumer always progresses; after
+//!   that the limits hold, so a response carries at most
+//!   max(response limit, first batch) bytes of records;
+//! - a negative limit reaches Kafka's segment read, which refuses it: that
+//!   partition gets UNKNOWN_SERVER_ERROR when it has data to read;
+//! - `min_bytes` is capped by the response limit.
+//!
+//! A partition named more than once is answered once, as Kafka's fetch
+//! context keys partitions by topic and partition in request order: at its
+//! first position, with the fields of its last mention. Response topics group
+//! consecutive partitions of the same topic, as Kafka's FetchResponse does.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fjord_storage::PartitionLog;
+use fjord_storage::{PartitionLog, ReadOutcome};
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::broker::Broker;
 use crate::error::ApiError;
@@ -26,10 +48,12 @@ const LEADER_EPOCH: i32 = 0;
 
 /// One requested partition, resolved to its log (or the error to answer).
 struct Wanted {
-    topic_index: usize,
+    /// As the response names the topic (empty from v13, which uses ids).
+    topic: TopicName,
+    topic_id: Uuid,
     partition: i32,
     fetch_offset: i64,
-    max_bytes: usize,
+    max_bytes: i32,
     log: Result<Arc<dyn PartitionLog>, ResponseError>,
 }
 
@@ -41,55 +65,11 @@ pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> Fet
         return response;
     }
     let read_committed = request.isolation_level == READ_COMMITTED;
-    let mut wanted = Vec::new();
-    for (topic_index, topic) in request.topics.iter().enumerate() {
-        let meta = if version >= TOPIC_ID_VERSION {
-            broker
-                .topics
-                .by_id(topic.topic_id)
-                .ok_or(ResponseError::UnknownTopicId)
-        } else {
-            broker
-                .topics
-                .get(&topic.topic)
-                .ok_or(ResponseError::UnknownTopicOrPartition)
-        };
-        let mut entry = FetchableTopicResponse::default();
-        entry.topic = if version >= TOPIC_ID_VERSION {
-            TopicName(StrBytes::default())
-        } else {
-            topic.topic.clone()
-        };
-        entry.topic_id = topic.topic_id;
-        response.responses.push(entry);
-        for partition in &topic.partitions {
-            let log = match &meta {
-                Err(code) => Err(*code),
-                Ok(_) if partition.current_leader_epoch > LEADER_EPOCH => {
-                    Err(ResponseError::UnknownLeaderEpoch)
-                }
-                Ok(meta) => broker
-                    .topics
-                    .partition(&meta.name, partition.partition)
-                    .ok_or(ResponseError::UnknownTopicOrPartition),
-            };
-            wanted.push(Wanted {
-                topic_index,
-                partition: partition.partition,
-                fetch_offset: partition.fetch_offset,
-                max_bytes: partition.partition_max_bytes.max(0) as usize,
-                log,
-            });
-        }
-    }
+    let wanted = resolve(broker, &request, version);
+    let response_limit = request.max_bytes.min(broker.config.fetch_max_bytes());
+    let min_bytes = request.min_bytes.min(response_limit).max(0) as usize;
 
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let min_bytes = request.min_bytes.max(0) as usize;
-    let max_bytes = if request.max_bytes > 0 {
-        request.max_bytes as usize
-    } else {
-        usize::MAX
-    };
     // Subscribe before reading, so an append between the read and the wait
     // still wakes us.
     let mut watchers: Vec<watch::Receiver<i64>> = wanted
@@ -100,32 +80,106 @@ pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> Fet
         for watcher in &mut watchers {
             watcher.borrow_and_update();
         }
-        let (answers, bytes, any_error) = read_all(&wanted, max_bytes, read_committed).await;
+        let (answers, bytes, any_error) = read_all(&wanted, response_limit, read_committed).await;
         if bytes >= min_bytes || any_error || watchers.is_empty() || Instant::now() >= deadline {
             break answers;
         }
         let changed =
             futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            break read_all(&wanted, max_bytes, read_committed).await.0;
+            break read_all(&wanted, response_limit, read_committed).await.0;
         }
     };
-    for (want, data) in wanted.iter().zip(answers) {
-        response.responses[want.topic_index].partitions.push(data);
+    for (want, data) in wanted.into_iter().zip(answers) {
+        match response.responses.last_mut() {
+            Some(last) if last.topic == want.topic && last.topic_id == want.topic_id => {
+                last.partitions.push(data);
+            }
+            _ => {
+                let mut entry = FetchableTopicResponse::default();
+                entry.topic = want.topic;
+                entry.topic_id = want.topic_id;
+                entry.partitions.push(data);
+                response.responses.push(entry);
+            }
+        }
     }
     response
 }
 
-/// Reads every wanted partition once. Returns the answers, the bytes of
-/// records they carry and whether any partition failed.
+/// The distinct partitions of the request in Kafka's order, each with the
+/// fields of its last mention, resolved to their logs.
+fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<Wanted> {
+    let by_id = version >= TOPIC_ID_VERSION;
+    let mut order: Vec<(usize, &FetchPartition)> = Vec::new();
+    let mut seen: HashMap<(&TopicName, Uuid, i32), usize> = HashMap::new();
+    for (topic_index, topic) in request.topics.iter().enumerate() {
+        // Before v13 the id is always zero, from v13 the name is empty: the
+        // pair is the topic's identity either way.
+        for partition in &topic.partitions {
+            let key = (&topic.topic, topic.topic_id, partition.partition);
+            match seen.get(&key) {
+                Some(&at) => order[at] = (topic_index, partition),
+                None => {
+                    seen.insert(key, order.len());
+                    order.push((topic_index, partition));
+                }
+            }
+        }
+    }
+    order
+        .into_iter()
+        .map(|(topic_index, partition)| {
+            let topic = &request.topics[topic_index];
+            let meta = if by_id {
+                broker
+                    .topics
+                    .by_id(topic.topic_id)
+                    .ok_or(ResponseError::UnknownTopicId)
+            } else {
+                broker
+                    .topics
+                    .get(&topic.topic)
+                    .ok_or(ResponseError::UnknownTopicOrPartition)
+            };
+            let log = match meta {
+                Err(code) => Err(code),
+                Ok(_) if partition.current_leader_epoch > LEADER_EPOCH => {
+                    Err(ResponseError::UnknownLeaderEpoch)
+                }
+                Ok(meta) => broker
+                    .topics
+                    .partition(&meta.name, partition.partition)
+                    .ok_or(ResponseError::UnknownTopicOrPartition),
+            };
+            Wanted {
+                topic: if by_id {
+                    TopicName(StrBytes::default())
+                } else {
+                    topic.topic.clone()
+                },
+                topic_id: topic.topic_id,
+                partition: partition.partition,
+                fetch_offset: partition.fetch_offset,
+                max_bytes: partition.partition_max_bytes,
+                log,
+            }
+        })
+        .collect()
+}
+
+/// Reads every wanted partition once within `response_limit`. Returns the
+/// answers, the bytes of records they carry and whether any partition failed.
 async fn read_all(
     wanted: &[Wanted],
-    max_bytes: usize,
+    response_limit: i32,
     read_committed: bool,
 ) -> (Vec<PartitionData>, usize, bool) {
     let mut answers = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
     let mut any_error = false;
+    let mut limit = i64::from(response_limit);
+    let mut min_one = true;
     for want in wanted {
         let mut data = PartitionData::default();
         data.partition_index = want.partition;
@@ -142,20 +196,28 @@ async fn read_all(
                 any_error = true;
             }
             Ok(log) => {
-                let budget = want.max_bytes.min(max_bytes.saturating_sub(total));
-                // Kafka returns the first batch of the response even when it
-                // is larger than the limits, so that consumers always progress.
-                let min_one = total == 0;
-                match log.read(want.fetch_offset, budget, min_one).await {
+                let budget = i64::from(want.max_bytes).min(limit);
+                match read_partition(log.as_ref(), want.fetch_offset, budget, min_one).await {
                     Ok(read) => {
-                        total += read.records.len();
+                        let size = read.records.len();
+                        if size > 0 {
+                            min_one = false;
+                        }
+                        total += size;
+                        limit = (limit - size as i64).max(0);
                         data.high_watermark = read.high_watermark;
                         data.last_stable_offset = read.high_watermark;
                         data.log_start_offset = read.log_start_offset;
                         data.records = Some(read.records);
                     }
-                    Err(e) => {
-                        let e = ApiError::from(e);
+                    Err(Failure::NegativeLimit) => {
+                        data.error_code = ResponseError::UnknownServerError.code();
+                        data.high_watermark = -1;
+                        data.last_stable_offset = -1;
+                        data.log_start_offset = -1;
+                        any_error = true;
+                    }
+                    Err(Failure::Read(e)) => {
                         data.error_code = e.code();
                         data.high_watermark = log.high_watermark();
                         data.last_stable_offset = data.high_watermark;
@@ -165,7 +227,38 @@ async fn read_all(
                 }
             }
         }
+        // Kafka lifts a negative remaining limit to 0 after every partition,
+        // failed or not.
+        limit = limit.max(0);
         answers.push(data);
     }
     (answers, total, any_error)
+}
+
+enum Failure {
+    NegativeLimit,
+    Read(ApiError),
+}
+
+async fn read_partition(
+    log: &dyn PartitionLog,
+    offset: i64,
+    budget: i64,
+    min_one: bool,
+) -> Result<ReadOutcome, Failure> {
+    let Ok(budget) = usize::try_from(budget) else {
+        // Kafka's segment read throws on a negative size once there is a
+        // batch to read; at the high watermark it answers empty first.
+        let empty = log
+            .read(offset, 0, false)
+            .await
+            .map_err(|e| Failure::Read(e.into()))?;
+        if offset < empty.high_watermark {
+            return Err(Failure::NegativeLimit);
+        }
+        return Ok(empty);
+    };
+    log.read(offset, budget, min_one)
+        .await
+        .map_err(|e| Failure::Read(e.into()))
 }

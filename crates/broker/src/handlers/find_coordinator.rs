@@ -11,6 +11,14 @@ use crate::broker::Broker;
 /// Key types: 0 group, 1 transaction. Share groups (2) are not served.
 const MAX_KEY_TYPE: i8 = 1;
 
+/// v1–v3 carry Kafka's `Errors.message()` even on success, and for NONE
+/// (which has no exception) that is the constant's name: "NONE", not null.
+const SUCCESS_MESSAGE: &str = "NONE";
+/// Kafka's message for INVALID_REQUEST, which an unknown key type gets.
+const INVALID_REQUEST_MESSAGE: &str = "This most likely occurs because of a request being \
+    malformed by the client library or the message was sent to an incompatible broker. \
+    See the broker logs for more details.";
+
 pub fn handle(
     broker: &Broker,
     request: FindCoordinatorRequest,
@@ -27,12 +35,12 @@ pub fn handle(
         match error {
             Some(code) => {
                 response.error_code = code.code();
-                response.error_message =
-                    Some(StrBytes::from_static_str("Invalid coordinator key type"));
+                response.error_message = Some(StrBytes::from_static_str(INVALID_REQUEST_MESSAGE));
                 response.node_id = BrokerId(-1);
                 response.port = -1;
             }
             None => {
+                response.error_message = Some(StrBytes::from_static_str(SUCCESS_MESSAGE));
                 response.node_id = BrokerId(broker.node_id);
                 response.host = host;
                 response.port = broker.advertised_port;
@@ -49,6 +57,8 @@ pub fn handle(
             match error {
                 Some(code) => {
                     coordinator.error_code = code.code();
+                    coordinator.error_message =
+                        Some(StrBytes::from_static_str(INVALID_REQUEST_MESSAGE));
                     coordinator.node_id = BrokerId(-1);
                     coordinator.port = -1;
                 }

@@ -246,12 +246,19 @@ async fn describe_list_delete_and_offset_delete() {
         assert_eq!(response.groups[0].protocol_type.as_str(), "consumer");
         assert_eq!(response.groups[0].members.len(), 1);
         assert_eq!(response.groups[1].group_state.as_str(), "Empty");
+        // Kafka 4.1 without an authorizer: READ, DESCRIBE, DELETE,
+        // DESCRIBE_CONFIGS, ALTER_CONFIGS.
+        let described_ops = if version >= 3 { 3400 } else { i32::MIN };
+        assert_eq!(response.groups[0].authorized_operations, described_ops);
+        assert_eq!(response.groups[1].authorized_operations, described_ops);
         let missing = &response.groups[2];
         if version >= 6 {
             assert_eq!(missing.error_code, ResponseError::GroupIdNotFound.code());
+            assert_eq!(missing.authorized_operations, i32::MIN);
         } else {
             assert_eq!(missing.error_code, 0);
             assert_eq!(missing.group_state.as_str(), "Dead");
+            assert_eq!(missing.authorized_operations, described_ops);
         }
     }
     for version in 0..=5i16 {

@@ -43,8 +43,23 @@ pub(crate) async fn test_broker_with(
 
 /// Appends `count` small records to a partition.
 pub(crate) async fn append_records(broker: &Broker, topic: &str, partition: i32, count: usize) {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
+    let values = (0..count)
+        .map(|i| Bytes::from(format!("value-{i}")))
+        .collect();
+    append_batch(broker, topic, partition, values).await;
+}
+
+/// Appends one batch with these record values; returns its size as stored.
+pub(crate) async fn append_batch(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    values: Vec<Bytes>,
+) -> usize {
+    let records: Vec<Record> = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -59,7 +74,7 @@ pub(crate) async fn append_records(broker: &Broker, topic: &str, partition: i32,
             sequence: i as i32,
             timestamp: 1_700_000_000_000,
             key: None,
-            value: Some(Bytes::from(format!("value-{i}"))),
+            value: Some(value),
             headers: Default::default(),
         })
         .collect();
@@ -69,6 +84,7 @@ pub(crate) async fn append_records(broker: &Broker, topic: &str, partition: i32,
         compression: Compression::None,
     };
     RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode batch");
+    let size = buf.len();
     let log = broker
         .topics
         .partition(topic, partition)
@@ -76,6 +92,7 @@ pub(crate) async fn append_records(broker: &Broker, topic: &str, partition: i32,
     log.append(buf.freeze(), fjord_storage::Durability::Written)
         .await
         .expect("append");
+    size
 }
 
 /// Panics unless `message` encodes at `version` (catches fields set that the
