@@ -66,6 +66,13 @@ impl BrokerProcess {
     }
 }
 
+impl BrokerProcess {
+    /// File descriptors the broker holds (files and sockets), from /proc.
+    pub fn open_files(&self) -> anyhow::Result<usize> {
+        Ok(std::fs::read_dir(format!("/proc/{}/fd", self.pid()))?.count())
+    }
+}
+
 /// CPU time (user + system) a process has used so far, in seconds.
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     {

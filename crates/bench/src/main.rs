@@ -6,10 +6,12 @@
 //!   target/release/bench --quick              # smaller volumes
 //!   target/release/bench --bootstrap host:port --workloads 1,5
 //!   target/release/bench soak --duration 3600   # an hour of mixed load, no loss allowed
+//!   target/release/bench --workloads 8        # 100,000 partitions (only when named)
 
 mod broker;
 mod ceiling;
 mod client;
+mod partitions;
 mod scale;
 mod soak;
 mod stats;
@@ -49,6 +51,12 @@ struct Args {
     /// Use this loopback ceiling (MB/s) instead of measuring it, e.g. while profiling.
     #[arg(long)]
     loopback_mb_s: Option<f64>,
+    /// Workload 8: number of topics.
+    #[arg(long, default_value_t = 100)]
+    many_topics: usize,
+    /// Workload 8: partitions per topic.
+    #[arg(long, default_value_t = 1000)]
+    many_partitions_per_topic: i32,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -66,7 +74,8 @@ fn main() -> anyhow::Result<()> {
         return soak::run(soak_args);
     }
     scale::raise_fd_limit();
-    let wanted = |n: u32| args.workloads.is_empty() || args.workloads.contains(&n);
+    // Workload 8 takes minutes and its own broker: only when named.
+    let wanted = |n: u32| (args.workloads.is_empty() && n != 8) || args.workloads.contains(&n);
     let divisor = if args.quick { 4 } else { 1 };
     let backlog_bytes: u64 = (1u64 << 30) / divisor;
     let data_root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
@@ -225,6 +234,21 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(process) = started {
         process.stop()?;
+    }
+    if wanted(8) {
+        let binary = match &args.fjord {
+            Some(path) => path.clone(),
+            None => broker::default_binary()?,
+        };
+        let shape = partitions::Shape {
+            topics: args.many_topics,
+            partitions_per_topic: args.many_partitions_per_topic,
+        };
+        report.emit(partitions::run(
+            &binary,
+            &data.path().join("many-partitions"),
+            &shape,
+        )?);
     }
     // Disk ceilings last: the files they write and delete would otherwise
     // leave freed pages for the first workloads to reuse (see ceiling.rs).

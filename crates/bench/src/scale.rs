@@ -61,3 +61,17 @@ pub fn raise_fd_limit() {
         }
     }
 }
+
+/// The soft open-file limit (which the broker started by the bench inherits).
+pub fn fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        0
+    }
+}
