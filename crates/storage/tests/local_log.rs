@@ -495,3 +495,30 @@ async fn timestamp_lookup_does_not_expand_a_decompression_bomb() {
     assert_eq!(found.offset, 0);
     assert_eq!(found.timestamp, 5001);
 }
+
+#[tokio::test]
+async fn housekeeping_loads_partitions_found_at_start_up_and_applies_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = batch_with(2, Compression::None, 1_000_000, 8); // 1970: long expired
+    let config = LogConfig {
+        segment_bytes: old.len() as u64,
+        retention_ms: 60_000,
+        ..LogConfig::default()
+    };
+    {
+        let (store, log) = open(dir.path(), LogConfig::default()).await;
+        for _ in 0..3 {
+            log.append(old.clone(), Durability::Written).await.unwrap();
+        }
+        store.flush_all().await.unwrap();
+    }
+    // Reopened, the partition is not loaded until used; housekeeping loads
+    // it (with the topic's config) and deletes what expired.
+    let store = LocalLogStore::open(dir.path().to_path_buf()).unwrap();
+    let local = store.local_partition(TOPIC, 3).unwrap();
+    local.set_config(config);
+    store.run_housekeeping().await.unwrap();
+    assert_eq!(segment_files(dir.path()), vec!["00000000000000000006.log"]);
+    assert_eq!(local.log_start_offset(), 6);
+    assert_eq!(local.high_watermark(), 6);
+}

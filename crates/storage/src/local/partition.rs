@@ -123,7 +123,10 @@ impl LocalPartitionLog {
         }
     }
 
-    /// A partition directory found at start-up, loaded on first use.
+    /// A partition directory found at start-up, loaded on first use (or by
+    /// housekeeping's first pass, right after start-up). Until it is loaded
+    /// it has not been recovered: after an unclean shutdown, nothing may
+    /// declare it clean (a clean-shutdown marker) before it was loaded.
     pub(crate) fn unloaded(topic: String, partition: i32, dir: PathBuf) -> Self {
         let placeholder = PartitionState {
             segments: BTreeMap::new(),
