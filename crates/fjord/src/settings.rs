@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 use fjord_broker::config::FETCH_MAX_BYTES_MIN;
-use fjord_broker::configs::{is_known_broker_config, BROKER_CONFIGS, TOPIC_CONFIGS};
+use fjord_broker::configs::{
+    is_known_broker_config, kafka_broker_names, validate_broker_config, BROKER_CONFIGS,
+    TOPIC_CONFIGS,
+};
 use fjord_broker::BrokerConfig;
 
 #[derive(Args, Debug, Clone, Default)]
@@ -45,7 +48,8 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     for name in all_kafka_names() {
         let var = format!("FJORD_{}", name.replace(['.', '-'], "_").to_uppercase());
         if let Ok(value) = std::env::var(&var) {
-            config.statics.values.insert(name.to_string(), value);
+            set_kafka_config(&mut config, name, value.trim())
+                .with_context(|| format!("in {var}"))?;
         }
     }
     if let Some(listen) = &args.listen {
@@ -73,17 +77,24 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
 }
 
 fn all_kafka_names() -> impl Iterator<Item = &'static str> {
-    BROKER_CONFIGS.iter().map(|def| def.name).chain(
-        TOPIC_CONFIGS
-            .iter()
-            .flat_map(|def| def.synonyms.iter().map(|s| s.name)),
-    )
+    let mut names: Vec<&'static str> = kafka_broker_names()
+        .chain(BROKER_CONFIGS.iter().map(|def| def.name))
+        .chain(
+            TOPIC_CONFIGS
+                .iter()
+                .flat_map(|def| def.synonyms.iter().map(|s| s.name)),
+        )
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.into_iter()
 }
 
 fn set_kafka_config(config: &mut BrokerConfig, name: &str, value: &str) -> anyhow::Result<()> {
     if !is_known_broker_config(name) {
-        bail!("unknown or unsupported broker config {name:?}");
+        bail!("unknown broker config {name:?}: Kafka defines no such config");
     }
+    validate_broker_config(name, value).map_err(anyhow::Error::msg)?;
     match name {
         "node.id" | "broker.id" => config.node_id = value.parse().context("node.id")?,
         "log.dirs" => {
@@ -170,5 +181,34 @@ mod tests {
         assert_eq!(config.fetch_max_bytes(), 2048);
         assert!(apply_toml(&mut config, "\"fetch.max.bytes\" = 1023").is_err());
         assert!(apply_toml(&mut config, "\"fetch.max.bytes\" = 4294967296").is_err());
+    }
+
+    #[test]
+    fn kafka_quick_start_names_are_taken_and_bad_values_refused() {
+        let mut config = BrokerConfig::default();
+        apply_toml(
+            &mut config,
+            "\"offsets.topic.replication.factor\" = 1\n\"transaction.state.log.replication.factor\" = 1\n\"transaction.state.log.min.isr\" = 1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config
+                .statics
+                .values
+                .get("transaction.state.log.min.isr")
+                .map(String::as_str),
+            Some("1")
+        );
+        let error = |name: &str, value: &str| {
+            set_kafka_config(&mut BrokerConfig::default(), name, value)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(error("zookeeper.connect", "x:2181").contains("no such config"));
+        assert_eq!(
+            error("offsets.topic.replication.factor", "0"),
+            "Invalid value 0 for configuration offsets.topic.replication.factor: Value must be at least 1"
+        );
+        assert!(error("auto.create.topics.enable", "yes").contains("true or false"));
     }
 }

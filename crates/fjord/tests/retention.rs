@@ -62,7 +62,7 @@ async fn retention_bytes_deletes_old_segments() {
         &topic,
         1,
         &[
-            ("segment.bytes", &SEGMENT_BYTES.to_string()),
+            ("internal.segment.bytes", &SEGMENT_BYTES.to_string()),
             ("retention.bytes", &retention_bytes.to_string()),
         ],
     )
@@ -137,7 +137,7 @@ async fn retention_ms_deletes_expired_segments() {
         &topic,
         1,
         &[
-            ("segment.bytes", &SEGMENT_BYTES.to_string()),
+            ("internal.segment.bytes", &SEGMENT_BYTES.to_string()),
             ("retention.ms", "60000"),
         ],
     )

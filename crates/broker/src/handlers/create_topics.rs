@@ -289,6 +289,65 @@ mod tests {
         assert!(broker.topics.get("elsewhere").is_none());
     }
 
+    fn config(name: &'static str, value: &'static str) -> CreatableTopicConfig {
+        CreatableTopicConfig::default()
+            .with_name(StrBytes::from_static_str(name))
+            .with_value(Some(StrBytes::from_static_str(value)))
+    }
+
+    #[tokio::test]
+    async fn kafka_topic_configs_are_taken_and_refusals_say_why() {
+        let broker = test_broker().await;
+        let kafka_only = vec![
+            config("delete.retention.ms", "3600000"),
+            config("min.compaction.lag.ms", "1000"),
+            config("message.timestamp.before.max.ms", "86400000"),
+            config("message.timestamp.after.max.ms", "3600000"),
+            config("unclean.leader.election.enable", "false"),
+        ];
+        let req = request(vec![
+            topic("kafka-names", 1, 1).with_configs(kafka_only),
+            topic("unknown", 1, 1).with_configs(vec![config("no.such.config", "1")]),
+            topic("invalid", 1, 1).with_configs(vec![config("delete.retention.ms", "-5")]),
+            topic("compact", 1, 1).with_configs(vec![config("cleanup.policy", "compact")]),
+        ]);
+        let resp = handle(&broker, req, 7).await;
+        let answer = |i: usize| {
+            let t = &resp.topics[i];
+            (
+                t.error_code,
+                t.error_message.as_deref().unwrap_or("").to_string(),
+            )
+        };
+        assert_eq!(answer(0), (0, String::new()));
+        assert!(broker.topics.get("kafka-names").is_some());
+        let invalid_config = ResponseError::InvalidConfig.code();
+        assert_eq!(
+            answer(1),
+            (
+                invalid_config,
+                "Unknown topic config name: no.such.config".to_string()
+            )
+        );
+        assert_eq!(
+            answer(2),
+            (
+                invalid_config,
+                "Invalid value -5 for configuration delete.retention.ms: Value must be at least 0"
+                    .to_string()
+            )
+        );
+        let (code, message) = answer(3);
+        assert_eq!(code, invalid_config);
+        assert!(
+            message.contains("cleanup.policy") && message.contains("not supported"),
+            "{message}"
+        );
+        for name in ["unknown", "invalid", "compact"] {
+            assert!(broker.topics.get(name).is_none(), "{name}");
+        }
+    }
+
     #[tokio::test]
     async fn validate_only_creates_nothing_and_existing_is_refused() {
         let broker = test_broker().await;

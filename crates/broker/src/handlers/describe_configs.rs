@@ -279,7 +279,7 @@ mod tests {
     #[tokio::test]
     async fn topic_configs_with_sources_and_synonyms() {
         let broker = test_broker_with(|c| c.with("log.retention.hours", "24")).await;
-        let overrides = [("segment.bytes".to_string(), "1000000".to_string())].into();
+        let overrides = [("segment.bytes".to_string(), "2000000".to_string())].into();
         broker
             .topics
             .create("t", 1, overrides, false)
@@ -303,7 +303,7 @@ mod tests {
         let seg = find(all, "segment.bytes").unwrap();
         assert_eq!(
             (seg.value.as_deref(), seg.config_source),
-            (Some("1000000"), 1)
+            (Some("2000000"), 1)
         );
         assert_eq!(seg.synonyms.len(), 2);
         let ret = find(all, "retention.ms").unwrap();

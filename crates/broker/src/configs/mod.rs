@@ -8,6 +8,27 @@ use kafka_protocol::error::ResponseError;
 
 use crate::error::{ApiError, ApiResult};
 
+mod kafka;
+pub mod kafka_def;
+
+pub use kafka::KAFKA_VERSION;
+use kafka_def::KafkaConfigDef;
+
+/// A topic config as Kafka defines it.
+pub fn kafka_topic_config(name: &str) -> Option<&'static KafkaConfigDef> {
+    kafka::TOPIC.iter().find(|def| def.name == name)
+}
+
+/// A broker config as Kafka defines it.
+pub fn kafka_broker_config(name: &str) -> Option<&'static KafkaConfigDef> {
+    kafka::BROKER.iter().find(|def| def.name == name)
+}
+
+/// Every broker config name Kafka defines.
+pub fn kafka_broker_names() -> impl Iterator<Item = &'static str> {
+    kafka::BROKER.iter().map(|def| def.name)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigType {
     Boolean,
@@ -272,10 +293,26 @@ pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
 
 /// Every broker config name we know: the broker's own and the topic synonyms.
 pub fn is_known_broker_config(name: &str) -> bool {
-    BROKER_CONFIGS.iter().any(|def| def.name == name)
+    kafka_broker_config(name).is_some()
+        || BROKER_CONFIGS.iter().any(|def| def.name == name)
         || TOPIC_CONFIGS
             .iter()
             .any(|def| def.synonyms.iter().any(|s| s.name == name))
+}
+
+/// Checks a broker config given at start-up: a name Kafka defines, with a
+/// value Kafka would take.
+pub fn validate_broker_config(name: &str, value: &str) -> Result<(), String> {
+    let Some(def) = kafka_broker_config(name) else {
+        if is_known_broker_config(name) {
+            return Ok(());
+        }
+        return Err(format!(
+            "Unknown broker config {name}: Kafka {KAFKA_VERSION} defines no such config"
+        ));
+    };
+    def.check(value)
+        .map_err(|reason| format!("Invalid value {value} for configuration {name}: {reason}"))
 }
 
 pub fn invalid(message: impl Into<String>) -> ApiError {
@@ -284,9 +321,18 @@ pub fn invalid(message: impl Into<String>) -> ApiError {
 
 /// Checks one topic config value against its definition.
 pub fn validate_topic_config(name: &str, value: &str) -> ApiResult<()> {
-    let def = topic_config_def(name)
-        .ok_or_else(|| invalid(format!("Unknown or unsupported topic config name: {name}")))?;
-    validate_value(def, value)
+    let kafka_def = kafka_topic_config(name)
+        .ok_or_else(|| invalid(format!("Unknown topic config name: {name}")))?;
+    kafka_def.check(value).map_err(|reason| {
+        invalid(format!(
+            "Invalid value {value} for configuration {name}: {reason}"
+        ))
+    })?;
+    match topic_config_def(name) {
+        Some(def) => validate_value(def, value),
+        // Known to Kafka, no effect here: accepted and kept.
+        None => Ok(()),
+    }
 }
 
 fn validate_value(def: &TopicConfigDef, value: &str) -> ApiResult<()> {
@@ -295,9 +341,12 @@ fn validate_value(def: &TopicConfigDef, value: &str) -> ApiResult<()> {
         if values.iter().all(|v| def.allowed.contains(v)) {
             return Ok(());
         }
+        // Kafka takes the value (checked before this): Fjord lacks what it asks for.
         return Err(invalid(format!(
-            "Invalid value {value} for configuration {}: supported values are {:?}",
-            def.name, def.allowed
+            "Invalid value {value} for configuration {}: valid in Kafka but not supported by \
+             Fjord yet; supported: {}",
+            def.name,
+            def.allowed.join(", ")
         )));
     }
     match def.config_type {
@@ -455,7 +504,12 @@ impl StaticConfigs {
             topic_config_def(name).map(|def| self.topic_value(def, overrides).0)
         };
         let num = |name: &str| get(name).and_then(|v| v.trim().parse::<i64>().ok());
-        if let Some(v) = num("segment.bytes") {
+        // Kafka's testing-only override of segment.bytes, which may go below
+        // segment.bytes' 1 MiB minimum.
+        let internal_segment_bytes = overrides
+            .get("internal.segment.bytes")
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        if let Some(v) = internal_segment_bytes.or_else(|| num("segment.bytes")) {
             config.segment_bytes = v.max(14) as u64;
         }
         if let Some(v) = num("segment.ms") {

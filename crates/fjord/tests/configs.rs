@@ -1,0 +1,128 @@
+//! Kafka's config names: every broker and topic config Kafka 4.1 defines is
+//! taken (honoured, or accepted with no effect), and only unknown names,
+//! values Kafka would refuse and values asking for what Fjord lacks are
+//! refused, at start-up and in CreateTopics.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::BinaryBroker;
+use rdkafka::admin::{NewTopic, TopicReplication};
+use rdkafka::error::RDKafkaErrorCode;
+
+/// What every Kafka quick-start sets for a single node; Fjord refused them once.
+const QUICK_START_BROKER_CONFIGS: &[(&str, &str)] = &[
+    ("offsets.topic.replication.factor", "1"),
+    ("transaction.state.log.replication.factor", "1"),
+    ("transaction.state.log.min.isr", "1"),
+];
+
+/// Valid Kafka 4.1 topic configs that CreateTopics refused as unknown once.
+const SEEN_REFUSED_TOPIC_CONFIGS: &[(&str, &str)] = &[
+    ("delete.retention.ms", "3600000"),
+    ("min.compaction.lag.ms", "1000"),
+    ("message.timestamp.before.max.ms", "86400000"),
+    ("message.timestamp.after.max.ms", "3600000"),
+    ("unclean.leader.election.enable", "false"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quick_start_configs_start_the_binary_and_kafka_topic_configs_create() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = BinaryBroker::start(dir.path(), QUICK_START_BROKER_CONFIGS);
+
+    let topic = common::unique_topic("kafka-configs");
+    common::create_topic(&broker.bootstrap, &topic, 1, SEEN_REFUSED_TOPIC_CONFIGS).await;
+
+    let admin = common::admin(&broker.bootstrap);
+    let options = common::admin_options();
+    for (name, value, expected) in [
+        ("no.such.config", "1", RDKafkaErrorCode::InvalidConfig),
+        (
+            "delete.retention.ms",
+            "soon",
+            RDKafkaErrorCode::InvalidConfig,
+        ),
+        (
+            "min.compaction.lag.ms",
+            "-1",
+            RDKafkaErrorCode::InvalidConfig,
+        ),
+        ("cleanup.policy", "compact", RDKafkaErrorCode::InvalidConfig),
+    ] {
+        let refused = common::unique_topic("refused-config");
+        let new = NewTopic::new(&refused, 1, TopicReplication::Fixed(1)).set(name, value);
+        let result = admin
+            .create_topics([&new], &options)
+            .await
+            .expect("CreateTopics");
+        assert_eq!(
+            result,
+            vec![Err((refused.clone(), expected))],
+            "{name}={value}"
+        );
+    }
+    broker.terminate();
+}
+
+/// Runs `fjord serve` with these overrides and returns its stderr, failing
+/// the test unless it exits with an error within 30 s.
+fn refused_start(overrides: &[(&str, &str)], env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fjord"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (name, value) in overrides {
+        command.arg("--override").arg(format!("{name}={value}"));
+    }
+    for (var, value) in env {
+        command.env(var, value);
+    }
+    let mut child = command.spawn().expect("spawn fjord");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait fjord") {
+            let output = child.wait_with_output().expect("fjord output");
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert!(
+                !status.success(),
+                "fjord started with {overrides:?} {env:?}"
+            );
+            return stderr;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fjord kept running with {overrides:?} {env:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn start_up_refuses_unknown_names_and_invalid_values_from_flags_and_env() {
+    let unknown = refused_start(&[("zookeeper.connect", "localhost:2181")], &[]);
+    assert!(
+        unknown.contains("zookeeper.connect") && unknown.contains("no such config"),
+        "{unknown}"
+    );
+    let invalid = refused_start(&[("offsets.topic.replication.factor", "0")], &[]);
+    assert!(
+        invalid.contains("Invalid value 0 for configuration offsets.topic.replication.factor"),
+        "{invalid}"
+    );
+    let from_env = refused_start(&[], &[("FJORD_TRANSACTION_STATE_LOG_MIN_ISR", "many")]);
+    assert!(
+        from_env.contains("FJORD_TRANSACTION_STATE_LOG_MIN_ISR")
+            && from_env
+                .contains("Invalid value many for configuration transaction.state.log.min.isr"),
+        "{from_env}"
+    );
+}
