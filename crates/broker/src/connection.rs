@@ -140,7 +140,10 @@ fn frame_ready(input: &[u8], max_frame: usize) -> bool {
 }
 
 /// Splits one whole frame (without its length prefix) off the buffer.
-fn next_frame(input: &mut BytesMut, max_frame: usize) -> Result<Option<Bytes>, ConnectionError> {
+pub fn next_frame(
+    input: &mut BytesMut,
+    max_frame: usize,
+) -> Result<Option<Bytes>, ConnectionError> {
     match frame_length(input, max_frame)? {
         Some(len) if input.len() >= 4 + len => {
             input.advance(4);
@@ -160,12 +163,24 @@ fn reserve_for_next_frame(input: &mut BytesMut) {
     input.reserve(wanted.clamp(INITIAL_READ_BUFFER, MAX_READ_RESERVE));
 }
 
-async fn handle_frame(
-    broker: &Broker,
-    peer: SocketAddr,
-    mut frame: Bytes,
-    output: &mut BytesMut,
-) -> Result<(), ConnectionError> {
+/// A frame decoded as far as the broker reads it before dispatch. Moved
+/// once per request, so the large variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+pub enum DecodedFrame {
+    Request {
+        key: ApiKey,
+        version: i16,
+        header: RequestHeader,
+        request: RequestKind,
+    },
+    /// ApiVersions at a version above ours: answered v0-shaped (KIP-511)
+    /// without decoding the rest.
+    ApiVersionsTooNew { correlation_id: i32 },
+}
+
+/// Decodes one frame (without its length prefix): header, then the body
+/// for an API and version in the table. Public for the fuzz targets.
+pub fn decode_frame(mut frame: Bytes) -> Result<DecodedFrame, ConnectionError> {
     if frame.len() < 8 {
         return Err(ConnectionError::TruncatedHeader);
     }
@@ -175,18 +190,7 @@ async fn handle_frame(
     let entry = api::entry(api_key).ok_or(ConnectionError::UnknownApiKey(api_key))?;
     let key = entry.key;
     if key == ApiKey::ApiVersions && version > entry.max {
-        // KIP-511: a v0-shaped answer so the client can retry with a version we know.
-        let mut header = ResponseHeader::default();
-        header.correlation_id = correlation_id;
-        return write_response(
-            output,
-            MAX_RESPONSE_FRAME,
-            &header,
-            0,
-            &ResponseKind::ApiVersions(api_versions::unsupported_version()),
-            key,
-            0,
-        );
+        return Ok(DecodedFrame::ApiVersionsTooNew { correlation_id });
     }
     if version < entry.min_supported || version > entry.max {
         return Err(ConnectionError::UnsupportedVersion(key, version));
@@ -195,13 +199,49 @@ async fn handle_frame(
         .map_err(|e| ConnectionError::Malformed(key, version, format!("header: {e:#}")))?;
     let request = RequestKind::decode(key, &mut frame, version)
         .map_err(|e| ConnectionError::Malformed(key, version, format!("{e:#}")))?;
+    Ok(DecodedFrame::Request {
+        key,
+        version,
+        header,
+        request,
+    })
+}
+
+async fn handle_frame(
+    broker: &Broker,
+    peer: SocketAddr,
+    frame: Bytes,
+    output: &mut BytesMut,
+) -> Result<(), ConnectionError> {
+    let (key, version, header, request) = match decode_frame(frame)? {
+        DecodedFrame::Request {
+            key,
+            version,
+            header,
+            request,
+        } => (key, version, header, request),
+        DecodedFrame::ApiVersionsTooNew { correlation_id } => {
+            let mut header = ResponseHeader::default();
+            header.correlation_id = correlation_id;
+            // KIP-511: a v0-shaped answer so the client can retry with a version we know.
+            return write_response(
+                output,
+                MAX_RESPONSE_FRAME,
+                &header,
+                0,
+                &ResponseKind::ApiVersions(api_versions::unsupported_version()),
+                ApiKey::ApiVersions,
+                0,
+            );
+        }
+    };
     let response = match api::dispatch(broker, peer, &header, request).await {
         api::Outcome::Respond(response) => response,
         api::Outcome::Silent => return Ok(()),
         api::Outcome::Close(reason) => return Err(ConnectionError::Closed(key, reason)),
     };
     let mut response_header = ResponseHeader::default();
-    response_header.correlation_id = correlation_id;
+    response_header.correlation_id = header.correlation_id;
     write_response(
         output,
         MAX_RESPONSE_FRAME,

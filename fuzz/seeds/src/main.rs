@@ -1,0 +1,323 @@
+//! Writes valid inputs for each fuzz target into `<dir>/<target>/`:
+//! `fjord-fuzz-seeds fuzz/corpus`. Each is made by the code that makes the
+//! real thing (kafka-protocol's encoders, the storage crate's own stores),
+//! so the seeds follow the formats as they change.
+
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use fjord_broker::api::APIS;
+use fjord_fuzz::{join_sections, record_batch, runtime};
+use fjord_storage::local::LocalLogStore;
+use fjord_storage::local_offsets::{LocalOffsetStore, OFFSETS_DIR};
+use fjord_storage::meta::{FileMetadataStore, MetadataStore, TopicMeta, METADATA_FILE};
+use fjord_storage::offsets::{CommittedOffset, OffsetEntry, OffsetStore};
+use fjord_storage::{Durability, LogConfig, LogStore};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::records::Compression;
+
+const COMPRESSIONS: [Compression; 5] = [
+    Compression::None,
+    Compression::Gzip,
+    Compression::Snappy,
+    Compression::Lz4,
+    Compression::Zstd,
+];
+
+type Failure = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), Failure> {
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .ok_or("usage: fjord-fuzz-seeds <corpus dir>")?,
+    );
+    let rt = runtime();
+    let requests = request_seeds()?;
+    write_all(&out.join("request_body"), &requests)?;
+    write_all(&out.join("frame_header"), &frame_seeds()?)?;
+    write_all(&out.join("record_batch"), &batch_seeds())?;
+    write_all(
+        &out.join("segment_recovery"),
+        &rt.block_on(segment_seeds())?,
+    )?;
+    write_all(&out.join("metadata_file"), &rt.block_on(metadata_seeds())?)?;
+    write_all(&out.join("offsets_file"), &rt.block_on(offsets_seeds())?)?;
+    Ok(())
+}
+
+fn write_all(dir: &Path, seeds: &[(String, Vec<u8>)]) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)?;
+    for (name, bytes) in seeds {
+        std::fs::write(dir.join(format!("seed-{name}")), bytes)?;
+    }
+    println!("{}: {} seeds", dir.display(), seeds.len());
+    Ok(())
+}
+
+fn topic_name() -> TopicName {
+    TopicName(StrBytes::from_static_str("orders"))
+}
+
+/// A Produce request carrying one real batch per compression codec.
+fn produce_request(version: i16) -> ProduceRequest {
+    let partitions = COMPRESSIONS
+        .iter()
+        .enumerate()
+        .map(|(i, codec)| {
+            produce_request::PartitionProduceData::default()
+                .with_index(i as i32)
+                .with_records(Some(record_batch(3, *codec, 1_700_000_000_000)))
+        })
+        .collect();
+    let mut topic = produce_request::TopicProduceData::default().with_partition_data(partitions);
+    if version >= 13 {
+        topic.topic_id = uuid::Uuid::from_u128(1);
+    } else {
+        topic.name = topic_name();
+    }
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![topic])
+}
+
+/// The request of `key` a seed starts from: empty (all defaults), except for
+/// Produce and Metadata, which get real content.
+fn sample(key: ApiKey, version: i16) -> Option<RequestKind> {
+    Some(match key {
+        ApiKey::Produce => RequestKind::Produce(produce_request(version)),
+        ApiKey::Metadata => RequestKind::Metadata(
+            MetadataRequest::default()
+                .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+                )
+                .with_name(Some(topic_name()))]))
+                .with_allow_auto_topic_creation(true),
+        ),
+        ApiKey::Fetch => RequestKind::Fetch(FetchRequest::default()),
+        ApiKey::ListOffsets => RequestKind::ListOffsets(ListOffsetsRequest::default()),
+        ApiKey::FindCoordinator => RequestKind::FindCoordinator(FindCoordinatorRequest::default()),
+        ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        ApiKey::CreateTopics => RequestKind::CreateTopics(CreateTopicsRequest::default()),
+        ApiKey::DeleteTopics => RequestKind::DeleteTopics(DeleteTopicsRequest::default()),
+        ApiKey::DeleteRecords => RequestKind::DeleteRecords(DeleteRecordsRequest::default()),
+        ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(DescribeConfigsRequest::default()),
+        ApiKey::CreatePartitions => {
+            RequestKind::CreatePartitions(CreatePartitionsRequest::default())
+        }
+        ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        ApiKey::DescribeTopicPartitions => {
+            RequestKind::DescribeTopicPartitions(DescribeTopicPartitionsRequest::default())
+        }
+        ApiKey::OffsetCommit => RequestKind::OffsetCommit(OffsetCommitRequest::default()),
+        ApiKey::OffsetFetch => RequestKind::OffsetFetch(OffsetFetchRequest::default()),
+        ApiKey::JoinGroup => RequestKind::JoinGroup(JoinGroupRequest::default()),
+        ApiKey::Heartbeat => RequestKind::Heartbeat(HeartbeatRequest::default()),
+        ApiKey::LeaveGroup => RequestKind::LeaveGroup(LeaveGroupRequest::default()),
+        ApiKey::SyncGroup => RequestKind::SyncGroup(SyncGroupRequest::default()),
+        ApiKey::DescribeGroups => RequestKind::DescribeGroups(DescribeGroupsRequest::default()),
+        ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+        ApiKey::DeleteGroups => RequestKind::DeleteGroups(DeleteGroupsRequest::default()),
+        ApiKey::OffsetDelete => RequestKind::OffsetDelete(OffsetDeleteRequest::default()),
+        _ => return None,
+    })
+}
+
+/// `request_body` input: API index, version index, body.
+fn request_seeds() -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    let mut seeds = Vec::new();
+    for (index, api) in APIS.iter().enumerate() {
+        for version in api.min_supported..=api.max {
+            let request = sample(api.key, version)
+                .ok_or_else(|| format!("no sample request for {:?}: add one", api.key))?;
+            let mut body = BytesMut::new();
+            request.encode(&mut body, version)?;
+            let mut input = vec![index as u8, (version - api.min_supported) as u8];
+            input.extend_from_slice(&body);
+            seeds.push((format!("{:?}-v{version}", api.key), input));
+        }
+    }
+    Ok(seeds)
+}
+
+/// One frame as a client sends it: length, header, body.
+fn frame(key: ApiKey, version: i16, correlation_id: i32, body: &[u8]) -> Result<Vec<u8>, Failure> {
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("fuzz-seed")));
+    let mut payload = BytesMut::new();
+    header.encode(&mut payload, key.request_header_version(version))?;
+    payload.extend_from_slice(body);
+    let mut out = (payload.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+fn frame_seeds() -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    let mut seeds = Vec::new();
+    let mut pipelined = Vec::new();
+    for (i, (key, version)) in [
+        (ApiKey::ApiVersions, 3),
+        (ApiKey::ApiVersions, 0),
+        (ApiKey::Metadata, 12),
+        (ApiKey::Metadata, 0),
+        (ApiKey::Produce, 9),
+        (ApiKey::Produce, 3),
+        (ApiKey::Fetch, 13),
+        (ApiKey::JoinGroup, 9),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body = BytesMut::new();
+        sample(key, version)
+            .ok_or("no sample request")?
+            .encode(&mut body, version)?;
+        let bytes = frame(key, version, i as i32, &body)?;
+        pipelined.extend_from_slice(&bytes);
+        seeds.push((format!("{key:?}-v{version}"), bytes));
+    }
+    // KIP-511: a client newer than us asks with a version we do not know.
+    seeds.push((
+        "ApiVersions-v99".into(),
+        frame(ApiKey::ApiVersions, 99, 9, &[])?,
+    ));
+    seeds.push(("pipelined".into(), pipelined));
+    Ok(seeds)
+}
+
+fn batch_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut seeds = Vec::new();
+    for codec in COMPRESSIONS {
+        for count in [1, 5] {
+            let batch = record_batch(count, codec, 1_700_000_000_000);
+            seeds.push((format!("{codec:?}-{count}"), batch.to_vec()));
+        }
+    }
+    let mut two = record_batch(2, Compression::None, 1).to_vec();
+    two.extend_from_slice(&record_batch(2, Compression::Zstd, 2));
+    seeds.push(("two-batches".into(), two));
+    seeds
+}
+
+/// Segment files written by the storage crate itself: several small
+/// segments with index entries, one partition also with a log start offset.
+async fn segment_seeds() -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    let mut seeds = Vec::new();
+    for (name, delete_before) in [("segments", None), ("segments-log-start", Some(7))] {
+        let dir = fjord_fuzz::scratch_dir();
+        let store = LocalLogStore::open(dir.path().to_path_buf())?;
+        let config = LogConfig {
+            segment_bytes: 600,
+            index_interval_bytes: 100,
+            ..LogConfig::default()
+        };
+        let log = store.open_partition("t", 0, config).await?;
+        for i in 0..12 {
+            let codec = COMPRESSIONS[i % COMPRESSIONS.len()];
+            let batch: Bytes = record_batch(1 + i % 3, codec, 1_700_000_000_000 + i as i64 * 10);
+            log.append(batch, Durability::Synced).await?;
+        }
+        if let Some(offset) = delete_before {
+            log.delete_records_before(offset).await?;
+        }
+        store.flush_all().await?;
+        drop(log);
+        drop(store);
+        seeds.push((name.to_string(), pack_partition(&dir.path().join("t-0"))?));
+    }
+    Ok(seeds)
+}
+
+/// The `segment_recovery` input for a partition directory.
+fn pack_partition(dir: &Path) -> Result<Vec<u8>, Failure> {
+    let mut bases: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".log")
+                .map(str::to_string)
+        })
+        .collect();
+    bases.sort();
+    let mut control = vec![0u8];
+    let log_start = std::fs::read(dir.join("log-start-offset")).unwrap_or_default();
+    let mut parts = vec![Vec::new(), log_start];
+    for base in &bases {
+        control.extend_from_slice(&base.parse::<i64>()?.to_be_bytes());
+        for suffix in ["log", "index", "timeindex"] {
+            parts.push(std::fs::read(dir.join(format!("{base}.{suffix}"))).unwrap_or_default());
+        }
+    }
+    parts[0] = control;
+    Ok(join_sections(&parts))
+}
+
+async fn metadata_seeds() -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    let dir = fjord_fuzz::scratch_dir();
+    let store = FileMetadataStore::open(dir.path(), Some("MkU3OEVBNTcwNTJENDM2Qk"))?;
+    let empty = std::fs::read(dir.path().join(METADATA_FILE))?;
+    for (i, name) in ["orders", "payments.v2", "__consumer_offsets"]
+        .iter()
+        .enumerate()
+    {
+        store
+            .put_topic(TopicMeta {
+                name: name.to_string(),
+                id: uuid::Uuid::from_u128(i as u128 + 1),
+                partitions: i as i32 + 1,
+                configs: [("retention.ms".to_string(), "60000".to_string())].into(),
+            })
+            .await?;
+    }
+    let full = std::fs::read(dir.path().join(METADATA_FILE))?;
+    Ok(vec![("empty".into(), empty), ("topics".into(), full)])
+}
+
+async fn offsets_seeds() -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    let dir = fjord_fuzz::scratch_dir();
+    let store = LocalOffsetStore::open(dir.path())?;
+    let committed = |offset: i64, metadata: Option<&str>| CommittedOffset {
+        offset,
+        leader_epoch: 1,
+        metadata: metadata.map(str::to_string),
+        commit_timestamp: 1_700_000_000_000,
+        expire_timestamp: -1,
+    };
+    let entry = |topic: &str, partition: i32, offset: i64| OffsetEntry {
+        topic: topic.into(),
+        partition,
+        committed: committed(offset, Some("m")),
+    };
+    store
+        .commit("g1", vec![entry("orders", 0, 10), entry("orders", 1, 20)])
+        .await?;
+    store.commit("g2", vec![entry("payments", 0, 5)]).await?;
+    store
+        .store_group_metadata("g1", Some(b"opaque group state".to_vec()))
+        .await?;
+    store.delete_offsets("g1", &[("orders".into(), 1)]).await?;
+    store.delete_topic("payments").await?;
+    store.commit("g3", vec![entry("orders", 2, 1)]).await?;
+    store.delete_group("g3").await?;
+    store.store_group_metadata("g2", None).await?;
+    drop(store);
+    let log = std::fs::read(
+        dir.path()
+            .join(OFFSETS_DIR)
+            .join("offsets-00000000000000000000.log"),
+    )?;
+    let with_flags = |flags: u8| {
+        let mut input = vec![flags];
+        input.extend_from_slice(&log);
+        input
+    };
+    Ok(vec![
+        ("log".into(), with_flags(0)),
+        ("log-fix-crc".into(), with_flags(1)),
+    ])
+}
