@@ -56,6 +56,12 @@ pub(crate) async fn append_batch(
     partition: i32,
     values: Vec<Bytes>,
 ) -> usize {
+    // Now, not a fixed date: the broker's first housekeeping pass applies
+    // the 7-day retention.ms, and deleted records stamped in the past.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
     let records: Vec<Record> = values
         .into_iter()
         .enumerate()
@@ -72,7 +78,7 @@ pub(crate) async fn append_batch(
             // changes; keeping it constant gives one batch with base offset 0,
             // as a producer sends.
             sequence: i as i32,
-            timestamp: 1_700_000_000_000,
+            timestamp: now_ms,
             key: None,
             value: Some(value),
             headers: Default::default(),
