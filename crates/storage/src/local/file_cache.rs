@@ -327,3 +327,78 @@ impl FileCache {
         Some(entry.file)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::OwnedFd;
+
+    use super::*;
+
+    /// A descriptor whose fsync fails (EINVAL): the write end of a pipe.
+    fn unsyncable() -> File {
+        let (_reader, writer) = std::io::pipe().expect("pipe");
+        File::from(OwnedFd::from(writer))
+    }
+
+    fn empty_segment(dir: &Path) -> PathBuf {
+        let path = dir.join("00000000000000000000.log");
+        std::fs::write(&path, b"").expect("create segment");
+        path
+    }
+
+    #[test]
+    fn a_failed_fsync_at_eviction_fails_the_next_fsync_of_the_segment() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = empty_segment(dir.path());
+        let segment = SegmentFile::adopt(path.clone(), unsyncable());
+        segment.note_awaited_write();
+        // The cache closes the descriptor (as an eviction does): it must
+        // fsync first, and that fsync fails.
+        drop(CACHE.remove(segment.id));
+        let recorded = segment.deferred_error().expect("failure recorded");
+        assert!(recorded.contains("fdatasync"), "{recorded}");
+        // The group commit's fsync reopens the real file, which syncs fine,
+        // and still fails: the writes it covers were not made durable.
+        let err = segment.sync_data().expect_err("earlier failure reported");
+        assert!(err.to_string().contains("fdatasync"), "{err}");
+    }
+
+    #[test]
+    fn closing_without_awaited_writes_or_after_discard_does_not_fsync() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = empty_segment(dir.path());
+        // No awaited write: closing needs no fsync, so nothing fails.
+        let quiet = SegmentFile::adopt(path.clone(), unsyncable());
+        drop(CACHE.remove(quiet.id));
+        assert_eq!(quiet.deferred_error(), None);
+        // A deleted segment is not fsynced either.
+        let deleted = SegmentFile::adopt(path, unsyncable());
+        deleted.note_awaited_write();
+        deleted.discard();
+        drop(CACHE.remove(deleted.id));
+        assert_eq!(deleted.deferred_error(), None);
+    }
+
+    #[test]
+    fn the_least_recently_used_file_is_closed_beyond_capacity() {
+        let cache = FileCache::new(MIN_CAPACITY);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let files: Vec<SegmentFile> = (0..MIN_CAPACITY as u64 + 1)
+            .map(|i| {
+                let path = dir.path().join(format!("{i:020}.log"));
+                std::fs::write(&path, b"x").expect("create segment");
+                SegmentFile::closed(path)
+            })
+            .collect();
+        for file in &files {
+            let open = File::open(&file.path).expect("open");
+            cache.insert(file.id, Arc::new(file.wrap(open)));
+            // Keep the first one recently used.
+            cache.get(files[0].id);
+        }
+        let inner = cache.inner.lock();
+        assert_eq!(inner.entries.len(), MIN_CAPACITY);
+        assert!(inner.entries.contains_key(&files[0].id));
+        assert!(!inner.entries.contains_key(&files[1].id));
+    }
+}
