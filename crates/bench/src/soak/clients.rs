@@ -27,6 +27,9 @@ pub struct Shared {
     pub acknowledged: AtomicU64,
     pub consumed: AtomicU64,
     pub delivery_failures: AtomicU64,
+    /// The slowest delivery report since the last progress line, by acks.
+    pub slowest_acks_all_ms: AtomicU64,
+    pub slowest_acks_1_ms: AtomicU64,
     pub members_joined: AtomicU64,
     pub members_left: AtomicU64,
     pub commits: AtomicU64,
@@ -41,26 +44,45 @@ pub struct ProducerSpec {
     pub bytes_per_s: f64,
 }
 
-struct Deliveries(Arc<Shared>);
+/// Delivery reports go to the topic's ledger; failures (not losses: the
+/// record was not acknowledged) and the slowest delivery are counted.
+struct Deliveries {
+    shared: Arc<Shared>,
+    acks_all: bool,
+}
+
+pub struct Pending {
+    topic: Arc<TopicLedger>,
+    id: u64,
+    sent_at: Instant,
+}
 
 impl ClientContext for Deliveries {}
 
 impl ProducerContext for Deliveries {
-    type DeliveryOpaque = Box<(Arc<TopicLedger>, u64)>;
+    type DeliveryOpaque = Box<Pending>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
-        let (topic, id) = *opaque;
+    fn delivery(&self, result: &DeliveryResult<'_>, pending: Self::DeliveryOpaque) {
+        let Pending { topic, id, sent_at } = *pending;
+        let slowest = if self.acks_all {
+            &self.shared.slowest_acks_all_ms
+        } else {
+            &self.shared.slowest_acks_1_ms
+        };
+        slowest.fetch_max(sent_at.elapsed().as_millis() as u64, Ordering::Relaxed);
         match result {
             Ok(message) => {
-                self.0.acknowledged.fetch_add(1, Ordering::Relaxed);
+                self.shared.acknowledged.fetch_add(1, Ordering::Relaxed);
                 topic.acknowledged(message.partition(), message.offset(), id);
             }
             Err((error, _)) => {
-                self.0.delivery_failures.fetch_add(1, Ordering::Relaxed);
-                topic.problem(format!(
-                    "{}: record {id} not delivered: {error}",
-                    topic.name
-                ));
+                let failures = self
+                    .shared
+                    .delivery_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                if failures < 5 {
+                    eprintln!("soak: {}: record {id} not delivered: {error}", topic.name);
+                }
             }
         }
         topic.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -79,7 +101,10 @@ pub fn produce(bootstrap: &str, spec: ProducerSpec, shared: Arc<Shared>) -> anyh
         .set("allow.auto.create.topics", "false")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "60000")
-        .create_with_context(Deliveries(shared.clone()))?;
+        .create_with_context(Deliveries {
+            shared: shared.clone(),
+            acks_all: spec.acks == "all",
+        })?;
     let mut rng = fastrand::Rng::new();
     let started = Instant::now();
     let (mut seq, mut bytes) = (0u64, 0f64);
@@ -102,7 +127,12 @@ pub fn produce(bootstrap: &str, spec: ProducerSpec, shared: Arc<Shared>) -> anyh
                 topic.in_flight.fetch_add(1, Ordering::SeqCst);
                 topic
             };
-            let mut record = BaseRecord::with_opaque_to(&topic.name, Box::new((topic.clone(), id)))
+            let pending = Box::new(Pending {
+                topic: topic.clone(),
+                id,
+                sent_at: Instant::now(),
+            });
+            let mut record = BaseRecord::with_opaque_to(&topic.name, pending)
                 .key(&key)
                 .payload(&payload);
             loop {

@@ -232,7 +232,8 @@ fn report(
     let fds = open_files(process.pid());
     let line = format!(
         "[{label} {:>5} s] records: produced {}, acknowledged {}, consumed {}, verified {verified}, \
-         lost {lost}, delivery failures {}; problems {problems}; topics: {retired} retired; \
+         lost {lost}; delivery failures {} (not acknowledged, so not lost), slowest delivery \
+         acks=all {} ms, acks=1 {} ms; problems {problems}; topics: {retired} retired; \
          members: {} joined, {} left; commits {} ({} failed); consumer errors {}; \
          broker: RSS {:.1} MB, {} open files ({} sockets, {} deleted files), \
          {} entries in the data dir; \
@@ -242,6 +243,8 @@ fn report(
         shared.acknowledged.load(Ordering::Relaxed),
         shared.consumed.load(Ordering::Relaxed),
         shared.delivery_failures.load(Ordering::Relaxed),
+        shared.slowest_acks_all_ms.swap(0, Ordering::Relaxed),
+        shared.slowest_acks_1_ms.swap(0, Ordering::Relaxed),
         shared.members_joined.load(Ordering::Relaxed),
         shared.members_left.load(Ordering::Relaxed),
         shared.commits.load(Ordering::Relaxed),
