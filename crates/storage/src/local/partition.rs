@@ -311,7 +311,17 @@ impl LocalPartitionLog {
                 header.set_log_append_time(now);
             }
             headers.push(header.view().header_info());
-            next_offset += i64::from(summary.record_count);
+            // Only a damaged or hand-made data dir starts a log this close to
+            // i64::MAX (found by fuzzing); refuse rather than wrap around.
+            next_offset = next_offset
+                .checked_add(i64::from(summary.record_count))
+                .ok_or_else(|| {
+                    StorageError::Io(std::io::Error::other(format!(
+                        "{}: offsets past {} cannot be assigned",
+                        self.dir.display(),
+                        i64::MAX
+                    )))
+                })?;
         }
         let last_offset = next_offset - 1;
 
