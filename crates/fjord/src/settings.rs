@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use fjord_broker::config::FETCH_MAX_BYTES_MIN;
 use fjord_broker::configs::{
     is_known_broker_config, kafka_broker_names, validate_broker_config, BROKER_CONFIGS,
     TOPIC_CONFIGS,
@@ -106,12 +105,6 @@ fn set_kafka_config(config: &mut BrokerConfig, name: &str, value: &str) -> anyho
         }
         "listeners" => config.listen = value.trim_start_matches("PLAINTEXT://").to_string(),
         "advertised.listeners" => set_advertised(config, value.trim_start_matches("PLAINTEXT://"))?,
-        "fetch.max.bytes" => {
-            let bytes: i32 = value.parse().context("fetch.max.bytes: not an int")?;
-            if i64::from(bytes) < FETCH_MAX_BYTES_MIN {
-                bail!("fetch.max.bytes: Value must be at least {FETCH_MAX_BYTES_MIN}, got {bytes}");
-            }
-        }
         _ => {}
     }
     config
