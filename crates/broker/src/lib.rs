@@ -11,8 +11,11 @@ pub mod connection;
 pub mod error;
 pub mod groups;
 pub mod handlers;
+pub mod internal_topics;
 pub mod server;
 pub mod topics;
+#[cfg(test)]
+mod topics_tests;
 
 pub use config::BrokerConfig;
 pub use server::{start, RunningBroker};

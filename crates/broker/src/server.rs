@@ -58,18 +58,24 @@ impl RunningBroker {
 
 pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let data_dir = config.data_dir.clone();
-    let logs: Arc<dyn LogStore> = {
-        let dir = data_dir.clone();
-        Arc::new(
-            tokio::task::spawn_blocking(move || LocalLogStore::open(dir))
-                .await?
-                .with_context(|| format!("opening logs in {}", data_dir.display()))?,
-        )
-    };
+    // The metadata first: it refuses a data dir whose metadata is lost or
+    // damaged before anything else touches the data.
     let meta: Arc<dyn MetadataStore> = Arc::new(
         FileMetadataStore::open(&data_dir, config.cluster_id.as_deref())
             .with_context(|| format!("opening metadata in {}", data_dir.display()))?,
     );
+    let logs: Arc<dyn LogStore> = {
+        let dir = data_dir.clone();
+        let known = TopicRegistry::known_partitions(meta.as_ref());
+        let is_known = move |topic: &str, partition: i32| {
+            known.get(topic).is_some_and(|count| partition < *count)
+        };
+        Arc::new(
+            tokio::task::spawn_blocking(move || LocalLogStore::open_known(dir, is_known))
+                .await?
+                .with_context(|| format!("opening logs in {}", data_dir.display()))?,
+        )
+    };
     let offsets: Arc<dyn OffsetStore> = {
         let dir = data_dir.clone();
         Arc::new(

@@ -2,6 +2,7 @@
 //! store) kept in step with the partition logs (in the log store).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use fjord_storage::meta::{MetadataStore, TopicMeta};
@@ -12,11 +13,19 @@ use uuid::Uuid;
 
 use crate::configs::{validate_topic_config, StaticConfigs};
 use crate::error::{ApiError, ApiResult};
+use crate::internal_topics::{self, is_internal, CONSUMER_OFFSETS};
 
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 /// Partitions one request may create, as Kafka's controller caps them: each
 /// is a directory and open files, so a request must not ask for millions.
 pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
+/// Topics one Metadata request may auto-create. A request naming 100,000
+/// unknown topics created them all (and ran the broker out of file
+/// handles); the names past the cap are answered LEADER_NOT_AVAILABLE, the
+/// answer Kafka gives for a topic still being created, which every client
+/// retries with a fresh Metadata request, so a client that really wants many
+/// topics gets them a hundred per round trip.
+pub const MAX_TOPICS_AUTO_CREATED_PER_REQUEST: usize = 100;
 
 fn too_many_partitions() -> ApiError {
     ApiError::new(
@@ -33,6 +42,8 @@ pub struct TopicRegistry {
     statics: StaticConfigs,
     /// Serialises topic creation, deletion and growth.
     changes: tokio::sync::Mutex<()>,
+    /// `__consumer_offsets` as it is listed (see `internal_topics`).
+    consumer_offsets: TopicMeta,
 }
 
 impl TopicRegistry {
@@ -43,14 +54,35 @@ impl TopicRegistry {
         offsets: Arc<dyn OffsetStore>,
         statics: StaticConfigs,
     ) -> ApiResult<Self> {
+        let offsets_topic_id = meta.internal_topic_id(CONSUMER_OFFSETS).await?;
+        let offsets_topic_partitions = statics
+            .get_i64(
+                "offsets.topic.num.partitions",
+                internal_topics::DEFAULT_CONSUMER_OFFSETS_PARTITIONS.into(),
+            )
+            .clamp(1, MAX_PARTITIONS_PER_REQUEST.into())
+            as i32;
         let registry = TopicRegistry {
             meta,
             logs,
             offsets,
             statics,
             changes: tokio::sync::Mutex::new(()),
+            consumer_offsets: internal_topics::consumer_offsets(
+                offsets_topic_id,
+                offsets_topic_partitions,
+            ),
         };
         for topic in registry.meta.topics() {
+            if is_internal(&topic.name) {
+                tracing::warn!(
+                    topic = topic.name,
+                    "the metadata lists an ordinary topic with an internal topic's name \
+                     (auto-created before Fjord reserved the name); ignored, and its \
+                     directories left in place"
+                );
+                continue;
+            }
             let config = registry.log_config(&topic);
             for partition in 0..topic.partitions {
                 registry
@@ -62,6 +94,16 @@ impl TopicRegistry {
         Ok(registry)
     }
 
+    /// The partition count of every topic the metadata lists, for the log
+    /// store to register at start-up (it leaves other directories alone).
+    pub fn known_partitions(meta: &dyn MetadataStore) -> std::collections::HashMap<String, i32> {
+        meta.topics()
+            .into_iter()
+            .filter(|topic| !is_internal(&topic.name))
+            .map(|topic| (topic.name, topic.partitions))
+            .collect()
+    }
+
     pub fn meta(&self) -> &Arc<dyn MetadataStore> {
         &self.meta
     }
@@ -71,19 +113,65 @@ impl TopicRegistry {
     }
 
     pub fn get(&self, name: &str) -> Option<TopicMeta> {
-        self.meta.topic(name)
+        if name == CONSUMER_OFFSETS {
+            return Some(self.consumer_offsets.clone());
+        }
+        self.meta.topic(name).filter(|t| !is_internal(&t.name))
     }
 
     pub fn by_id(&self, id: Uuid) -> Option<TopicMeta> {
-        self.meta.topic_by_id(id)
+        if id == self.consumer_offsets.id {
+            return Some(self.consumer_offsets.clone());
+        }
+        self.meta.topic_by_id(id).filter(|t| !is_internal(&t.name))
     }
 
+    /// Every topic, by name, `__consumer_offsets` included.
     pub fn all(&self) -> Vec<TopicMeta> {
-        self.meta.topics()
+        let mut topics = self.meta.topics();
+        topics.retain(|t| !is_internal(&t.name));
+        let at = topics.partition_point(|t| t.name.as_str() < CONSUMER_OFFSETS);
+        topics.insert(at, self.consumer_offsets.clone());
+        topics
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<dyn PartitionLog>> {
+        if is_internal(topic) {
+            return None;
+        }
         self.logs.partition(topic, partition)
+    }
+
+    /// The log to read a partition from (Fetch, ListOffsets), or the error
+    /// to answer.
+    pub fn readable_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<dyn PartitionLog>, ResponseError> {
+        if is_internal(topic) {
+            return Err(internal_topics::read_refused(topic));
+        }
+        self.logs
+            .partition(topic, partition)
+            .ok_or(ResponseError::UnknownTopicOrPartition)
+    }
+
+    /// The log to append to (Produce), or the error to answer.
+    pub fn writable_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> ApiResult<Arc<dyn PartitionLog>> {
+        if is_internal(topic) {
+            return Err(internal_topics::change_refused(topic, "written to"));
+        }
+        self.logs.partition(topic, partition).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("{topic}-{partition} does not exist"),
+            )
+        })
     }
 
     pub fn log_config(&self, topic: &TopicMeta) -> LogConfig {
@@ -99,6 +187,17 @@ impl TopicRegistry {
         validate_only: bool,
     ) -> ApiResult<TopicMeta> {
         validate_topic_name(name)?;
+        if name == CONSUMER_OFFSETS {
+            // Listed as existing, so Kafka's answer once any group has used
+            // the cluster.
+            return Err(ApiError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{name}' already exists."),
+            ));
+        }
+        if is_internal(name) {
+            return Err(internal_topics::change_refused(name, "created"));
+        }
         if partitions < 1 {
             return Err(ApiError::new(
                 ResponseError::InvalidPartitions,
@@ -127,18 +226,15 @@ impl TopicRegistry {
         if validate_only {
             return Ok(topic);
         }
-        // Stale data under this name (a delete interrupted by a crash) must
-        // not reappear in the new topic.
-        for partition in 0..partitions {
-            self.logs.delete_partition(name, partition).await?;
-        }
+        // All or nothing: the logs first (a directory already under this
+        // name is moved aside, never reused), then the metadata; if either
+        // fails, the logs made are removed again.
         let config = self.log_config(&topic);
-        for partition in 0..partitions {
-            self.logs
-                .open_partition(name, partition, config.clone())
-                .await?;
+        self.create_logs(name, 0..partitions, &config).await?;
+        if let Err(err) = self.meta.put_topic(topic.clone()).await {
+            self.remove_logs(name, 0..partitions).await;
+            return Err(err.into());
         }
-        self.meta.put_topic(topic.clone()).await?;
         tracing::info!(topic = name, partitions, id = %topic.id, "created topic");
         Ok(topic)
     }
@@ -160,6 +256,9 @@ impl TopicRegistry {
     }
 
     pub async fn delete(&self, name: &str) -> ApiResult<TopicMeta> {
+        if is_internal(name) {
+            return Err(internal_topics::change_refused(name, "deleted"));
+        }
         let _guard = self.changes.lock().await;
         let topic = self.meta.topic(name).ok_or_else(|| {
             ApiError::new(
@@ -185,6 +284,12 @@ impl TopicRegistry {
         total: i32,
         validate_only: bool,
     ) -> ApiResult<()> {
+        if is_internal(name) {
+            return Err(internal_topics::change_refused(
+                name,
+                "given more partitions",
+            ));
+        }
         let _guard = self.changes.lock().await;
         let mut topic = self.meta.topic(name).ok_or_else(|| {
             ApiError::new(
@@ -214,15 +319,56 @@ impl TopicRegistry {
             return Ok(());
         }
         let config = self.log_config(&topic);
-        for partition in topic.partitions..total {
-            self.logs.delete_partition(name, partition).await?;
-            self.logs
-                .open_partition(name, partition, config.clone())
-                .await?;
-        }
+        let added = topic.partitions..total;
+        self.create_logs(name, added.clone(), &config).await?;
         topic.partitions = total;
-        self.meta.put_topic(topic).await?;
+        if let Err(err) = self.meta.put_topic(topic).await {
+            self.remove_logs(name, added).await;
+            return Err(err.into());
+        }
         Ok(())
+    }
+
+    /// Creates the logs of `partitions`, all or none: after the first
+    /// failure (out of file handles, disk full) the ones made are removed.
+    async fn create_logs(
+        &self,
+        name: &str,
+        partitions: Range<i32>,
+        config: &LogConfig,
+    ) -> ApiResult<()> {
+        for partition in partitions.clone() {
+            if let Err(err) = self
+                .logs
+                .create_partition(name, partition, config.clone())
+                .await
+            {
+                tracing::error!(
+                    topic = name,
+                    partition,
+                    error = %err,
+                    "creating a partition failed; removing the partitions made for this request"
+                );
+                self.remove_logs(name, partitions.start..partition).await;
+                return Err(err.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the logs of a creation that failed. What cannot be removed
+    /// is reported here, and ignored (and reported again) at start-up.
+    async fn remove_logs(&self, name: &str, partitions: Range<i32>) {
+        for partition in partitions {
+            if let Err(err) = self.logs.delete_partition(name, partition).await {
+                tracing::error!(
+                    topic = name,
+                    partition,
+                    error = %err,
+                    "cannot remove a partition of a failed creation"
+                );
+            }
+        }
     }
 }
 

@@ -492,3 +492,133 @@ async fn describe_configs_reports_sources() {
     assert_eq!(entry.value.as_deref(), Some("987654321"));
     assert_eq!(entry.source, ConfigSource::StaticBroker);
 }
+
+/// Issue 7, defect 7: a Metadata request naming `__consumer_offsets` with
+/// auto-creation on created an ordinary topic of that name. Kafka lists it
+/// as internal; Fjord keeps committed offsets in its own store, so reading
+/// it fails at once with an error the client reports, and changing it is
+/// refused as Kafka refuses it.
+#[tokio::test(flavor = "multi_thread")]
+async fn consumer_offsets_is_internal() {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::producer::Producer;
+
+    let mut broker = TestBroker::start(&[]).await;
+    let bootstrap = broker.bootstrap();
+    let producer = common::producer(&bootstrap, &[("message.timeout.ms", "10000")]);
+    let named = common::topic_metadata(&producer, "__consumer_offsets").await;
+    assert_eq!(named.topics()[0].error(), None);
+    assert_eq!(named.topics()[0].partitions().len(), 50);
+    let all = {
+        let producer = producer.clone();
+        common::blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, common::WAIT)
+                .unwrap()
+        })
+        .await
+    };
+    assert!(all
+        .topics()
+        .iter()
+        .any(|t| t.name() == "__consumer_offsets"));
+    assert!(broker
+        .running()
+        .broker()
+        .meta()
+        .topic("__consumer_offsets")
+        .is_none());
+
+    let written = producer
+        .send(
+            FutureRecord::<(), _>::to("__consumer_offsets")
+                .partition(0)
+                .payload("x"),
+            Timeout::After(common::WAIT),
+        )
+        .await;
+    match written {
+        Err((KafkaError::MessageProduction(code), _)) => {
+            assert_eq!(code, RDKafkaErrorCode::InvalidTopic)
+        }
+        other => panic!("producing to __consumer_offsets: {other:?}"),
+    }
+
+    let consumer = common::base_consumer(&bootstrap);
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset("__consumer_offsets", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let polled = common::blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Some(result) = consumer.poll(Duration::from_millis(200)) {
+                return Some(result.map(|m| rdkafka::Message::offset(&m)));
+            }
+        }
+        None
+    })
+    .await;
+    match polled {
+        Some(Err(e)) => assert_eq!(
+            e.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::TopicAuthorizationFailed),
+            "{e}"
+        ),
+        other => panic!("reading __consumer_offsets gave {other:?}, not an error"),
+    }
+
+    let admin = common::admin(&bootstrap);
+    let options = common::admin_options();
+    assert_eq!(
+        refusal(
+            &admin,
+            &options,
+            NewTopic::new("__consumer_offsets", 1, TopicReplication::Fixed(1))
+        )
+        .await,
+        RDKafkaErrorCode::TopicAlreadyExists
+    );
+    assert_eq!(
+        refusal(
+            &admin,
+            &options,
+            NewTopic::new("__transaction_state", 1, TopicReplication::Fixed(1))
+        )
+        .await,
+        RDKafkaErrorCode::InvalidTopic
+    );
+    let deleted = admin
+        .delete_topics(&["__consumer_offsets"], &options)
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted,
+        vec![Err((
+            "__consumer_offsets".to_string(),
+            RDKafkaErrorCode::InvalidTopic
+        ))]
+    );
+
+    // Still there, with the same id, after a restart.
+    let id = broker
+        .running()
+        .broker()
+        .topics
+        .get("__consumer_offsets")
+        .unwrap()
+        .id;
+    broker.restart().await;
+    assert_eq!(
+        broker
+            .running()
+            .broker()
+            .topics
+            .get("__consumer_offsets")
+            .unwrap()
+            .id,
+        id
+    );
+}

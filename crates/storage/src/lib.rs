@@ -102,8 +102,19 @@ pub trait PartitionLog: Send + Sync {
 /// The set of partition logs a broker holds.
 #[async_trait]
 pub trait LogStore: Send + Sync {
-    /// Opens the partition's log, creating it empty if it does not exist.
+    /// Opens the partition's log, creating it empty if it does not exist
+    /// (start-up: the metadata names the partition).
     async fn open_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> Result<Arc<dyn PartitionLog>>;
+    /// Creates a new, empty log for a partition being created (a new topic
+    /// or more partitions). Never adopts existing data: anything already
+    /// where the partition's data goes is moved aside and reported, and a
+    /// failure leaves nothing behind.
+    async fn create_partition(
         &self,
         topic: &str,
         partition: i32,

@@ -35,12 +35,18 @@ pub trait MetadataStore: Send + Sync {
     /// Creates or replaces the topic (matched by name).
     async fn put_topic(&self, topic: TopicMeta) -> Result<()>;
     async fn delete_topic(&self, name: &str) -> Result<()>;
+    /// The id of an internal topic served without an entry in `topics`
+    /// (`__consumer_offsets`): made on first use and kept, as a topic keeps
+    /// its id.
+    async fn internal_topic_id(&self, name: &str) -> Result<Uuid>;
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Document {
     cluster_id: String,
     topics: BTreeMap<String, TopicMeta>,
+    #[serde(default)]
+    internal_topic_ids: BTreeMap<String, Uuid>,
     /// Topic id → name, derived from `topics` (requests since Fetch v13 and
     /// Produce v13 name topics by id).
     #[serde(skip)]
@@ -69,19 +75,21 @@ pub const METADATA_FILE: &str = "fjord-metadata.json";
 
 impl FileMetadataStore {
     /// Opens the store in `data_dir`, creating it with `cluster_id` (or a new
-    /// random one) when absent. An existing store keeps its own cluster id.
+    /// random one) when the data dir holds no data yet. An existing store
+    /// keeps its own cluster id.
+    ///
+    /// Refuses (as Kafka refuses a log dir without `meta.properties`) a data
+    /// dir that holds partition data or committed offsets but no metadata
+    /// file, and a metadata file it cannot read or that contradicts itself:
+    /// starting anyway would forget the topics and let the next creation of
+    /// one of their names replace its data.
     pub fn open(data_dir: &Path, cluster_id: Option<&str>) -> Result<Self> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(METADATA_FILE);
         let doc = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let mut doc = serde_json::from_slice::<Document>(&bytes).map_err(|e| {
-                    StorageError::Metadata(format!("{} is unreadable: {e}", path.display()))
-                })?;
-                doc.index_ids();
-                doc
-            }
+            Ok(bytes) => parse_document(&path, &bytes)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                refuse_if_data_present(data_dir, &path)?;
                 let doc = Document {
                     cluster_id: cluster_id.map(str::to_owned).unwrap_or_else(new_cluster_id),
                     ..Document::default()
@@ -89,7 +97,12 @@ impl FileMetadataStore {
                 write_atomically(&path, &doc)?;
                 doc
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return Err(StorageError::Metadata(format!(
+                    "cannot read the metadata file {}: {e}; refusing to start without it",
+                    path.display()
+                )))
+            }
         };
         Ok(FileMetadataStore {
             path,
@@ -148,6 +161,106 @@ impl MetadataStore for FileMetadataStore {
         })
         .await
     }
+
+    async fn internal_topic_id(&self, name: &str) -> Result<Uuid> {
+        if let Some(id) = self.doc.lock().internal_topic_ids.get(name) {
+            return Ok(*id);
+        }
+        let id = Uuid::new_v4();
+        self.update(|doc| {
+            doc.internal_topic_ids.entry(name.to_string()).or_insert(id);
+        })
+        .await?;
+        self.doc
+            .lock()
+            .internal_topic_ids
+            .get(name)
+            .copied()
+            .ok_or_else(|| StorageError::Metadata(format!("no id kept for {name}")))
+    }
+}
+
+/// Decodes the document and checks what Fjord itself never writes: a topic
+/// filed under another name, a partition count below 1, a topic id used
+/// twice. Such a file was edited or damaged, and guessing the intended value
+/// (a partition count from the directories found, say) could hide partitions
+/// that hold data or invent ones that never existed, so the broker refuses
+/// to start and says what to fix.
+fn parse_document(path: &Path, bytes: &[u8]) -> Result<Document> {
+    let refuse = |why: String| {
+        StorageError::Metadata(format!(
+            "the metadata file {} {why}; refusing to start. Restore it from a backup \
+             or correct it by hand",
+            path.display()
+        ))
+    };
+    let mut doc = serde_json::from_slice::<Document>(bytes)
+        .map_err(|e| refuse(format!("is unreadable ({e})")))?;
+    if doc.cluster_id.is_empty() {
+        return Err(refuse("has an empty cluster_id".to_string()));
+    }
+    for (key, topic) in &doc.topics {
+        if *key != topic.name {
+            return Err(refuse(format!(
+                "files topic '{}' under the key '{key}'",
+                topic.name
+            )));
+        }
+        if topic.partitions < 1 {
+            return Err(refuse(format!(
+                "says topic '{key}' has {} partitions; a topic has at least 1. Set its \
+                 \"partitions\" to the number of {key}-<n> directories in the data dir, \
+                 or remove its entry (its directories are then ignored)",
+                topic.partitions
+            )));
+        }
+    }
+    doc.index_ids();
+    if doc.names_by_id.len() != doc.topics.len() {
+        return Err(refuse("gives two topics the same id".to_string()));
+    }
+    Ok(doc)
+}
+
+/// With no metadata file, the data dir must hold no data either: partition
+/// directories or committed offsets without the file that names their topics
+/// mean the file was lost, not that this is a new broker.
+fn refuse_if_data_present(data_dir: &Path, path: &Path) -> Result<()> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(data_dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let holds_data = if name == crate::local_offsets::OFFSETS_DIR {
+            // A broker that never stored a commit leaves empty files here.
+            let mut sizes =
+                std::fs::read_dir(entry.path())?.map(|f| f?.metadata().map(|m| m.len()));
+            sizes.try_fold(false, |any, size| size.map(|s| any || s > 0))?
+        } else {
+            entry.file_type()?.is_dir() && crate::local::parse_partition_dir_name(&name).is_some()
+        };
+        if holds_data {
+            found.push(name);
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort();
+    let shown = found.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    let more = found.len().saturating_sub(5);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Err(StorageError::Metadata(format!(
+        "the data dir {} holds data ({shown}{more}) but no metadata file {}; refusing to \
+         start, since a new metadata file would forget those topics and their ids. Restore \
+         {METADATA_FILE} from a backup, or move the data dir's contents away to start an \
+         empty broker",
+        data_dir.display(),
+        path.display()
+    )))
 }
 
 /// Kafka cluster ids are a UUID in URL-safe base64 without padding (22 chars).
@@ -184,38 +297,5 @@ fn write_atomically(path: &Path, doc: &Document) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn topics_and_cluster_id_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileMetadataStore::open(dir.path(), None).unwrap();
-        let cluster_id = store.cluster_id();
-        assert_eq!(cluster_id.len(), 22);
-        let topic = TopicMeta {
-            name: "orders".into(),
-            id: Uuid::new_v4(),
-            partitions: 3,
-            configs: [("retention.ms".to_string(), "1000".to_string())].into(),
-        };
-        store.put_topic(topic.clone()).await.unwrap();
-        store
-            .put_topic(TopicMeta {
-                name: "gone".into(),
-                id: Uuid::new_v4(),
-                partitions: 1,
-                configs: BTreeMap::new(),
-            })
-            .await
-            .unwrap();
-        store.delete_topic("gone").await.unwrap();
-        drop(store);
-
-        let reopened = FileMetadataStore::open(dir.path(), Some("ignored")).unwrap();
-        assert_eq!(reopened.cluster_id(), cluster_id);
-        assert_eq!(reopened.topics(), vec![topic.clone()]);
-        assert_eq!(reopened.topic_by_id(topic.id), Some(topic));
-        assert_eq!(reopened.topic_by_id(Uuid::new_v4()), None);
-    }
-}
+#[path = "meta_tests.rs"]
+mod tests;

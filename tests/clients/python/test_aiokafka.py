@@ -123,3 +123,39 @@ def test_end_offsets_and_offsets_for_times(bootstrap, admin):
     assert end[tp] == 20
     assert at[tp].offset == 8 and at[tp].timestamp == base + 8000
     assert beyond[tp] is None, "a timestamp after the last record finds no offset"
+
+
+def test_consumer_offsets_is_internal_and_refuses_reads(bootstrap):
+    """Kafka lists __consumer_offsets as an internal topic: shown with
+    exclude_internal_topics=False, hidden by default. Its offsets live in
+    Fjord's own store, so reading it fails at once with a clear error instead
+    of waiting forever (issue 7, defect 7)."""
+    from aiokafka import AIOKafkaClient
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    async def run():
+        client = AIOKafkaClient(bootstrap_servers=bootstrap)
+        await client.bootstrap()
+        try:
+            cluster = await client.fetch_all_metadata()
+            shown = cluster.topics(exclude_internal_topics=False)
+            hidden = cluster.topics()
+            partitions = cluster.partitions_for_topic("__consumer_offsets")
+        finally:
+            await client.close()
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition("__consumer_offsets", 0)])
+            with pytest.raises(TopicAuthorizationFailedError):
+                await asyncio.wait_for(consumer.getone(), 20)
+        finally:
+            await consumer.stop()
+        return shown, hidden, partitions
+
+    shown, hidden, partitions = asyncio.run(run())
+    assert "__consumer_offsets" in shown
+    assert "__consumer_offsets" not in hidden
+    assert partitions == set(range(50))

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::broker::Broker;
 use crate::handlers::ALL_TOPIC_OPERATIONS;
+use crate::internal_topics::is_internal;
 use crate::topics::validate_topic_name;
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions
@@ -86,7 +87,7 @@ pub async fn handle(
                 .with_error_code(0)
                 .with_name(Some(topic_name(name)))
                 .with_topic_id(topic.id)
-                .with_is_internal(false)
+                .with_is_internal(is_internal(name))
                 .with_partitions(partitions)
                 .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS),
         );
@@ -166,40 +167,49 @@ mod tests {
         let broker = test_broker().await;
         broker
             .topics
-            .create("b", 3, BTreeMap::new(), false)
+            .create("B", 3, BTreeMap::new(), false)
             .await
             .unwrap();
         broker
             .topics
-            .create("a", 2, BTreeMap::new(), false)
+            .create("A", 2, BTreeMap::new(), false)
             .await
             .unwrap();
         let request = DescribeTopicPartitionsRequest::default().with_response_partition_limit(4);
         let resp = handle(&broker, request.clone(), 0).await;
         assert_encodes(&resp, 0);
         let s = |n: &str, c: i16, p: Vec<i32>| (n.to_string(), c, p);
+        // Upper-case names sort before `__consumer_offsets`, which is listed
+        // too (with its 50 partitions), as Kafka lists internal topics.
         assert_eq!(
             summary(&resp),
-            vec![s("a", 0, vec![0, 1]), s("b", 0, vec![0, 1])]
+            vec![s("A", 0, vec![0, 1]), s("B", 0, vec![0, 1])]
         );
-        assert_eq!(next(&resp), Some(("b".to_string(), 2)));
-        assert_eq!(resp.topics[0].topic_id, broker.topics.get("a").unwrap().id);
+        assert_eq!(next(&resp), Some(("B".to_string(), 2)));
+        assert_eq!(resp.topics[0].topic_id, broker.topics.get("A").unwrap().id);
         assert_eq!(
             resp.topics[0].partitions[0].replica_nodes,
             vec![BrokerId(broker.node_id)]
         );
 
         let cursor = req::Cursor::default()
-            .with_topic_name(topic_name("b"))
+            .with_topic_name(topic_name("B"))
             .with_partition_index(2);
         let resp = handle(&broker, request.clone().with_cursor(Some(cursor)), 0).await;
-        assert_eq!(summary(&resp), vec![s("b", 0, vec![2])]);
-        assert_eq!(next(&resp), None);
+        assert_eq!(
+            summary(&resp),
+            vec![
+                s("B", 0, vec![2]),
+                s("__consumer_offsets", 0, vec![0, 1, 2])
+            ]
+        );
+        assert!(resp.topics[1].is_internal);
+        assert_eq!(next(&resp), Some(("__consumer_offsets".to_string(), 3)));
 
         // The limit falls exactly at a topic's end: the cursor names the next topic.
         let resp = handle(&broker, request.with_response_partition_limit(2), 0).await;
-        assert_eq!(summary(&resp), vec![s("a", 0, vec![0, 1])]);
-        assert_eq!(next(&resp), Some(("b".to_string(), 0)));
+        assert_eq!(summary(&resp), vec![s("A", 0, vec![0, 1])]);
+        assert_eq!(next(&resp), Some(("B".to_string(), 0)));
     }
 
     #[tokio::test]

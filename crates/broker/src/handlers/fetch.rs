@@ -149,8 +149,7 @@ fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<Wanted>
                 }
                 Ok(meta) => broker
                     .topics
-                    .partition(&meta.name, partition.partition)
-                    .ok_or(ResponseError::UnknownTopicOrPartition),
+                    .readable_partition(&meta.name, partition.partition),
             };
             Wanted {
                 topic: if by_id {

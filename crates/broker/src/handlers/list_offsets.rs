@@ -34,16 +34,19 @@ pub async fn handle(
         for partition in topic.partitions {
             let mut answer = ListOffsetsPartitionResponse::default();
             answer.partition_index = partition.partition_index;
-            let log = broker
-                .topics
-                .partition(&topic.name, partition.partition_index)
-                .filter(|_| exists);
+            let log = if exists {
+                broker
+                    .topics
+                    .readable_partition(&topic.name, partition.partition_index)
+            } else {
+                Err(ResponseError::UnknownTopicOrPartition)
+            };
             let result = match log {
-                None => Err(ApiError::new(ResponseError::UnknownTopicOrPartition, "")),
-                Some(_) if partition.current_leader_epoch > LEADER_EPOCH => {
+                Err(code) => Err(ApiError::new(code, "")),
+                Ok(_) if partition.current_leader_epoch > LEADER_EPOCH => {
                     Err(ApiError::new(ResponseError::UnknownLeaderEpoch, ""))
                 }
-                Some(log) => lookup(log.as_ref(), partition.timestamp).await,
+                Ok(log) => lookup(log.as_ref(), partition.timestamp).await,
             };
             match result {
                 Ok((timestamp, offset)) => {

@@ -8,7 +8,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ALL_CLUSTER_OPERATIONS, ALL_TOPIC_OPERATIONS, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::broker::Broker;
-use crate::topics::validate_topic_name;
+use crate::internal_topics::is_internal;
+use crate::topics::{validate_topic_name, MAX_TOPICS_AUTO_CREATED_PER_REQUEST};
 
 pub async fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
     let mut response = MetadataResponse::default();
@@ -41,9 +42,10 @@ pub async fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> 
     // Auto-creation asked by the client (v4+) or implied before v4.
     let auto_create =
         broker.config.auto_create_topics() && (version < 4 || request.allow_auto_topic_creation);
+    let mut may_create = MAX_TOPICS_AUTO_CREATED_PER_REQUEST;
     for wanted in requested {
         let topic = match &wanted.name {
-            Some(name) => lookup_by_name(broker, name, auto_create).await,
+            Some(name) => lookup_by_name(broker, name, auto_create, &mut may_create).await,
             None => broker
                 .topics
                 .by_id(wanted.topic_id)
@@ -64,18 +66,27 @@ pub async fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> 
     response
 }
 
+/// The topic, auto-created when allowed and `may_create` (this request's
+/// allowance, see `MAX_TOPICS_AUTO_CREATED_PER_REQUEST`) is not used up.
 async fn lookup_by_name(
     broker: &Broker,
     name: &str,
     auto_create: bool,
+    may_create: &mut usize,
 ) -> Result<TopicMeta, ResponseError> {
     if let Some(topic) = broker.topics.get(name) {
         return Ok(topic);
     }
     validate_topic_name(name).map_err(|e| e.code)?;
-    if !auto_create {
+    // An internal name not listed (`__transaction_state`) does not exist
+    // and is never auto-created.
+    if !auto_create || is_internal(name) {
         return Err(ResponseError::UnknownTopicOrPartition);
     }
+    if *may_create == 0 {
+        return Err(ResponseError::LeaderNotAvailable);
+    }
+    *may_create -= 1;
     broker
         .topics
         .get_or_create(name, broker.config.num_partitions())
@@ -95,6 +106,7 @@ fn describe_topic(broker: &Broker, topic: &TopicMeta, operations: i32) -> Metada
     let mut entry = MetadataResponseTopic::default();
     entry.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
     entry.topic_id = topic.id;
+    entry.is_internal = is_internal(&topic.name);
     entry.topic_authorized_operations = operations;
     entry.partitions = (0..topic.partitions)
         .map(|index| {

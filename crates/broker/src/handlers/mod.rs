@@ -19,6 +19,8 @@ pub mod find_coordinator;
 #[cfg(test)]
 mod groups_tests;
 pub mod heartbeat;
+#[cfg(test)]
+mod internal_topics_tests;
 pub mod join_group;
 #[cfg(test)]
 mod kafka_values_tests;

@@ -88,15 +88,7 @@ async fn append(
     records: Option<bytes::Bytes>,
     durability: Durability,
 ) -> ApiResult<AppendOutcome> {
-    let log = broker
-        .topics
-        .partition(&topic.name, partition)
-        .ok_or_else(|| {
-            ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("{}-{partition} does not exist", topic.name),
-            )
-        })?;
+    let log = broker.topics.writable_partition(&topic.name, partition)?;
     let records = records.filter(|r| !r.is_empty()).ok_or_else(|| {
         ApiError::new(
             ResponseError::InvalidRecord,

@@ -130,6 +130,27 @@ pub struct BinaryBroker {
     child: Child,
     pub bootstrap: String,
     pub data_dir: PathBuf,
+    /// Every line it has written to stderr so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn serve_command(listen: &str, data_dir: &Path, overrides: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fjord"));
+    command
+        .arg("serve")
+        .arg("--listen")
+        .arg(listen)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("NO_COLOR", "1")
+        .env("FJORD_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (name, value) in overrides {
+        command.arg("--override").arg(format!("{name}={value}"));
+    }
+    command
 }
 
 impl BinaryBroker {
@@ -145,24 +166,41 @@ impl BinaryBroker {
         data_dir: &Path,
         overrides: &[(&str, &str)],
     ) -> BinaryBroker {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fjord"));
-        command
-            .arg("serve")
-            .arg("--listen")
-            .arg(listen)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("NO_COLOR", "1")
-            .env("FJORD_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (name, value) in overrides {
-            command.arg("--override").arg(format!("{name}={value}"));
+        Self::spawn(serve_command(listen, data_dir, overrides), data_dir)
+    }
+
+    /// As `start`, with the open-file limit (soft and hard) set to `limit`,
+    /// as on a machine whose handles run out.
+    pub fn start_with_file_limit(
+        data_dir: &Path,
+        overrides: &[(&str, &str)],
+        limit: u64,
+    ) -> BinaryBroker {
+        use std::os::unix::process::CommandExt;
+        let mut command = serve_command("127.0.0.1:0", data_dir, overrides);
+        // SAFETY: setrlimit is async-signal-safe and only reads the struct
+        // on this (child) stack.
+        unsafe {
+            command.pre_exec(move || {
+                let rlimit = libc::rlimit {
+                    rlim_cur: limit as libc::rlim_t,
+                    rlim_max: limit as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
+        Self::spawn(command, data_dir)
+    }
+
+    fn spawn(mut command: Command, data_dir: &Path) -> BinaryBroker {
         let mut child = command.spawn().expect("spawn fjord binary");
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         // Keep draining stderr for the child's whole life so it never blocks.
         std::thread::spawn(move || {
             let mut sent = false;
@@ -175,6 +213,7 @@ impl BinaryBroker {
                         sent = true;
                     }
                 }
+                kept.lock().expect("log lock").push(line);
             }
         });
         let bootstrap = match rx.recv_timeout(WAIT) {
@@ -188,7 +227,19 @@ impl BinaryBroker {
             child,
             bootstrap,
             data_dir: data_dir.to_path_buf(),
+            log,
         }
+    }
+
+    /// The stderr lines so far that contain `needle`.
+    pub fn logged(&self, needle: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .expect("log lock")
+            .iter()
+            .filter(|line| line.contains(needle))
+            .cloned()
+            .collect()
     }
 
     pub fn pid(&self) -> u32 {
@@ -219,6 +270,36 @@ impl BinaryBroker {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Runs `fjord serve` on `data_dir` expecting it to refuse to start: it must
+/// exit with a failure status within [`WAIT`] and never listen. Returns its
+/// stderr (the reason it gave).
+pub fn binary_refuses_to_start(data_dir: &Path, overrides: &[(&str, &str)]) -> String {
+    let mut command = serve_command("127.0.0.1:0", data_dir, overrides);
+    let mut child = command.spawn().expect("spawn fjord binary");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait fjord") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fjord kept running on {}", data_dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped stderr"), &mut stderr)
+        .expect("read fjord stderr");
+    eprintln!("[fjord refused] {stderr}");
+    assert!(!status.success(), "fjord exited successfully: {stderr}");
+    assert!(
+        listening_address(&stderr).is_none(),
+        "fjord listened before exiting: {stderr}"
+    );
+    stderr
 }
 
 impl Drop for BinaryBroker {

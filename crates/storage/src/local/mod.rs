@@ -37,6 +37,10 @@ pub(crate) const OFFSET_INDEX_SUFFIX: &str = "index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
 /// Suffix of a partition directory being deleted (removed again at startup).
 pub(crate) const DELETE_DIR_SUFFIX: &str = "-delete";
+/// Suffix of a directory moved aside because a new partition needed its
+/// place (Kafka's name for logs no topic owns). Kept for the operator, never
+/// loaded.
+pub(crate) const STRAY_DIR_SUFFIX: &str = "-stray";
 
 /// Wall-clock milliseconds since the epoch (Kafka's timestamp unit).
 pub(crate) fn now_ms() -> i64 {

@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
-use crate::local::partition::LocalPartitionLog;
+use crate::local::partition::{LocalPartitionLog, PartitionState};
 use crate::local::recovery::load_partition;
 use crate::local::{
     io_context, is_valid_topic_name, parse_partition_dir_name, partition_dir_name, sync_dir,
-    DELETE_DIR_SUFFIX,
+    DELETE_DIR_SUFFIX, STRAY_DIR_SUFFIX,
 };
 use crate::{LogStore, PartitionLog};
 
@@ -41,9 +41,23 @@ impl LocalLogStore {
     /// partition found in it; each is loaded and recovered on first use (with
     /// the default config until `open_partition` supplies the topic's own).
     pub fn open(data_dir: PathBuf) -> Result<LocalLogStore> {
+        Self::open_known(data_dir, |_, _| true)
+    }
+
+    /// As `open`, registering only the partitions `is_known` (the metadata
+    /// lists). Directories of other partitions (a topic the metadata does
+    /// not list, a creation cut short) are left as they are and reported:
+    /// never loaded, so they cannot stop the broker or its housekeeping, and
+    /// never adopted (see `create_partition`).
+    pub fn open_known(
+        data_dir: PathBuf,
+        is_known: impl Fn(&str, i32) -> bool,
+    ) -> Result<LocalLogStore> {
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| io_context("create data dir", &data_dir, e))?;
         let mut partitions = HashMap::new();
+        let mut unknown = Vec::new();
+        let mut stray = Vec::new();
         let entries = std::fs::read_dir(&data_dir).map_err(|e| io_context("list", &data_dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| io_context("list", &data_dir, e))?;
@@ -69,15 +83,35 @@ impl LocalLogStore {
                 std::fs::remove_dir_all(&path).map_err(|e| io_context("remove", &path, e))?;
                 continue;
             }
+            if name.ends_with(STRAY_DIR_SUFFIX) {
+                stray.push(name);
+                continue;
+            }
             let Some((topic, partition)) = parse_partition_dir_name(&name) else {
                 warn!(dir = %path.display(), "not a partition directory, ignored");
                 continue;
             };
+            if !is_known(&topic, partition) {
+                unknown.push(name);
+                continue;
+            }
             // Loaded (and recovered) on first use, so start-up does not read
             // every partition directory.
             let log = LocalPartitionLog::unloaded(topic.clone(), partition, path);
             partitions.insert((topic, partition), Arc::new(log));
         }
+        report_ignored(
+            &data_dir,
+            &mut unknown,
+            "partition directories of topics or partitions the metadata does not list \
+             (a creation cut short, or data from elsewhere), ignored and left in place",
+        );
+        report_ignored(
+            &data_dir,
+            &mut stray,
+            "directories moved aside when a new partition needed their place, kept for \
+             you to inspect or remove",
+        );
         Ok(LocalLogStore {
             data_dir,
             partitions: RwLock::new(partitions),
@@ -95,6 +129,38 @@ impl LocalLogStore {
             .read()
             .get(&(topic.to_string(), partition))
             .cloned()
+    }
+
+    /// Makes a partition's state with `make(data_dir, partition_dir)` off
+    /// the async workers and registers its log. The caller holds the
+    /// directory lock.
+    async fn add_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        what: &'static str,
+        make: impl FnOnce(&Path, &Path) -> Result<PartitionState> + Send + 'static,
+    ) -> Result<Arc<dyn PartitionLog>> {
+        let dir = self.data_dir.join(partition_dir_name(topic, partition));
+        let data_dir = self.data_dir.clone();
+        let task_dir = dir.clone();
+        let state = tokio::task::spawn_blocking(move || make(&data_dir, &task_dir))
+            .await
+            .map_err(|join| {
+                StorageError::Io(std::io::Error::other(format!(
+                    "partition {what} task failed: {join}"
+                )))
+            })??;
+        let log = Arc::new(LocalPartitionLog::from_state(
+            topic.to_string(),
+            partition,
+            dir,
+            state,
+        ));
+        self.partitions
+            .write()
+            .insert((topic.to_string(), partition), Arc::clone(&log));
+        Ok(log)
     }
 
     fn all_partitions(&self) -> Vec<Arc<LocalPartitionLog>> {
@@ -140,6 +206,67 @@ where
     failed
 }
 
+/// One warning for a list of directories start-up leaves alone, naming
+/// them (the first hundred: a data dir can hold many thousands).
+fn report_ignored(data_dir: &Path, names: &mut [String], what: &str) {
+    const SHOWN: usize = 100;
+    if names.is_empty() {
+        return;
+    }
+    names.sort();
+    let shown = names[..names.len().min(SHOWN)].join(", ");
+    let more = names.len().saturating_sub(SHOWN);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    warn!(
+        data_dir = %data_dir.display(),
+        count = names.len(),
+        "{what}: {shown}{more}"
+    );
+}
+
+/// Makes the directory of a new partition and its first segment. Whatever
+/// is already at that place is moved aside to `<name>.<id>-stray`, and if
+/// making the partition fails (out of file handles, disk full) its
+/// directory is removed again.
+fn create_empty_partition(
+    data_dir: &Path,
+    dir: &Path,
+    config: &LogConfig,
+) -> Result<PartitionState> {
+    if std::fs::symlink_metadata(dir).is_ok() {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let aside = data_dir.join(format!(
+            "{name}.{}{STRAY_DIR_SUFFIX}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::rename(dir, &aside).map_err(|e| io_context("move aside", dir, e))?;
+        warn!(
+            dir = %dir.display(),
+            moved_to = %aside.display(),
+            "a directory the metadata does not know was where a new partition goes; \
+             moved aside, not used"
+        );
+    }
+    std::fs::create_dir(dir).map_err(|e| io_context("create partition dir", dir, e))?;
+    let made = load_partition(dir, config).and_then(|state| {
+        sync_dir(data_dir)?;
+        Ok(state)
+    });
+    if made.is_err() {
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            error!(dir = %dir.display(), error = %e, "cannot remove a partition directory whose creation failed");
+        }
+    }
+    made
+}
+
 fn unknown(topic: &str, partition: i32) -> StorageError {
     StorageError::UnknownPartition {
         topic: topic.to_string(),
@@ -165,30 +292,40 @@ impl LogStore for LocalLogStore {
             existing.set_config(config);
             return Ok(existing);
         }
-        let dir = self.data_dir.join(partition_dir_name(topic, partition));
-        let data_dir = self.data_dir.clone();
-        let load_dir = dir.clone();
-        let state = tokio::task::spawn_blocking(move || -> Result<_> {
-            let state = load_partition(&load_dir, &config)?;
-            sync_dir(&data_dir)?;
+        self.add_partition(topic, partition, "open", move |data_dir, dir| {
+            if !dir.exists() {
+                warn!(
+                    dir = %dir.display(),
+                    "the metadata lists this partition but its directory is missing; starting it empty"
+                );
+            }
+            let state = load_partition(dir, &config)?;
+            sync_dir(data_dir)?;
             Ok(state)
         })
         .await
-        .map_err(|join| {
-            StorageError::Io(std::io::Error::other(format!(
-                "partition open task failed: {join}"
-            )))
-        })??;
-        let log = Arc::new(LocalPartitionLog::from_state(
-            topic.to_string(),
-            partition,
-            dir,
-            state,
-        ));
-        self.partitions
-            .write()
-            .insert((topic.to_string(), partition), Arc::clone(&log));
-        Ok(log)
+    }
+
+    async fn create_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> Result<Arc<dyn PartitionLog>> {
+        if !is_valid_topic_name(topic) || partition < 0 {
+            return Err(unknown(topic, partition));
+        }
+        let _directory = self.directory_lock(topic, partition).lock().await;
+        if self.local_partition(topic, partition).is_some() {
+            return Err(StorageError::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("partition {topic}-{partition} already has a log"),
+            )));
+        }
+        self.add_partition(topic, partition, "create", move |data_dir, dir| {
+            create_empty_partition(data_dir, dir, &config)
+        })
+        .await
     }
 
     fn partition(&self, topic: &str, partition: i32) -> Option<Arc<dyn PartitionLog>> {
