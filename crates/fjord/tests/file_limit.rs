@@ -12,10 +12,14 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use common::BinaryBroker;
+use std::time::Duration;
+
 use futures::future::join_all;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
-use rdkafka::Offset;
+use rdkafka::{ClientConfig, Offset};
 
 /// Limit for this process and the broker; 300 partitions would need 900
 /// files if each kept its .log, .index and .timeindex open.
@@ -30,6 +34,29 @@ fn lower_own_file_limit() {
         .status()
         .expect("run prlimit");
     assert!(status.success(), "prlimit failed: {status}");
+}
+
+/// CreateTopics with patience: the broker creates the partitions one after
+/// another with three fsyncs each (4.4 s for 300 here at load average 20),
+/// which with slower fsyncs outlasts the shared helper's 10 s socket
+/// timeout: the request failed that way once in a full test run.
+async fn create_topic_slowly(bootstrap: &str, topic: &str) {
+    const PATIENCE: Duration = Duration::from_secs(120);
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("socket.timeout.ms", PATIENCE.as_millis().to_string())
+        .create()
+        .expect("create admin client");
+    let new_topic = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics(
+            [&new_topic],
+            &AdminOptions::new().request_timeout(Some(PATIENCE)),
+        )
+        .await
+        .expect("CreateTopics request");
+    assert_eq!(results, vec![Ok(topic.to_string())], "creating {topic}");
 }
 
 fn open_files(pid: u32) -> usize {
@@ -117,7 +144,7 @@ async fn many_partitions_under_a_low_open_file_limit() {
     let topic = common::unique_topic("file-limit");
 
     let broker = BinaryBroker::start(dir.path(), &[]);
-    common::create_topic(&broker.bootstrap, &topic, PARTITIONS, &[]).await;
+    create_topic_slowly(&broker.bootstrap, &topic).await;
     write_read_and_count(&broker, &topic, 0).await;
     broker.terminate();
 
