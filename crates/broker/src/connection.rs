@@ -4,9 +4,19 @@
 //! answers go out in request order. Answers to pipelined requests are
 //! gathered and written together while more whole frames are already
 //! buffered.
+//!
+//! Memory per connection stays bounded by what the client actually sends
+//! and reads: past 64 KiB the read buffer grows with what has arrived of a
+//! frame (whatever length its header claims), buffers that grew are given
+//! back once emptied, and while the client does not take its answers the
+//! broker waits on the write and reads nothing more.
+//! A connection with no traffic either way for `connections.max.idle.ms` is
+//! closed; a request being handled does not count as idle.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
@@ -17,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::api;
 use crate::broker::Broker;
+use crate::connection_quotas::Admission;
 use crate::handlers::api_versions;
 
 /// Answers gathered beyond this are written before the next request is read.
@@ -26,6 +37,11 @@ const MAX_RESPONSE_FRAME: usize = i32::MAX as usize;
 const INITIAL_READ_BUFFER: usize = 8 * 1024;
 /// The most we grow the read buffer by at once, whatever a frame claims.
 const MAX_READ_RESERVE: usize = 1 << 20;
+/// Frame lengths up to this are believed when reserving room to read; past
+/// it the buffer grows with what arrives. Also the most an emptied buffer
+/// keeps between requests: a consumer that once took a 50 MiB answer must
+/// not keep 50 MiB for the rest of its connection.
+const TRUSTED_BUFFER: usize = 64 * 1024;
 
 /// Why a connection is closed instead of answered.
 #[derive(Debug, thiserror::Error)]
@@ -48,15 +64,22 @@ pub enum ConnectionError {
     ResponseTooLarge(ApiKey, i16, usize, usize),
     #[error("{0:?}: {1}")]
     Closed(ApiKey, &'static str),
+    #[error("no traffic for connections.max.idle.ms ({0:?})")]
+    Idle(Duration),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
 
+/// Serves one connection until the client closes it, it idles out, or the
+/// broker shuts down. `admission` holds the connection's place in the
+/// connection limits until then.
 pub async fn serve(
     mut socket: TcpStream,
     peer: SocketAddr,
     broker: Arc<Broker>,
+    max_idle: Option<Duration>,
     mut shutdown: watch::Receiver<bool>,
+    admission: Admission,
 ) {
     let max_frame = broker.config.socket_request_max_bytes();
     // Small to start: most connections are idle most of the time, and both
@@ -78,31 +101,65 @@ pub async fn serve(
                 }
                 let more_buffered = frame_ready(&input, max_frame);
                 if !output.is_empty() && (!more_buffered || output.len() >= MAX_PENDING_OUTPUT) {
-                    socket.write_all(&output).await?;
-                    output.clear();
+                    let mut written = 0;
+                    while written < output.len() {
+                        let write = socket.write(&output[written..]);
+                        match unless_idle(write, max_idle, &mut shutdown).await? {
+                            Some(0) => return Ok(()),
+                            Some(n) => written += n,
+                            None => return Ok(()),
+                        }
+                    }
+                    release_if_large(&mut output);
                 }
             }
+            if input.is_empty() {
+                release_if_large(&mut input);
+            }
             reserve_for_next_frame(&mut input);
-            tokio::select! {
-                _ = shutdown.changed() => return Ok(()),
-                read = socket.read_buf(&mut input) => {
-                    if read? == 0 {
-                        return Ok(());
-                    }
-                }
+            match unless_idle(socket.read_buf(&mut input), max_idle, &mut shutdown).await? {
+                Some(0) | None => return Ok(()),
+                Some(_) => {}
             }
         }
     }
     .await;
-    if matches!(&result, Err(e) if !matches!(e, ConnectionError::Io(_))) && !output.is_empty() {
+    let unsent_answers = matches!(
+        &result,
+        Err(e) if !matches!(e, ConnectionError::Io(_) | ConnectionError::Idle(_))
+    );
+    if unsent_answers && !output.is_empty() {
         // Kafka answers one request at a time, so the answers to requests
-        // before the one that closes the connection have gone out: send them.
-        let _ = socket.write_all(&output).await;
+        // before the one that closes the connection have gone out: send them
+        // (if the client takes them within the idle limit).
+        let _ = unless_idle(socket.write_all(&output), max_idle, &mut shutdown).await;
     }
+    drop(admission);
     match result {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
         Err(ConnectionError::Io(e)) => tracing::debug!(%peer, error = %e, "connection dropped"),
+        Err(e @ ConnectionError::Idle(_)) => tracing::debug!(%peer, "closing connection: {e}"),
         Err(e) => tracing::warn!(%peer, error = %e, "closing connection"),
+    }
+}
+
+/// Waits for one read or write on the socket: `None` when the broker shuts
+/// down first, `Idle` when nothing moved for `max_idle`.
+async fn unless_idle<T>(
+    io: impl Future<Output = std::io::Result<T>>,
+    max_idle: Option<Duration>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<T>, ConnectionError> {
+    let idle_out = async {
+        match max_idle {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = shutdown.changed() => Ok(None),
+        done = io => Ok(Some(done?)),
+        () = idle_out => Err(ConnectionError::Idle(max_idle.unwrap_or_default())),
     }
 }
 
@@ -153,14 +210,28 @@ pub fn next_frame(
     }
 }
 
+/// Room for the rest of the frame being read, but past [`TRUSTED_BUFFER`]
+/// never more than what has already arrived of it: a header claiming 100 MB
+/// followed by a trickle costs what the trickle brought, not 100 MB.
 fn reserve_for_next_frame(input: &mut BytesMut) {
     let wanted = if input.len() >= 4 {
         let length = i32::from_be_bytes([input[0], input[1], input[2], input[3]]).max(0) as usize;
-        (4 + length).saturating_sub(input.len())
+        (4 + length)
+            .saturating_sub(input.len())
+            .min(input.len().max(TRUSTED_BUFFER))
     } else {
         INITIAL_READ_BUFFER
     };
     input.reserve(wanted.clamp(INITIAL_READ_BUFFER, MAX_READ_RESERVE));
+}
+
+/// Empties `buffer`, giving its memory back if it grew past [`TRUSTED_BUFFER`].
+fn release_if_large(buffer: &mut BytesMut) {
+    if buffer.capacity() > TRUSTED_BUFFER {
+        *buffer = BytesMut::new();
+    } else {
+        buffer.clear();
+    }
 }
 
 /// A frame decoded as far as the broker reads it before dispatch. Moved

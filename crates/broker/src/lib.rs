@@ -8,6 +8,7 @@ pub mod broker;
 pub mod config;
 pub mod configs;
 pub mod connection;
+pub mod connection_quotas;
 pub mod error;
 pub mod groups;
 pub mod handlers;

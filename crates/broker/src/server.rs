@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::connection;
+use crate::connection_quotas::{ConnectionLimits, ConnectionQuotas};
 use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::topics::TopicRegistry;
 
@@ -92,6 +93,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         .await
         .map_err(|e| anyhow::anyhow!("opening topics: {e}"))?;
 
+    let limits = ConnectionLimits::from_configs(&config.statics)?;
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -124,7 +126,8 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(housekeeping(broker.clone(), shutdown_rx.clone()));
     tokio::spawn(broker.groups.clone().run(shutdown_rx.clone()));
-    let served = tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx));
+    let quotas = ConnectionQuotas::new(limits);
+    let served = tokio::spawn(accept_loop(listener, broker.clone(), quotas, shutdown_rx));
     Ok(RunningBroker {
         local_addr,
         broker,
@@ -136,10 +139,14 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
 async fn accept_loop(
     listener: TcpListener,
     broker: Arc<Broker>,
+    quotas: Arc<ConnectionQuotas>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
     let mut backoff = Duration::from_millis(5);
+    // Accept only holding a free slot (max.connections): past the limit,
+    // clients wait in the listen backlog as they wait in Kafka's acceptor.
+    let mut slot = None;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -148,11 +155,32 @@ async fn accept_loop(
                     tracing::error!(error = %e, "connection task failed");
                 }
             }
-            accepted = listener.accept() => match accepted {
+            free = quotas.free_slot(), if slot.is_none() => slot = Some(free),
+            accepted = listener.accept(), if slot.is_some() => match accepted {
                 Ok((socket, peer)) => {
                     backoff = Duration::from_millis(5);
+                    let Some(free) = slot.take() else { continue };
+                    let admission = match quotas.admit(free, peer.ip()) {
+                        Ok(admission) => admission,
+                        Err(max) => {
+                            tracing::info!(
+                                "rejected connection from {}: it already has the maximum of {max} \
+                                 connections (max.connections.per.ip)",
+                                peer.ip()
+                            );
+                            continue;
+                        }
+                    };
                     let _ = socket.set_nodelay(true);
-                    connections.spawn(connection::serve(socket, peer, broker.clone(), shutdown.clone()));
+                    let idle = quotas.limits().max_idle;
+                    connections.spawn(connection::serve(
+                        socket,
+                        peer,
+                        broker.clone(),
+                        idle,
+                        shutdown.clone(),
+                        admission,
+                    ));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait, don't spin.

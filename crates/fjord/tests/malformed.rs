@@ -3,97 +3,20 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
 use bytes::{BufMut, Bytes, BytesMut};
+use common::raw::{api_versions_request, connect, expect_closed, frame, produce_raw, read_frame};
 use common::TestBroker;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ProduceRequest, ProduceResponse,
-    RequestHeader, ResponseHeader, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseHeader};
+use kafka_protocol::protocol::Decodable;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
 use rdkafka::Offset;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 
 const MAX_REQUEST: usize = 1 << 20;
-
-async fn connect(addr: SocketAddr) -> TcpStream {
-    TcpStream::connect(addr).await.expect("connect")
-}
-
-/// The broker must close the connection without answering.
-async fn expect_closed(stream: &mut TcpStream, what: &str) {
-    let mut buf = [0u8; 64];
-    match tokio::time::timeout(common::WAIT, stream.read(&mut buf)).await {
-        Ok(Ok(0)) => {}
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        Ok(Ok(n)) => panic!("{what}: expected the connection closed, got {n} bytes"),
-        Ok(Err(e)) => panic!("{what}: expected the connection closed, got {e}"),
-        Err(_) => panic!("{what}: connection still open after {:?}", common::WAIT),
-    }
-}
-
-/// A whole request frame: length, header (at the header version the api
-/// key and version call for), body bytes.
-fn frame(
-    api_key: i16,
-    version: i16,
-    correlation_id: i32,
-    header_version: i16,
-    body: &[u8],
-) -> Bytes {
-    let header = RequestHeader::default()
-        .with_request_api_key(api_key)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("malformed-test")));
-    let mut payload = BytesMut::new();
-    header
-        .encode(&mut payload, header_version)
-        .expect("encode header");
-    payload.put_slice(body);
-    let mut out = BytesMut::new();
-    out.put_i32(payload.len() as i32);
-    out.put_slice(&payload);
-    out.freeze()
-}
-
-async fn read_frame(stream: &mut TcpStream) -> Bytes {
-    let mut len = [0u8; 4];
-    tokio::time::timeout(common::WAIT, stream.read_exact(&mut len))
-        .await
-        .expect("answer in time")
-        .expect("read length");
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    tokio::time::timeout(common::WAIT, stream.read_exact(&mut body))
-        .await
-        .expect("answer in time")
-        .expect("read body");
-    Bytes::from(body)
-}
-
-fn api_versions_request(correlation_id: i32) -> Bytes {
-    let version = 3;
-    let body = ApiVersionsRequest::default()
-        .with_client_software_name(StrBytes::from_static_str("raw"))
-        .with_client_software_version(StrBytes::from_static_str("1.0"));
-    let mut bytes = BytesMut::new();
-    body.encode(&mut bytes, version).unwrap();
-    frame(
-        ApiKey::ApiVersions as i16,
-        version,
-        correlation_id,
-        ApiKey::ApiVersions.request_header_version(version),
-        &bytes,
-    )
-}
 
 /// One uncompressed magic-v2 batch holding one record.
 fn one_record_batch(value: &'static str) -> BytesMut {
@@ -123,46 +46,6 @@ fn one_record_batch(value: &'static str) -> BytesMut {
     )
     .expect("encode batch");
     batch
-}
-
-/// Sends a Produce v9 with `records` to partition 0 of `topic`; returns the
-/// partition's (error code, base offset).
-async fn produce_raw(addr: SocketAddr, topic: &str, records: Bytes) -> (i16, i64) {
-    let version = 9;
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(records))])]);
-    let mut body = BytesMut::new();
-    request.encode(&mut body, version).unwrap();
-    let mut stream = connect(addr).await;
-    stream
-        .write_all(&frame(
-            ApiKey::Produce as i16,
-            version,
-            42,
-            ApiKey::Produce.request_header_version(version),
-            &body,
-        ))
-        .await
-        .unwrap();
-    let mut answer = read_frame(&mut stream).await;
-    let header = ResponseHeader::decode(
-        &mut answer,
-        ApiKey::Produce.response_header_version(version),
-    )
-    .unwrap();
-    assert_eq!(header.correlation_id, 42);
-    let response = ProduceResponse::decode(&mut answer, version).unwrap();
-    assert_eq!(response.responses.len(), 1);
-    let partitions = &response.responses[0].partition_responses;
-    assert_eq!(partitions.len(), 1);
-    assert_eq!(partitions[0].index, 0);
-    (partitions[0].error_code, partitions[0].base_offset)
 }
 
 /// After the abuse: a real client still produces and consumes.

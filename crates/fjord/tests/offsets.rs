@@ -5,10 +5,8 @@ mod common;
 
 use common::TestBroker;
 use futures::future::join_all;
-use rdkafka::consumer::Consumer;
 use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
-use rdkafka::{Offset, TopicPartitionList};
 
 /// Produces `timestamps.len()` records to one partition, in separate flushes
 /// of `per_batch` so that the log holds several batches.
@@ -43,36 +41,6 @@ async fn produce_with_timestamps(
     }
 }
 
-/// offsets_for_times for one partition: Some(offset) or None for "no such record" (-1).
-async fn offset_for_time(bootstrap: &str, topic: &str, partition: i32, ts: i64) -> Option<i64> {
-    let bootstrap = bootstrap.to_string();
-    let topic = topic.to_string();
-    common::blocking(move || {
-        let consumer = common::base_consumer(&bootstrap);
-        let mut query = TopicPartitionList::new();
-        query
-            .add_partition_offset(&topic, partition, Offset::Offset(ts))
-            .unwrap();
-        let answer = consumer
-            .offsets_for_times(query, common::WAIT)
-            .expect("offsets_for_times");
-        let element = answer
-            .find_partition(&topic, partition)
-            .expect("partition in answer");
-        assert!(
-            element.error().is_ok(),
-            "error for {ts}: {:?}",
-            element.error()
-        );
-        match element.offset() {
-            Offset::Offset(o) => Some(o),
-            Offset::End => None,
-            other => panic!("unexpected offset {other:?} for timestamp {ts}"),
-        }
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn offsets_for_times_finds_exact_offsets() {
     let broker = TestBroker::start(&[]).await;
@@ -102,7 +70,7 @@ async fn offsets_for_times_finds_exact_offsets() {
     ];
     for (ts, expected) in cases_p0 {
         assert_eq!(
-            offset_for_time(&bootstrap, &topic, 0, ts).await,
+            common::offset_for_time(&bootstrap, &topic, 0, ts).await,
             expected,
             "partition 0, timestamp base+{}",
             ts - base
@@ -118,7 +86,7 @@ async fn offsets_for_times_finds_exact_offsets() {
     ];
     for (ts, expected) in cases_p1 {
         assert_eq!(
-            offset_for_time(&bootstrap, &topic, 1, ts).await,
+            common::offset_for_time(&bootstrap, &topic, 1, ts).await,
             expected,
             "partition 1, timestamp base+{}",
             ts - base
@@ -143,7 +111,13 @@ async fn watermarks_of_empty_and_filled_partitions() {
     assert_eq!(common::watermarks(&bootstrap, &topic, 1).await, (0, 0));
     assert_eq!(common::watermarks(&bootstrap, &topic, 2).await, (0, 42));
     // An empty partition has no record at any timestamp.
-    assert_eq!(offset_for_time(&bootstrap, &topic, 0, 0).await, None);
+    assert_eq!(
+        common::offset_for_time(&bootstrap, &topic, 0, 0).await,
+        None
+    );
     // Equal timestamps: the first of them.
-    assert_eq!(offset_for_time(&bootstrap, &topic, 2, now).await, Some(0));
+    assert_eq!(
+        common::offset_for_time(&bootstrap, &topic, 2, now).await,
+        Some(0)
+    );
 }

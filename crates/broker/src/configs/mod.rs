@@ -285,6 +285,27 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         config_type: ConfigType::Int,
         default: "4096",
     },
+    // Connection limits: read and checked in connection_quotas.rs.
+    BrokerConfigDef {
+        name: "max.connections",
+        config_type: ConfigType::Int,
+        default: "2147483647",
+    },
+    BrokerConfigDef {
+        name: "max.connections.per.ip",
+        config_type: ConfigType::Int,
+        default: "2147483647",
+    },
+    BrokerConfigDef {
+        name: "max.connections.per.ip.overrides",
+        config_type: ConfigType::String,
+        default: "",
+    },
+    BrokerConfigDef {
+        name: "connections.max.idle.ms",
+        config_type: ConfigType::Long,
+        default: "600000",
+    },
 ];
 
 pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {

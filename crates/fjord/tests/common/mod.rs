@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod acknowledged;
+pub mod raw;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -579,4 +580,34 @@ pub fn segment_files(data_dir: &Path, topic: &str, partition: i32) -> Vec<PathBu
         .collect();
     files.sort();
     files
+}
+
+/// offsets_for_times for one partition: Some(offset) or None for "no such record" (-1).
+pub async fn offset_for_time(bootstrap: &str, topic: &str, partition: i32, ts: i64) -> Option<i64> {
+    let bootstrap = bootstrap.to_string();
+    let topic = topic.to_string();
+    blocking(move || {
+        let consumer = base_consumer(&bootstrap);
+        let mut query = TopicPartitionList::new();
+        query
+            .add_partition_offset(&topic, partition, Offset::Offset(ts))
+            .unwrap();
+        let answer = consumer
+            .offsets_for_times(query, WAIT)
+            .expect("offsets_for_times");
+        let element = answer
+            .find_partition(&topic, partition)
+            .expect("partition in answer");
+        assert!(
+            element.error().is_ok(),
+            "error for {ts}: {:?}",
+            element.error()
+        );
+        match element.offset() {
+            Offset::Offset(o) => Some(o),
+            Offset::End => None,
+            other => panic!("unexpected offset {other:?} for timestamp {ts}"),
+        }
+    })
+    .await
 }
