@@ -5,7 +5,8 @@
 //! look for it find it, but Fjord has no log behind it: committed offsets
 //! live in Fjord's own offset store (`fjord_storage::local_offsets`), which
 //! OffsetFetch, ListConsumerGroupOffsets and `kafka-consumer-groups` read.
-//! Reading it as a topic is refused with TOPIC_AUTHORIZATION_FAILED, the one
+//! Fetching from it is refused with TOPIC_AUTHORIZATION_FAILED (ListOffsets
+//! answers as for an empty log, so that consumers get as far as Fetch), the one
 //! error every client reports to the application at once instead of
 //! retrying (Java throws TopicAuthorizationException, librdkafka and
 //! aiokafka raise it from poll), and the answer Kafka gives for its own
@@ -52,7 +53,7 @@ pub fn consumer_offsets(id: Uuid, partitions: i32) -> TopicMeta {
     }
 }
 
-/// The error for reading an internal topic as records (Fetch, ListOffsets).
+/// The error for reading an internal topic as records (Fetch).
 pub fn read_refused(topic: &str) -> ResponseError {
     static EXPLAINED: AtomicBool = AtomicBool::new(false);
     if !EXPLAINED.swap(true, Ordering::Relaxed) {

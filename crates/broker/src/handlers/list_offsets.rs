@@ -8,6 +8,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
 use crate::error::{ApiError, ApiResult};
+use crate::internal_topics::is_internal;
 use fjord_storage::PartitionLog;
 
 const LATEST: i64 = -1;
@@ -42,6 +43,9 @@ pub async fn handle(
                 Err(ResponseError::UnknownTopicOrPartition)
             };
             let result = match log {
+                Err(ResponseError::TopicAuthorizationFailed) if is_internal(&topic.name) => {
+                    Ok(internal_topic_offsets(partition.timestamp))
+                }
                 Err(code) => Err(ApiError::new(code, "")),
                 Ok(_) if partition.current_leader_epoch > LEADER_EPOCH => {
                     Err(ApiError::new(ResponseError::UnknownLeaderEpoch, ""))
@@ -68,6 +72,16 @@ pub async fn handle(
         response.topics.push(topic_response);
     }
     response
+}
+
+/// An internal topic has no log here: it answers as an empty one, so that
+/// a consumer goes on to Fetch, whose refusal every client reports (aiokafka
+/// only logs a failed ListOffsets and retries it for ever).
+fn internal_topic_offsets(timestamp: i64) -> (i64, i64) {
+    match timestamp {
+        LATEST | EARLIEST | EARLIEST_LOCAL => (-1, 0),
+        _ => (-1, -1),
+    }
 }
 
 /// The (timestamp, offset) answered for one partition; -1 where none exists.
