@@ -85,6 +85,9 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
                 .with_context(|| format!("opening committed offsets in {}", data_dir.display()))?,
         )
     };
+    for (name, value, note) in config.statics.not_honoured() {
+        tracing::info!("broker config {name}={value}: {note}");
+    }
     let groups = Arc::new(GroupCoordinator::new(
         GroupConfig::from_statics(&config.statics),
         offsets.clone(),

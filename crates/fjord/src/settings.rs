@@ -6,10 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use fjord_broker::configs::{
-    is_known_broker_config, kafka_broker_names, validate_broker_config, BROKER_CONFIGS,
-    TOPIC_CONFIGS,
-};
+use fjord_broker::configs::{broker_configs, validate_broker_config};
 use fjord_broker::BrokerConfig;
 
 #[derive(Args, Debug, Clone, Default)]
@@ -76,23 +73,10 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
 }
 
 fn all_kafka_names() -> impl Iterator<Item = &'static str> {
-    let mut names: Vec<&'static str> = kafka_broker_names()
-        .chain(BROKER_CONFIGS.iter().map(|def| def.name))
-        .chain(
-            TOPIC_CONFIGS
-                .iter()
-                .flat_map(|def| def.synonyms.iter().map(|s| s.name)),
-        )
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    names.into_iter()
+    broker_configs().map(|def| def.name())
 }
 
 fn set_kafka_config(config: &mut BrokerConfig, name: &str, value: &str) -> anyhow::Result<()> {
-    if !is_known_broker_config(name) {
-        bail!("unknown broker config {name:?}: Kafka defines no such config");
-    }
     validate_broker_config(name, value).map_err(anyhow::Error::msg)?;
     match name {
         "node.id" | "broker.id" => config.node_id = value.parse().context("node.id")?,
@@ -101,6 +85,10 @@ fn set_kafka_config(config: &mut BrokerConfig, name: &str, value: &str) -> anyho
             if value.contains(',') {
                 bail!("{name}: only one data directory is supported, got {value:?}");
             }
+            config.data_dir = PathBuf::from(value);
+        }
+        // Kafka's single-directory form; log.dirs wins when both are set.
+        "log.dir" if !config.statics.values.contains_key("log.dirs") => {
             config.data_dir = PathBuf::from(value);
         }
         "listeners" => config.listen = value.trim_start_matches("PLAINTEXT://").to_string(),

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::BinaryBroker;
-use rdkafka::admin::{NewTopic, TopicReplication};
+use rdkafka::admin::{ConfigSource, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::error::RDKafkaErrorCode;
 
 /// What every Kafka quick-start sets for a single node; Fjord refused them once.
@@ -38,6 +38,19 @@ async fn quick_start_configs_start_the_binary_and_kafka_topic_configs_create() {
 
     let admin = common::admin(&broker.bootstrap);
     let options = common::admin_options();
+    // Taken and kept: DescribeConfigs shows them as the topic's own.
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(&topic)], &options)
+        .await
+        .expect("DescribeConfigs");
+    let resource = described[0].as_ref().expect("topic described");
+    for (name, value) in SEEN_REFUSED_TOPIC_CONFIGS {
+        let entry = resource
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} described"));
+        assert_eq!(entry.value.as_deref(), Some(*value), "{name}");
+        assert_eq!(entry.source, ConfigSource::DynamicTopic, "{name}");
+    }
     for (name, value, expected) in [
         ("no.such.config", "1", RDKafkaErrorCode::InvalidConfig),
         (

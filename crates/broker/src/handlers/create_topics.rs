@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use crate::broker::Broker;
-use crate::configs::TOPIC_CONFIGS;
+use crate::configs::{topic_config, topic_configs};
 use crate::error::{ApiError, ApiResult};
 use fjord_storage::meta::TopicMeta;
 
@@ -83,10 +83,24 @@ async fn create_one(
         })?;
         configs.insert(config.name.to_string(), value.to_string());
     }
-    broker
+    let created = broker
         .topics
         .create(topic.name.as_str(), partitions, configs, validate_only)
-        .await
+        .await?;
+    if !validate_only {
+        log_not_honoured(&created);
+    }
+    Ok(created)
+}
+
+/// Says once, when the topic is made, which of its configs Fjord takes
+/// without honouring them (DescribeConfigs' documentation says it too).
+fn log_not_honoured(topic: &TopicMeta) {
+    for (name, value) in &topic.configs {
+        if let Some(note) = topic_config(name).and_then(|def| def.support.note()) {
+            tracing::info!(topic = %topic.name, "topic config {name}={value}: {note}");
+        }
+    }
 }
 
 fn check_replication_factor(factor: i16) -> ApiResult<()> {
@@ -148,13 +162,13 @@ fn result(
     match outcome {
         Ok(topic) => {
             let statics = broker.topics.statics();
-            let configs = TOPIC_CONFIGS
-                .iter()
+            let configs = topic_configs()
+                .filter(|def| !def.kafka.internal || topic.configs.contains_key(def.name()))
                 .map(|def| {
-                    let (value, source) = statics.topic_value(def, &topic.configs);
+                    let (value, source) = statics.topic_value(&def, &topic.configs);
                     CreatableTopicConfigs::default()
-                        .with_name(StrBytes::from_static_str(def.name))
-                        .with_value(Some(StrBytes::from(value)))
+                        .with_name(StrBytes::from_static_str(def.name()))
+                        .with_value(value.map(StrBytes::from))
                         .with_read_only(false)
                         .with_config_source(source.wire_code())
                         .with_is_sensitive(false)

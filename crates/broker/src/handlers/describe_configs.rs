@@ -1,7 +1,7 @@
-//! DescribeConfigs (v1–v4) for topics and this broker, built from the config
-//! definitions in `crate::configs`.
-
-use std::collections::{BTreeMap, BTreeSet};
+//! DescribeConfigs (v1–v4) for topics and this broker, from the config
+//! registry in `crate::configs`. Entries come in the order Kafka lists them;
+//! asking for some names filters that list, as Kafka does, rather than
+//! following the request's order.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -13,8 +13,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::configs::{
-    BrokerConfigDef, ConfigSource, ConfigType, ResolvedConfig, TopicConfigDef, BROKER_CONFIGS,
-    TOPIC_CONFIGS,
+    broker_configs, topic_config, topic_config_for_synonym, topic_configs, ConfigDef, ConfigSource,
+    ResolvedConfig,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::topics::validate_topic_name;
@@ -31,13 +31,11 @@ struct Detail {
 
 /// One config entry before it becomes a wire struct.
 struct Entry {
-    name: String,
-    value: String,
+    def: ConfigDef,
+    value: Option<String>,
     source: ConfigSource,
     read_only: bool,
     synonyms: Vec<ResolvedConfig>,
-    config_type: ConfigType,
-    doc: Option<&'static str>,
 }
 
 pub async fn handle(
@@ -77,13 +75,19 @@ fn describe(
         .with_resource_name(resource.resource_name.clone());
     match entries {
         Ok(entries) => {
-            let wanted: Option<BTreeSet<&str>> = match &resource.configuration_keys {
-                Some(keys) if !keys.is_empty() => Some(keys.iter().map(|k| k.as_str()).collect()),
-                _ => None,
-            };
+            let wanted = resource
+                .configuration_keys
+                .as_ref()
+                .filter(|k| !k.is_empty());
+            let mut entries: Vec<Entry> = entries
+                .into_iter()
+                .filter(|e| wanted.is_none_or(|w| w.iter().any(|k| k.as_str() == e.def.name())))
+                .collect();
+            if wanted.is_some() {
+                in_kafkas_filtered_order(&mut entries);
+            }
             let configs = entries
                 .into_iter()
-                .filter(|e| wanted.as_ref().is_none_or(|w| w.contains(e.name.as_str())))
                 .map(|e| wire_entry(e, detail, version))
                 .collect();
             // Kafka leaves the message at its default on success: "", not null.
@@ -97,7 +101,39 @@ fn describe(
     }
 }
 
+/// Kafka 4.1 answers named configs in the iteration order of a Scala
+/// mutable.HashMap it filters them into: by bucket, the low bits of the Java
+/// String hash spread as java.util.HashMap spreads it, and within a bucket
+/// in insertion order, which is its full list's order (ours too). Its full
+/// list is already in that order, so only a filtered answer is re-sorted.
+/// Clients that read the answer by position (KafkaJS) see what Kafka sends.
+fn in_kafkas_filtered_order(entries: &mut [Entry]) {
+    let buckets = scala_hash_table_size(entries.len());
+    entries.sort_by_key(|e| spread_java_hash(e.def.name()) & (buckets - 1));
+}
+
+/// Scala 2.13's mutable.HashMap table size after `len` insertions: 16,
+/// doubled whenever an insertion would reach three quarters of it.
+fn scala_hash_table_size(len: usize) -> u32 {
+    let mut size: u32 = 16;
+    for inserted in 0..len {
+        if inserted as u64 + 1 >= u64::from(size) * 3 / 4 {
+            size = size.saturating_mul(2);
+        }
+    }
+    size
+}
+
+fn spread_java_hash(name: &str) -> u32 {
+    let hash = name
+        .encode_utf16()
+        .fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c)));
+    hash ^ (hash >> 16)
+}
+
 fn wire_entry(entry: Entry, detail: Detail, version: i16) -> DescribeConfigsResourceResult {
+    let sensitive = entry.def.is_sensitive();
+    let shown = |value: Option<String>| value.filter(|_| !sensitive).map(StrBytes::from);
     let synonyms = if detail.synonyms {
         entry
             .synonyms
@@ -105,7 +141,7 @@ fn wire_entry(entry: Entry, detail: Detail, version: i16) -> DescribeConfigsReso
             .map(|s| {
                 DescribeConfigsSynonym::default()
                     .with_name(StrBytes::from(s.name))
-                    .with_value(Some(StrBytes::from(s.value)))
+                    .with_value(shown(s.value))
                     .with_source(s.source.wire_code())
             })
             .collect()
@@ -113,17 +149,17 @@ fn wire_entry(entry: Entry, detail: Detail, version: i16) -> DescribeConfigsReso
         Vec::new()
     };
     let mut result = DescribeConfigsResourceResult::default()
-        .with_name(StrBytes::from(entry.name))
-        .with_value(Some(StrBytes::from(entry.value)))
+        .with_name(StrBytes::from_static_str(entry.def.name()))
+        .with_value(shown(entry.value))
         .with_read_only(entry.read_only)
         .with_config_source(entry.source.wire_code())
-        .with_is_sensitive(false)
+        .with_is_sensitive(sensitive)
         .with_synonyms(synonyms)
         .with_documentation(None);
     if version >= 3 {
-        result = result.with_config_type(entry.config_type.wire_code());
+        result = result.with_config_type(entry.def.kafka.kind.wire_code());
         if detail.documentation {
-            result = result.with_documentation(entry.doc.map(StrBytes::from_static_str));
+            result = result.with_documentation(Some(StrBytes::from(entry.def.documentation())));
         }
     }
     result
@@ -138,25 +174,29 @@ fn topic_entries(broker: &Broker, name: &str) -> ApiResult<Vec<Entry>> {
         )
     })?;
     let statics = broker.topics.statics();
-    Ok(TOPIC_CONFIGS
-        .iter()
+    Ok(topic_configs()
+        // Kafka lists an internal config only where it is set.
+        .filter(|def| !def.kafka.internal || topic.configs.contains_key(def.name()))
         .map(|def| {
-            let (value, source) = statics.topic_value(def, &topic.configs);
+            let (value, source) = statics.topic_value(&def, &topic.configs);
             Entry {
-                name: def.name.to_string(),
+                def,
                 value,
                 source,
                 read_only: false,
-                synonyms: statics.topic_config_chain(def, &topic.configs),
-                config_type: def.config_type,
-                doc: Some(def.doc),
+                synonyms: statics.topic_config_chain(&def, &topic.configs),
             }
         })
         .collect())
 }
 
 fn broker_entries(broker: &Broker, name: &str) -> ApiResult<Vec<Entry>> {
-    if !name.is_empty() && name != broker.node_id.to_string() {
+    if name.is_empty() {
+        // The cluster-wide dynamic defaults, as Kafka answers them: none can
+        // be set here (there is no AlterConfigs), so none are listed.
+        return Ok(Vec::new());
+    }
+    if name != broker.node_id.to_string() {
         return Err(ApiError::new(
             ResponseError::InvalidRequest,
             format!(
@@ -165,24 +205,17 @@ fn broker_entries(broker: &Broker, name: &str) -> ApiResult<Vec<Entry>> {
             ),
         ));
     }
-    let mut entries: Vec<Entry> = BROKER_CONFIGS
-        .iter()
+    let statics = broker.topics.statics();
+    Ok(broker_configs()
+        .filter(|def| !def.kafka.internal || statics.values.contains_key(def.name()))
         .map(|def| broker_entry(broker, def))
-        .collect();
-    let mut seen: BTreeSet<String> = entries.iter().map(|e| e.name.clone()).collect();
-    for def in TOPIC_CONFIGS {
-        for entry in synonym_entries(broker, def) {
-            if seen.insert(entry.name.clone()) {
-                entries.push(entry);
-            }
-        }
-    }
-    Ok(entries)
+        .collect())
 }
 
-fn broker_entry(broker: &Broker, def: &BrokerConfigDef) -> Entry {
+fn broker_entry(broker: &Broker, def: ConfigDef) -> Entry {
     let config = &broker.config;
-    let actual = match def.name {
+    let statics = broker.topics.statics();
+    let actual = match def.name() {
         "node.id" | "broker.id" => Some(broker.node_id.to_string()),
         "listeners" => Some(format!("PLAINTEXT://{}", config.listen)),
         "advertised.listeners" => Some(format!(
@@ -192,183 +225,57 @@ fn broker_entry(broker: &Broker, def: &BrokerConfigDef) -> Entry {
         "log.dirs" => Some(config.data_dir.display().to_string()),
         _ => None,
     };
-    let derived = actual.is_some();
-    let (value, source) = match actual {
-        Some(value) => (value, ConfigSource::StaticBroker),
-        None => broker.topics.statics().broker_value_or_default(def),
-    };
-    let mut synonyms = vec![ResolvedConfig {
-        name: def.name.into(),
-        value: value.clone(),
+    let own = |value: Option<String>, source| ResolvedConfig {
+        name: def.name().into(),
+        value,
         source,
-    }];
-    if source != ConfigSource::Default && !derived {
-        synonyms.push(ResolvedConfig {
-            name: def.name.into(),
-            value: def.default.into(),
-            source: ConfigSource::Default,
-        });
-    }
-    Entry {
-        name: def.name.into(),
+    };
+    // Read-only: nothing here alters broker configs at run time.
+    let entry = |value, source, synonyms| Entry {
+        def,
         value,
         source,
         read_only: true,
         synonyms,
-        config_type: def.config_type,
-        doc: None,
+    };
+    if let Some(value) = actual {
+        let synonyms = vec![own(Some(value.clone()), ConfigSource::StaticBroker)];
+        return entry(Some(value), ConfigSource::StaticBroker, synonyms);
     }
+    if let Some(topic_def) = topic_config_for_synonym(def.name()).and_then(topic_config) {
+        return synonym_entry(broker, def, topic_def);
+    }
+    let (value, source) = statics.broker_value_or_default(&def);
+    let mut synonyms = vec![own(value.clone(), source)];
+    if source != ConfigSource::Default {
+        synonyms.push(own(
+            def.default().map(str::to_string),
+            ConfigSource::Default,
+        ));
+    }
+    entry(value, source, synonyms)
 }
 
-/// The broker-level names standing in for a topic config: every one that is
-/// set, and the first (most specific) one even when unset, with the effective
-/// broker-level value.
-fn synonym_entries(broker: &Broker, def: &TopicConfigDef) -> Vec<Entry> {
+/// A broker config standing in for a topic config. The most specific one
+/// (log.retention.ms) shows the broker-level value in force even when unset;
+/// the others show their own value, null when unset.
+fn synonym_entry(broker: &Broker, def: ConfigDef, topic_def: ConfigDef) -> Entry {
     let statics = broker.topics.statics();
-    let no_overrides = BTreeMap::new();
-    let chain = statics.topic_config_chain(def, &no_overrides);
-    let mut entries = Vec::new();
-    for (i, syn) in def.synonyms.iter().enumerate() {
-        let set = statics.values.get(syn.name);
-        let (value, source) = match (i, set) {
-            (0, _) => statics.topic_value(def, &no_overrides),
-            (_, Some(raw)) => (raw.clone(), ConfigSource::StaticBroker),
-            (_, None) => continue,
-        };
-        entries.push(Entry {
-            name: syn.name.to_string(),
-            value,
-            source,
-            read_only: true,
-            synonyms: chain.clone(),
-            // The coarser units (hours, minutes) are ints in Kafka.
-            config_type: if syn.factor == 1 {
-                def.config_type
-            } else {
-                ConfigType::Int
-            },
-            doc: Some(def.doc),
-        });
+    let no_overrides = Default::default();
+    let most_specific = topic_def.kafka.synonyms.first().map(|(n, _)| *n) == Some(def.name());
+    let (value, source) = match statics.values.get(def.name()) {
+        Some(raw) => (Some(raw.clone()), ConfigSource::StaticBroker),
+        None if most_specific => statics.topic_value(&topic_def, &no_overrides),
+        None => (None, ConfigSource::Default),
+    };
+    Entry {
+        def,
+        value,
+        source,
+        read_only: true,
+        synonyms: statics.topic_config_chain(&topic_def, &no_overrides),
     }
-    entries
 }
 
 #[cfg(test)]
-mod tests {
-    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-
-    use super::*;
-    use crate::handlers::test_support::{assert_encodes, test_broker_with};
-
-    fn resource(kind: i8, name: &str, keys: Option<Vec<&'static str>>) -> DescribeConfigsResource {
-        DescribeConfigsResource::default()
-            .with_resource_type(kind)
-            .with_resource_name(StrBytes::from(name.to_string()))
-            .with_configuration_keys(
-                keys.map(|k| k.into_iter().map(StrBytes::from_static_str).collect()),
-            )
-    }
-
-    fn find<'a>(
-        result: &'a DescribeConfigsResult,
-        name: &str,
-    ) -> Option<&'a DescribeConfigsResourceResult> {
-        result.configs.iter().find(|c| c.name.as_str() == name)
-    }
-
-    #[tokio::test]
-    async fn topic_configs_with_sources_and_synonyms() {
-        let broker = test_broker_with(|c| c.with("log.retention.hours", "24")).await;
-        let overrides = [("segment.bytes".to_string(), "2000000".to_string())].into();
-        broker
-            .topics
-            .create("t", 1, overrides, false)
-            .await
-            .unwrap();
-        let req = DescribeConfigsRequest::default()
-            .with_resources(vec![
-                resource(RESOURCE_TOPIC, "t", None),
-                resource(RESOURCE_TOPIC, "t", Some(vec!["retention.ms"])),
-                resource(RESOURCE_TOPIC, "missing", None),
-                resource(16, "g", None),
-            ])
-            .with_include_synonyms(true)
-            .with_include_documentation(true);
-        let resp = handle(&broker, req, 4).await;
-        assert_encodes(&resp, 4);
-        assert_encodes(&resp, 1);
-        let all = &resp.results[0];
-        assert_eq!(all.error_code, 0);
-        assert_eq!(all.configs.len(), TOPIC_CONFIGS.len());
-        let seg = find(all, "segment.bytes").unwrap();
-        assert_eq!(
-            (seg.value.as_deref(), seg.config_source),
-            (Some("2000000"), 1)
-        );
-        assert_eq!(seg.synonyms.len(), 2);
-        let ret = find(all, "retention.ms").unwrap();
-        assert_eq!(ret.value.as_deref(), Some("86400000"));
-        assert_eq!(ret.config_source, 4);
-        let names: Vec<&str> = ret.synonyms.iter().map(|s| s.name.as_str()).collect();
-        // As Kafka lists them: the static hours setting, then the default,
-        // which Kafka keeps on log.retention.hours (168).
-        assert_eq!(names, vec!["log.retention.hours", "log.retention.hours"]);
-        assert_eq!(ret.synonyms[0].value.as_deref(), Some("24"));
-        assert_eq!(ret.synonyms[1].value.as_deref(), Some("168"));
-        assert_eq!(ret.synonyms[1].source, 5);
-        assert_eq!(ret.config_type, ConfigType::Long.wire_code());
-        assert!(ret.documentation.is_some());
-        assert_eq!(resp.results[1].configs.len(), 1);
-        assert_eq!(
-            resp.results[2].error_code,
-            ResponseError::UnknownTopicOrPartition.code()
-        );
-        assert_eq!(
-            resp.results[3].error_code,
-            ResponseError::InvalidRequest.code()
-        );
-    }
-
-    #[tokio::test]
-    async fn broker_configs_show_real_values() {
-        let broker = test_broker_with(|c| {
-            c.with("log.retention.hours", "24")
-                .with("num.partitions", "4")
-        })
-        .await;
-        let me = broker.node_id.to_string();
-        let req = DescribeConfigsRequest::default().with_resources(vec![
-            resource(RESOURCE_BROKER, &me, None),
-            resource(RESOURCE_BROKER, "", None),
-            resource(RESOURCE_BROKER, "99", None),
-        ]);
-        let resp = handle(&broker, req, 2).await;
-        assert_encodes(&resp, 2);
-        let r = &resp.results[0];
-        assert_eq!(r.error_code, 0);
-        let value = |name: &str| {
-            find(r, name)
-                .and_then(|c| c.value.as_ref())
-                .map(|v| v.to_string())
-        };
-        assert_eq!(value("node.id"), Some(me.clone()));
-        assert_eq!(value("num.partitions").as_deref(), Some("4"));
-        assert_eq!(
-            value("advertised.listeners"),
-            Some(format!(
-                "PLAINTEXT://{}:{}",
-                broker.advertised_host, broker.advertised_port
-            ))
-        );
-        assert_eq!(value("log.retention.hours").as_deref(), Some("24"));
-        assert_eq!(value("log.retention.ms").as_deref(), Some("86400000"));
-        assert_eq!(value("log.retention.minutes"), None);
-        assert_eq!(value("log.segment.bytes").as_deref(), Some("1073741824"));
-        assert!(r.configs.iter().all(|c| c.read_only));
-        assert_eq!(resp.results[1].error_code, 0);
-        assert_eq!(
-            resp.results[2].error_code,
-            ResponseError::InvalidRequest.code()
-        );
-    }
-}
+mod tests;

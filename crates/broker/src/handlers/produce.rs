@@ -7,7 +7,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::configs::topic_config_def;
+use crate::configs::topic_config;
 use crate::error::{ApiError, ApiResult};
 use fjord_storage::meta::TopicMeta;
 use fjord_storage::{AppendOutcome, Durability};
@@ -105,13 +105,14 @@ async fn append(
 }
 
 fn min_insync_replicas(broker: &Broker, topic: &TopicMeta) -> i64 {
-    topic_config_def("min.insync.replicas")
+    topic_config("min.insync.replicas")
         .and_then(|def| {
             broker
                 .topics
                 .statics()
-                .topic_value(def, &topic.configs)
-                .0
+                .topic_value(&def, &topic.configs)
+                .0?
+                .trim()
                 .parse()
                 .ok()
         })
