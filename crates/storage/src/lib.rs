@@ -81,6 +81,10 @@ pub trait PartitionLog: Send + Sync {
 
     fn high_watermark(&self) -> i64;
     fn log_start_offset(&self) -> i64;
+    /// An error while the log is offline (damaged data, a failed write or
+    /// fsync): every request on it then answers KAFKA_STORAGE_ERROR, even
+    /// those the watermarks alone would answer.
+    fn check_online(&self) -> Result<()>;
     /// Changes whenever the high watermark moves (long-polling fetches wait on it).
     fn watch_high_watermark(&self) -> watch::Receiver<i64>;
 
@@ -127,6 +131,7 @@ pub trait LogStore: Send + Sync {
     /// Applies retention (`retention.ms`, `retention.bytes`) and time-based
     /// segment rolls to every partition; the broker calls this periodically.
     async fn run_housekeeping(&self) -> Result<()>;
-    /// Flushes and fsyncs everything (clean shutdown).
+    /// The clean shutdown: flushes and fsyncs everything and closes the
+    /// logs, which answer no request afterwards.
     async fn flush_all(&self) -> Result<()>;
 }

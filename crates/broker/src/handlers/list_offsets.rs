@@ -86,6 +86,7 @@ fn internal_topic_offsets(timestamp: i64) -> (i64, i64) {
 
 /// The (timestamp, offset) answered for one partition; -1 where none exists.
 async fn lookup(log: &dyn PartitionLog, timestamp: i64) -> ApiResult<(i64, i64)> {
+    log.check_online()?;
     Ok(match timestamp {
         LATEST => (-1, log.high_watermark()),
         EARLIEST | EARLIEST_LOCAL => (-1, log.log_start_offset()),

@@ -427,6 +427,38 @@ pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs:
     assert_eq!(results, vec![Ok(name.to_string())], "creating {name}");
 }
 
+/// Sends `records` (key, value) to one empty partition all at once and
+/// asserts each was acknowledged at its index as offset.
+pub async fn produce_in_order(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    records: &[(Option<String>, String)],
+) {
+    let deliveries: Vec<_> = records
+        .iter()
+        .map(|(key, value)| {
+            let record = rdkafka::producer::FutureRecord::to(topic)
+                .partition(partition)
+                .payload(value);
+            let record = match key {
+                Some(key) => record.key(key),
+                None => record,
+            };
+            producer.send(record, rdkafka::util::Timeout::After(WAIT))
+        })
+        .collect();
+    for (i, d) in futures::future::join_all(deliveries)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let (offset, what) = (i as i64, format!("{topic}-{partition} record {i}"));
+        let delivered = d.unwrap_or_else(|(e, _)| panic!("{what}: {e}"));
+        assert_eq!(delivered.offset, offset, "{what}");
+    }
+}
+
 /// Runs a blocking client call off the async workers.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking task")

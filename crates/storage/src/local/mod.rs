@@ -13,11 +13,13 @@
 
 mod file_cache;
 mod index;
+mod load_segment;
 mod log_start;
 mod partition;
 mod read;
 mod recovery;
 mod retention;
+mod scan;
 mod segment;
 mod store;
 mod timestamp;

@@ -17,7 +17,9 @@ use crate::batch::{validate_batches, BatchHeaderMut};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
 use crate::group_commit::GroupCommit;
-use crate::local::recovery::load_partition;
+use crate::local::file_cache::OpenFile;
+use crate::local::log_start::write_recovery_point;
+use crate::local::recovery::{load_partition, Shutdown};
 use crate::local::segment::Segment;
 use crate::local::{io_context, now_ms, sync_dir};
 use crate::{AppendOutcome, Durability, PartitionLog, ReadOutcome, TimestampOffset};
@@ -29,10 +31,14 @@ pub(crate) struct PartitionState {
     pub(crate) config: LogConfig,
     /// Files were created or deleted since the directory was last fsynced.
     pub(crate) dir_dirty: bool,
-    /// Set after a failed write or fsync (or deletion): the log refuses
-    /// further appends, since what is on disk is no longer known (Kafka takes
-    /// the log dir offline in this case).
+    /// Set after a failed write or fsync, on damaged data (see `recovery`),
+    /// at deletion and at clean shutdown: the log is offline and refuses
+    /// every request, since what is on disk is no longer known or may not be
+    /// served (Kafka takes the log dir offline in this case).
     pub(crate) failure: Option<String>,
+    /// The recovery point as persisted (or less): every offset below it is
+    /// fsynced. Only ever set to a segment's base.
+    pub(crate) recovery_point: i64,
 }
 
 impl PartitionState {
@@ -81,6 +87,40 @@ impl PartitionState {
     }
 }
 
+/// Segment files written since their last fsync, and whether the directory
+/// changed.
+struct Unsynced {
+    files: Vec<(std::sync::Arc<OpenFile>, PathBuf)>,
+    sync_directory: bool,
+}
+
+/// The recovery point to persist once the segments written so far are
+/// fsynced: the active segment's base, if a roll moved it past the last one.
+fn recovery_point_due(state: &PartitionState) -> Result<Option<i64>> {
+    let active_base = state.active()?.base_offset;
+    Ok((active_base > state.recovery_point).then_some(active_base))
+}
+
+/// Takes the segments written since their last fsync, writing out their
+/// index entries first: the indexes on disk then cover what is durable
+/// (recovery after an unclean shutdown checks them against the log anyway).
+fn take_unsynced(state: &mut PartitionState) -> Result<Unsynced> {
+    let mut files = Vec::new();
+    for segment in state.segments.values_mut().filter(|s| s.dirty) {
+        segment.persist_indexes()?;
+        let file = segment
+            .file
+            .open()
+            .map_err(|e| io_context("open segment", &segment.log_path, e))?;
+        files.push((file, segment.log_path.clone()));
+        segment.dirty = false;
+    }
+    Ok(Unsynced {
+        files,
+        sync_directory: std::mem::take(&mut state.dir_dirty),
+    })
+}
+
 pub struct LocalPartitionLog {
     pub(crate) topic: String,
     pub(crate) partition: i32,
@@ -97,6 +137,8 @@ pub struct LocalPartitionLog {
     /// Until then `state` holds only the config: partitions found at start-up
     /// are loaded on first use, so start-up does not read every directory.
     loaded: OnceLock<std::result::Result<(), String>>,
+    /// How the broker stopped before this start-up (for the first load).
+    last_shutdown: Shutdown,
 }
 
 impl LocalPartitionLog {
@@ -120,6 +162,7 @@ impl LocalPartitionLog {
             group_commit: GroupCommit::new(next_offset),
             log_start_writer: tokio::sync::Mutex::new(()),
             loaded: OnceLock::from(Ok(())),
+            last_shutdown: Shutdown::Unclean,
         }
     }
 
@@ -127,16 +170,25 @@ impl LocalPartitionLog {
     /// housekeeping's first pass, right after start-up). Until it is loaded
     /// it has not been recovered: after an unclean shutdown, nothing may
     /// declare it clean (a clean-shutdown marker) before it was loaded.
-    pub(crate) fn unloaded(topic: String, partition: i32, dir: PathBuf) -> Self {
+    /// `shutdown`: how the broker last stopped, which decides how much
+    /// recovery checks when it is loaded.
+    pub(crate) fn unloaded(
+        topic: String,
+        partition: i32,
+        dir: PathBuf,
+        shutdown: Shutdown,
+    ) -> Self {
         let placeholder = PartitionState {
             segments: BTreeMap::new(),
             log_start_offset: 0,
             config: LogConfig::default(),
             dir_dirty: false,
             failure: None,
+            recovery_point: 0,
         };
         let mut log = LocalPartitionLog::from_state(topic, partition, dir, placeholder);
         log.loaded = OnceLock::new();
+        log.last_shutdown = shutdown;
         log
     }
 
@@ -163,7 +215,7 @@ impl LocalPartitionLog {
 
     fn load(&self) -> Result<()> {
         let config = self.state.lock().config.clone();
-        let loaded = load_partition(&self.dir, &config)?;
+        let loaded = load_partition(&self.dir, &config, self.last_shutdown)?;
         let next_offset = loaded.next_offset();
         let log_start = loaded.log_start_offset;
         {
@@ -224,57 +276,126 @@ impl LocalPartitionLog {
         state.failure.get_or_insert(reason);
     }
 
+    /// Takes the log offline because its data is damaged where it cannot be
+    /// served (see `recovery`); returns the error to answer with.
+    pub(crate) fn take_offline(&self, damage: String) -> StorageError {
+        tracing::error!(
+            topic = %self.topic,
+            partition = self.partition,
+            %damage,
+            "damaged log data met while reading: partition offline, nothing cut"
+        );
+        self.mark_failed(format!("damaged log data: {damage}"));
+        let state = self.state.lock();
+        match state.check_usable() {
+            Err(err) => err,
+            Ok(()) => StorageError::Io(std::io::Error::other(damage)),
+        }
+    }
+
     /// One fsync round: fdatasync every segment written since the last round
     /// (and the directory if files changed) and return the offset covered.
+    /// After a roll this fsyncs the closed segments, so the recovery point
+    /// moves up to the active segment's base (one small file write per roll).
     async fn flush_once(&self) -> Result<i64> {
         let collected = {
             let mut state = self.state.lock();
             state.check_usable()?;
             let covered = state.next_offset();
-            let mut files = Vec::new();
-            for segment in state.segments.values_mut().filter(|s| s.dirty) {
-                // Indexes on disk then cover what is durable (recovery after
-                // an unclean shutdown checks them against the log anyway).
-                segment.persist_indexes()?;
-                let file = segment
-                    .file
-                    .open()
-                    .map_err(|e| io_context("open segment", &segment.log_path, e))?;
-                files.push((file, segment.log_path.clone()));
-                segment.dirty = false;
-            }
-            Ok((covered, files, std::mem::take(&mut state.dir_dirty)))
+            recovery_point_due(&state).and_then(|recovery_point| {
+                take_unsynced(&mut state).map(|pending| (covered, pending, recovery_point))
+            })
         };
-        let (covered, files, sync_directory) = match collected {
+        let (covered, pending, recovery_point) = match collected {
             Ok(collected) => collected,
             Err(err) => {
                 self.mark_failed(format!("flush failed: {err}"));
                 return Err(err);
             }
         };
-        let dir = self.dir.clone();
-        let synced = tokio::task::spawn_blocking(move || -> Result<()> {
-            for (file, path) in files {
-                file.sync_data()
-                    .map_err(|e| io_context("fdatasync", &path, e))?;
-            }
-            if sync_directory {
-                sync_dir(&dir)?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|join| {
-            StorageError::Io(std::io::Error::other(format!("fsync task failed: {join}")))
-        })
-        .and_then(|r| r);
-        match synced {
+        match self.sync(pending, recovery_point).await {
             Ok(()) => Ok(covered),
             Err(err) => {
                 self.mark_failed(format!("fsync failed: {err}"));
                 Err(err)
             }
         }
+    }
+
+    /// fsyncs the closed segments once a roll has left them behind the
+    /// recovery point, as Kafka flushes a segment when it rolls: without
+    /// acks=all writers the recovery point would otherwise stay put and a
+    /// crash would scan every segment written since.
+    pub(crate) async fn flush_after_roll(&self) -> Result<()> {
+        if !self.is_loaded() {
+            return Ok(());
+        }
+        let rolled = {
+            let state = self.state.lock();
+            state.failure.is_none() && state.active()?.base_offset > state.recovery_point
+        };
+        if rolled {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Clean shutdown of this log: it takes no more requests and everything
+    /// is fsynced, index entries included. `false`
+    /// if the log was offline, or not recovered since an unclean shutdown:
+    /// then the shutdown is not clean for it.
+    pub(crate) async fn close(&self) -> Result<bool> {
+        match self.loaded.get() {
+            // Never loaded since start-up: its files are as the last
+            // shutdown left them, which vouches for them only if it was clean.
+            None => return Ok(self.last_shutdown == Shutdown::Clean),
+            Some(Err(_)) => return Ok(false),
+            Some(Ok(())) => {}
+        }
+        let pending = {
+            let mut state = self.state.lock();
+            if state.failure.is_some() {
+                return Ok(false);
+            }
+            state.failure = Some("closed at shutdown".to_string());
+            for segment in state.segments.values_mut() {
+                segment.persist_indexes()?;
+            }
+            take_unsynced(&mut state)?
+        };
+        // The recovery point is left to the flushes after rolls: a file write
+        // per partition here would cost descriptors and fsyncs when shutting
+        // down many partitions at once, and buys little (the active segment
+        // is scanned after a crash anyway).
+        self.sync(pending, None).await?;
+        Ok(true)
+    }
+
+    /// fsyncs `pending`, then persists `recovery_point` (if given).
+    async fn sync(&self, pending: Unsynced, recovery_point: Option<i64>) -> Result<()> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            for (file, path) in pending.files {
+                file.sync_data()
+                    .map_err(|e| io_context("fdatasync", &path, e))?;
+            }
+            if pending.sync_directory {
+                sync_dir(&dir)?;
+            }
+            if let Some(offset) = recovery_point {
+                write_recovery_point(&dir, offset)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|join| {
+            StorageError::Io(std::io::Error::other(format!("fsync task failed: {join}")))
+        })??;
+        if let Some(offset) = recovery_point {
+            let mut state = self.state.lock();
+            state.recovery_point = state.recovery_point.max(offset);
+        }
+        Ok(())
     }
 
     /// Validates, stamps and writes the batches under the partition lock.
@@ -387,6 +508,11 @@ impl PartitionLog for LocalPartitionLog {
             return 0;
         }
         self.log_start.load(Ordering::Acquire)
+    }
+
+    fn check_online(&self) -> Result<()> {
+        self.ensure_loaded()?;
+        self.state.lock().check_usable()
     }
 
     fn watch_high_watermark(&self) -> watch::Receiver<i64> {

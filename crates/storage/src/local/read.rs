@@ -7,9 +7,9 @@
 
 use bytes::Bytes;
 
-use crate::batch::batches;
 use crate::error::{Result, StorageError};
 use crate::local::partition::LocalPartitionLog;
+use crate::local::scan::{check_served, NextBatch};
 use crate::local::segment::{find_batch_containing, ReadAt, SegmentSnapshot};
 use crate::ReadOutcome;
 
@@ -22,6 +22,7 @@ impl LocalPartitionLog {
     ) -> Result<ReadOutcome> {
         let (high_watermark, log_start_offset, segments, start_position) = {
             let state = self.state.lock();
+            state.check_usable()?;
             let high_watermark = state.next_offset();
             let log_start_offset = state.log_start_offset;
             if offset < log_start_offset || offset > high_watermark {
@@ -56,7 +57,13 @@ impl LocalPartitionLog {
             }
             (high_watermark, log_start_offset, segments, start_position)
         };
-        let records = read_from_segments(&segments, start_position, offset, max_bytes, min_one)?;
+        let records =
+            match read_from_segments(&segments, start_position, offset, max_bytes, min_one) {
+                Err(StorageError::CorruptBatch(damage)) => {
+                    return Err(self.take_offline(format!("{}/{damage}", self.dir.display())))
+                }
+                other => other?,
+            };
         Ok(ReadOutcome {
             records: Bytes::from(records),
             high_watermark,
@@ -73,8 +80,18 @@ fn empty(high_watermark: i64, log_start_offset: i64) -> ReadOutcome {
     }
 }
 
+/// Damage met while reading: the file and byte position, and what is wrong.
+fn damaged(segment: &SegmentSnapshot, position: u64, why: impl std::fmt::Display) -> StorageError {
+    StorageError::CorruptBatch(format!(
+        "{:020}.log at byte {position}: {why}",
+        segment.base_offset
+    ))
+}
+
 /// Collects whole batches, starting at the one containing `offset`, across
-/// segments until `max_bytes` is reached.
+/// segments until `max_bytes` is reached. Damage (broken batch framing,
+/// offsets that do not continue) ends the read after the intact batches
+/// before it; met first, it is a `CorruptBatch` naming file and position.
 fn read_from_segments(
     segments: &[SegmentSnapshot],
     start_position: u64,
@@ -83,11 +100,15 @@ fn read_from_segments(
     min_one: bool,
 ) -> Result<Vec<u8>> {
     let mut out: Vec<u8> = Vec::new();
+    let mut next = NextBatch::Containing(offset);
     for (index, segment) in segments.iter().enumerate() {
         let scan_from = if index == 0 { start_position } else { 0 };
-        let Some((position, header)) =
-            find_batch_containing(&segment.file, scan_from, segment.size, offset)?
-        else {
+        let found = match find_batch_containing(&segment.file, scan_from, segment.size, offset) {
+            Err(StorageError::CorruptBatch(_)) if !out.is_empty() => break,
+            Err(StorageError::CorruptBatch(why)) => return Err(damaged(segment, scan_from, why)),
+            other => other?,
+        };
+        let Some((position, header)) = found else {
             continue;
         };
         let available = segment.size - position;
@@ -97,6 +118,8 @@ fn read_from_segments(
             // whole even if it exceeds the limit, so consumers always progress.
             if min_one {
                 read_into(&mut out, segment, position, header.size)?;
+                check_served(&out, available, &mut next)
+                    .map_err(|(at, why)| damaged(segment, position + at as u64, why))?;
             }
             break;
         }
@@ -106,7 +129,14 @@ fn read_from_segments(
         }
         let appended = read_into(&mut out, segment, position, wanted)?;
         let start = out.len() - appended;
-        let whole = whole_batches_len(&out[start..]);
+        let whole = match check_served(&out[start..], available, &mut next) {
+            Ok(whole) => whole,
+            Err((at, _)) if start + at > 0 => {
+                out.truncate(start + at);
+                break;
+            }
+            Err((at, why)) => return Err(damaged(segment, position + at as u64, why)),
+        };
         out.truncate(start + whole);
         let reached_segment_end = whole as u64 == available;
         if !reached_segment_end || out.len() >= max_bytes {
@@ -143,11 +173,4 @@ fn read_into(
         )));
     }
     Ok(len)
-}
-
-/// Length of the prefix of `buf` made of complete batches.
-fn whole_batches_len(buf: &[u8]) -> usize {
-    let mut iter = batches(buf);
-    while let Some(Ok(_)) = iter.next() {}
-    iter.position()
 }

@@ -1,70 +1,150 @@
-//! Loading a partition directory at startup.
+//! Loading a partition directory at start-up: the recovery rule.
 //!
-//! Closed segments are trusted if their indexes look consistent (sizes,
-//! ordering, last entry pointing at a real batch). The last segment, and any
-//! segment whose indexes are missing or wrong, is checked batch by batch
-//! (length, magic, CRC32C, offsets increasing) and cut at the first torn or
-//! corrupt batch; its indexes are rebuilt from what remains.
+//! Two facts decide how much is checked:
+//! - the **clean-shutdown marker** (`.kafka_cleanshutdown` in the data dir,
+//!   as Kafka names it), written at clean shutdown after every log is
+//!   fsynced, removed at start-up once the logs are loaded (`store`);
+//! - the partition's **recovery point** (`recovery-point-offset` in its
+//!   directory): every offset below it is known to be fsynced. It moves up to
+//!   the active segment's base once the closed segments are fsynced: by the
+//!   first flush after a roll (an acks=all write's group commit, or
+//!   housekeeping's, as Kafka flushes a rolled segment). Being at segment
+//!   granularity, it is not moved at clean shutdown: that would only spare
+//!   scanning segments rolled since the last flush.
+//!
+//! What is scanned:
+//! - After a clean shutdown nothing is scanned or rewritten. Each segment's
+//!   indexes get cheap sanity checks (sizes, order, the last entry pointing
+//!   at a batch with its offset); an index that fails them is rebuilt from the
+//!   batch headers. The end of the active segment is read from its last index
+//!   entry on.
+//! - After an unclean shutdown, segments wholly below the recovery point are
+//!   loaded as after a clean shutdown; the segments from the recovery point
+//!   on (always the last one) are scanned batch by batch: length, magic,
+//!   offsets continuing exactly from the previous batch (and segment), and
+//!   CRC32C. Their indexes are rebuilt as they are scanned.
+//!
+//! What is cut: only a **tail**, and only in the scanned region. Damage (a
+//! torn or garbage batch, or offsets missing between two segments) is a tail
+//! when no intact batch follows it anywhere: not later in its file (searched
+//! byte by byte, since damage may hide the batch lengths) and not in a later
+//! segment. A tail is cut off (the file truncated, later garbage-only
+//! segments deleted); the log then ends at the last intact batch. Nothing
+//! is ever cut after a clean shutdown or below the recovery point.
+//!
+//! What is served: a batch whose only fault is its CRC32C, while its length,
+//! magic and offsets fit and an intact batch follows it in the same file, is
+//! kept and served as stored (Kafka does not re-check CRCs when serving;
+//! clients that check CRCs report it). It is logged as an error.
+//!
+//! What goes offline: any other damage with intact data after it (or found
+//! where nothing may be cut). The partition keeps its files as they are and
+//! answers every request with KAFKA_STORAGE_ERROR; each damage is logged as
+//! an error naming the file, the byte position and the offset due there. The
+//! other partitions keep serving. Cutting would leave a hole under the
+//! watermarks that consumers skip silently; that never happens.
+//!
+//! Damage in segments that are not scanned is found when read: the reader
+//! checks batch lengths and that offsets continue, and takes the partition
+//! offline the same way (`read`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tracing::warn;
+use tracing::{error, warn};
 
-use crate::batch::BatchView;
 use crate::config::LogConfig;
 use crate::error::Result;
-use crate::local::file_cache::SegmentFile;
-use crate::local::index::{OffsetIndex, TimeIndex};
-use crate::local::log_start::read_log_start;
+use crate::local::load_segment::{load_trusted, scan_segment, Loaded};
+use crate::local::log_start::{read_log_start, read_recovery_point};
 use crate::local::partition::PartitionState;
-use crate::local::segment::{open_log_file, read_header_at, Segment};
-use crate::local::{
-    io_context, segment_file_path, sync_dir, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX,
-};
+use crate::local::scan::Damage;
+use crate::local::segment::Segment;
+use crate::local::{io_context, sync_dir};
+
+/// How the broker last stopped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Shutdown {
+    Clean,
+    Unclean,
+}
 
 /// Loads (or creates) the partition in `dir`.
-pub(crate) fn load_partition(dir: &Path, config: &LogConfig) -> Result<PartitionState> {
+pub(crate) fn load_partition(
+    dir: &Path,
+    config: &LogConfig,
+    shutdown: Shutdown,
+) -> Result<PartitionState> {
     std::fs::create_dir_all(dir).map_err(|e| io_context("create partition dir", dir, e))?;
     let bases = segment_base_offsets(dir)?;
     let persisted_log_start = read_log_start(dir)?.unwrap_or(0);
+    let recovery_point = read_recovery_point(dir)?.unwrap_or(0);
 
-    let mut segments = BTreeMap::new();
+    let mut loaded = Vec::with_capacity(bases.len());
     for (i, &base) in bases.iter().enumerate() {
-        let segment = match bases.get(i + 1) {
-            Some(&next_base) => load_closed_segment(dir, base, next_base, config)?,
-            None => recover_segment(dir, base, config)?,
-        };
-        segments.insert(base, segment);
+        let end = bases.get(i + 1).copied();
+        let scanned = shutdown == Shutdown::Unclean && end.is_none_or(|end| end > recovery_point);
+        loaded.push(if scanned {
+            scan_segment(dir, base, config)?
+        } else {
+            load_trusted(dir, base, end, shutdown == Shutdown::Clean, config)?
+        });
     }
+    note_missing_offsets(&mut loaded);
+    let mut changed = false;
+    if shutdown == Shutdown::Unclean {
+        changed = cut_tail(&mut loaded)?;
+    }
+    let failure = report(&loaded);
+    if shutdown == Shutdown::Unclean {
+        // What was scanned may still sit in the page cache only.
+        for l in loaded.iter().filter(|l| l.scanned) {
+            l.segment
+                .file
+                .sync_data()
+                .map_err(|e| io_context("fdatasync", &l.segment.log_path, e))?;
+        }
+    }
+
     let first_base = bases.first().copied().unwrap_or(persisted_log_start);
+    let segments: BTreeMap<i64, Segment> = loaded
+        .into_iter()
+        .map(|l| (l.segment.base_offset, l.segment))
+        .collect();
     let mut state = PartitionState {
         segments,
         log_start_offset: persisted_log_start.max(first_base),
         config: config.clone(),
         dir_dirty: false,
-        failure: None,
+        failure,
+        recovery_point: 0,
     };
-    // A torn tail can leave the log ending below its start offset (or there
-    // may be no segment at all): start afresh at the log start offset.
-    if state.segments.is_empty() || state.next_offset() < state.log_start_offset {
+    // A cut tail can leave the log ending below its start offset (or there
+    // may be no segment at all): start afresh at the log start offset. Never
+    // for an offline partition, whose files stay as found.
+    let fresh = state.segments.is_empty() || state.next_offset() < state.log_start_offset;
+    if fresh && state.failure.is_none() {
         for segment in std::mem::take(&mut state.segments).into_values() {
-            for path in segment.paths() {
-                std::fs::remove_file(&path)
-                    .map_err(|e| io_context("delete segment file", &path, e))?;
-            }
+            remove_segment_files(&segment)?;
         }
         let segment = Segment::create(dir, state.log_start_offset, config)?;
         state.segments.insert(state.log_start_offset, segment);
+        changed = true;
     }
-    // Make what recovery kept (and any truncation) durable before serving it.
-    let active = state.active()?;
-    active
-        .file
-        .sync_data()
-        .map_err(|e| io_context("fdatasync", &active.log_path, e))?;
     state.active_mut()?.dirty = false;
-    sync_dir(dir)?;
+    if changed || shutdown == Shutdown::Unclean {
+        if changed {
+            let active = state.active()?;
+            active
+                .file
+                .sync_data()
+                .map_err(|e| io_context("fdatasync", &active.log_path, e))?;
+        }
+        sync_dir(dir)?;
+    }
+    // As persisted; after a crash recovery fsynced more, which the next
+    // flush records.
+    state.recovery_point = recovery_point;
     Ok(state)
 }
 
@@ -89,141 +169,113 @@ fn segment_base_offsets(dir: &Path) -> Result<Vec<i64>> {
     Ok(bases)
 }
 
-/// Loads a closed segment from its indexes, or recovers it if they are unusable.
-fn load_closed_segment(
-    dir: &Path,
-    base: i64,
-    next_base: i64,
-    config: &LogConfig,
-) -> Result<Segment> {
-    let log_path = segment_file_path(dir, base, LOG_SUFFIX);
-    let file = open_log_file(&log_path, false)?;
-    let size = file
-        .metadata()
-        .map_err(|e| io_context("stat segment", &log_path, e))?
-        .len();
-    let offset_index = OffsetIndex::load(
-        segment_file_path(dir, base, OFFSET_INDEX_SUFFIX),
-        size,
-        config.segment_index_bytes,
-    )?;
-    let time_index = TimeIndex::load(
-        segment_file_path(dir, base, TIME_INDEX_SUFFIX),
-        config.segment_index_bytes,
-    )?;
-    let (Some(offset_index), Some(time_index)) = (offset_index, time_index) else {
-        warn!(segment = %log_path.display(), "indexes missing or inconsistent, rebuilding");
-        return recover_segment(dir, base, config);
-    };
-    let mut segment = Segment {
-        base_offset: base,
-        log_path,
-        file: SegmentFile::adopt(segment_file_path(dir, base, LOG_SUFFIX), file),
-        size,
-        next_offset: next_base,
-        max_timestamp: -1,
-        offset_index,
-        time_index,
-        bytes_since_index_entry: 0,
-        first_append_ms: None,
-        dirty: false,
-    };
-    // The last offset index entry must point at a batch with that offset.
-    let probe = segment.position_for_offset(next_base.saturating_sub(1));
-    let pointed_at = read_header_at(&segment.file, probe, size).ok().flatten();
-    if probe > 0 && pointed_at.is_none_or(|h| segment.position_for_offset(h.base_offset) != probe) {
-        warn!(segment = %segment.log_path.display(), "offset index points at no batch, rebuilding");
-        return recover_segment(dir, base, config);
-    }
-    // Closing a segment records its max timestamp at its end offset.
-    match segment.time_index.last_entry() {
-        Some((timestamp, relative)) if segment.relative(next_base) == relative => {
-            segment.max_timestamp = timestamp;
-        }
-        _ => {
-            let mut position = 0;
-            loop {
-                match read_header_at(&segment.file, position, size) {
-                    Ok(Some(header)) => {
-                        segment.max_timestamp = segment.max_timestamp.max(header.max_timestamp);
-                        position += header.size as u64;
-                    }
-                    Ok(None) => break,
-                    Err(_) => return recover_segment(dir, base, config),
-                }
-            }
+/// Offsets missing between two segments are damage at the start of the later one.
+fn note_missing_offsets(loaded: &mut [Loaded]) {
+    for i in 1..loaded.len() {
+        let previous_end = loaded[i - 1].segment.next_offset;
+        let this = &mut loaded[i];
+        if this.segment.base_offset != previous_end {
+            let gap = Damage {
+                path: this.segment.log_path.clone(),
+                position: 0,
+                expected_offset: previous_end,
+                reason: format!(
+                    "the previous segment ends at offset {previous_end} but this one starts at {}",
+                    this.segment.base_offset
+                ),
+                resumed_at: this.any_intact.then_some(0),
+                served: false,
+            };
+            this.damages.insert(0, gap);
         }
     }
-    Ok(segment)
 }
 
-/// Checks a segment batch by batch, cuts it at the first bad batch and
-/// rebuilds its indexes.
-pub(crate) fn recover_segment(dir: &Path, base: i64, config: &LogConfig) -> Result<Segment> {
-    let log_path = segment_file_path(dir, base, LOG_SUFFIX);
-    let file = open_log_file(&log_path, false)?;
-    let file_size = file
-        .metadata()
-        .map_err(|e| io_context("stat segment", &log_path, e))?
-        .len();
-    let mut segment = Segment {
-        base_offset: base,
-        log_path,
-        file: SegmentFile::adopt(segment_file_path(dir, base, LOG_SUFFIX), file),
-        size: 0,
-        next_offset: base,
-        max_timestamp: -1,
-        offset_index: OffsetIndex::create(
-            segment_file_path(dir, base, OFFSET_INDEX_SUFFIX),
-            Vec::new(),
-            config.segment_index_bytes,
-        )?,
-        time_index: TimeIndex::create(
-            segment_file_path(dir, base, TIME_INDEX_SUFFIX),
-            Vec::new(),
-            config.segment_index_bytes,
-        )?,
-        bytes_since_index_entry: 0,
-        first_append_ms: None,
-        dirty: false,
-    };
-    let mut position = 0u64;
-    let mut batch = Vec::new();
-    while let Ok(Some(header)) = read_header_at(&segment.file, position, file_size) {
-        batch.resize(header.size, 0);
-        if segment.file.read_exact_at(&mut batch, position).is_err() {
+/// Cuts the damaged tail of the scanned region, if there is one: damage
+/// with no intact batch after it anywhere. Returns whether files changed.
+fn cut_tail(loaded: &mut Vec<Loaded>) -> Result<bool> {
+    let mut cut = None;
+    for i in (0..loaded.len()).rev() {
+        let l = &loaded[i];
+        if !l.scanned {
             break;
         }
-        let Ok(view) = BatchView::parse(&batch) else {
-            break;
-        };
-        let sound = view.magic() == 2
-            && view.crc_is_valid()
-            && view.base_offset() >= segment.next_offset
-            && view.last_offset_delta() >= 0
-            && view.record_count() > 0;
-        if !sound {
+        if l.any_intact {
+            let torn = l
+                .damages
+                .last()
+                .filter(|d| d.resumed_at.is_none() && !d.served);
+            if let Some(d) = torn {
+                cut = Some((i, d.position));
+            }
             break;
         }
-        segment.index_batch(&header, position, config)?;
-        position += header.size as u64;
+        cut = Some((i, 0));
     }
-    segment.size = position;
-    if position < file_size {
+    let Some((at, position)) = cut else {
+        return Ok(false);
+    };
+    let nothing_to_cut =
+        at + 1 == loaded.len() && loaded[at].file_size == position && loaded[at].damages.is_empty();
+    if nothing_to_cut {
+        return Ok(false);
+    }
+    for doomed in loaded.drain(at + 1..) {
+        warn!(segment = %doomed.segment.log_path.display(), "deleting a segment with no intact batch after a damaged tail");
+        remove_segment_files(&doomed.segment)?;
+    }
+    let l = &mut loaded[at];
+    l.damages.retain(|d| d.position < position);
+    if position < l.file_size {
         warn!(
-            segment = %segment.log_path.display(),
+            segment = %l.segment.log_path.display(),
             kept = position,
-            dropped = file_size - position,
-            "truncating torn or corrupt segment tail"
+            dropped = l.file_size - position,
+            "cutting a torn or damaged tail: no intact batch follows it"
         );
-        segment
+        l.segment
             .file
             .set_len(position)
-            .map_err(|e| io_context("truncate segment", &segment.log_path, e))?;
-        segment
-            .file
-            .sync_data()
-            .map_err(|e| io_context("fdatasync", &segment.log_path, e))?;
+            .map_err(|e| io_context("truncate segment", &l.segment.log_path, e))?;
+        l.file_size = position;
+        l.segment.size = position;
     }
-    Ok(segment)
+    // An emptied segment that does not continue the previous one would
+    // leave its missing offsets under the high watermark.
+    let orphan = at > 0
+        && position == 0
+        && loaded[at].segment.base_offset != loaded[at - 1].segment.next_offset;
+    if orphan {
+        let l = loaded.remove(at);
+        warn!(segment = %l.segment.log_path.display(), "deleting an emptied segment that does not continue the log");
+        remove_segment_files(&l.segment)?;
+    }
+    Ok(true)
+}
+
+/// Logs every damage left after the tail cut; returns why the partition is
+/// offline, if it is.
+fn report(loaded: &[Loaded]) -> Option<String> {
+    let mut failure = None;
+    for damage in loaded.iter().flat_map(|l| &l.damages) {
+        if damage.served {
+            error!(%damage, "damaged batch kept and served as stored: consumers that check CRCs will report it");
+        } else {
+            error!(%damage, "damaged log data with intact data after it: partition offline, nothing cut");
+            failure.get_or_insert_with(|| format!("damaged log data: {damage}"));
+        }
+    }
+    failure
+}
+
+fn remove_segment_files(segment: &Segment) -> Result<()> {
+    segment.file.discard();
+    for path in segment.paths() {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_context("delete segment file", &path, e)),
+        }
+    }
+    Ok(())
 }

@@ -3,16 +3,17 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
 use crate::local::partition::{LocalPartitionLog, PartitionState};
-use crate::local::recovery::load_partition;
+use crate::local::recovery::{load_partition, Shutdown};
 use crate::local::{
     io_context, is_valid_topic_name, parse_partition_dir_name, partition_dir_name, sync_dir,
     DELETE_DIR_SUFFIX, STRAY_DIR_SUFFIX,
@@ -20,6 +21,10 @@ use crate::local::{
 use crate::{LogStore, PartitionLog};
 
 type PartitionKey = (String, i32);
+
+/// Present in the data dir only between a clean shutdown (written after every
+/// log is fsynced) and the next start-up's loading of the logs: Kafka's name.
+const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 
 pub struct LocalLogStore {
     data_dir: PathBuf,
@@ -40,6 +45,10 @@ impl LocalLogStore {
     /// Opens the store, creating `data_dir` if needed, and registers every
     /// partition found in it; each is loaded and recovered on first use (with
     /// the default config until `open_partition` supplies the topic's own).
+    /// How much recovery checks depends on whether the last shutdown was
+    /// clean (see `recovery`); the marker saying so is removed here, so a
+    /// crash from now on is unclean, also for partitions not loaded yet
+    /// (their recovery point, at their log end, keeps that cheap).
     pub fn open(data_dir: PathBuf) -> Result<LocalLogStore> {
         Self::open_known(data_dir, |_, _| true)
     }
@@ -55,6 +64,13 @@ impl LocalLogStore {
     ) -> Result<LocalLogStore> {
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| io_context("create data dir", &data_dir, e))?;
+        let marker = data_dir.join(CLEAN_SHUTDOWN_FILE);
+        let shutdown = match marker.try_exists() {
+            Ok(true) => Shutdown::Clean,
+            Ok(false) => Shutdown::Unclean,
+            Err(e) => return Err(io_context("look for", &marker, e)),
+        };
+        info!(data_dir = %data_dir.display(), ?shutdown, "loading logs");
         let mut partitions = HashMap::new();
         let mut unknown = Vec::new();
         let mut stray = Vec::new();
@@ -97,7 +113,7 @@ impl LocalLogStore {
             }
             // Loaded (and recovered) on first use, so start-up does not read
             // every partition directory.
-            let log = LocalPartitionLog::unloaded(topic.clone(), partition, path);
+            let log = LocalPartitionLog::unloaded(topic.clone(), partition, path, shutdown);
             partitions.insert((topic, partition), Arc::new(log));
         }
         report_ignored(
@@ -112,6 +128,11 @@ impl LocalLogStore {
             "directories moved aside when a new partition needed their place, kept for \
              you to inspect or remove",
         );
+        if shutdown == Shutdown::Clean {
+            // From here on a crash is an unclean shutdown.
+            std::fs::remove_file(&marker).map_err(|e| io_context("remove", &marker, e))?;
+            sync_dir(&data_dir)?;
+        }
         Ok(LocalLogStore {
             data_dir,
             partitions: RwLock::new(partitions),
@@ -255,7 +276,7 @@ fn create_empty_partition(
         );
     }
     std::fs::create_dir(dir).map_err(|e| io_context("create partition dir", dir, e))?;
-    let made = load_partition(dir, config).and_then(|state| {
+    let made = load_partition(dir, config, Shutdown::Unclean).and_then(|state| {
         sync_dir(data_dir)?;
         Ok(state)
     });
@@ -299,7 +320,8 @@ impl LogStore for LocalLogStore {
                     "the metadata lists this partition but its directory is missing; starting it empty"
                 );
             }
-            let state = load_partition(dir, &config)?;
+            // A directory not loaded at start-up: check it in full.
+            let state = load_partition(dir, &config, Shutdown::Unclean)?;
             sync_dir(data_dir)?;
             Ok(state)
         })
@@ -388,7 +410,11 @@ impl LogStore for LocalLogStore {
                 continue;
             }
             // One partition's failure must not stop retention on the others.
-            if let Err(err) = log.housekeeping() {
+            let done = match log.housekeeping() {
+                Ok(()) => log.flush_after_roll().await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = done {
                 warn!(topic = log.topic(), partition = log.partition_id(), error = %err, "housekeeping failed");
                 first_error.get_or_insert(err);
             }
@@ -396,17 +422,43 @@ impl LogStore for LocalLogStore {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Closes every log (fsynced, recovery point at the log end), then marks
+    /// the shutdown clean, unless a log was offline: that one must be
+    /// recovered in full next time.
     async fn flush_all(&self) -> Result<()> {
-        let failed = on_each_in_parallel(
-            self.all_partitions(),
-            |log| async move { log.flush().await },
-        )
+        let clean = Arc::new(AtomicBool::new(true));
+        let all_clean = Arc::clone(&clean);
+        let failed = on_each_in_parallel(self.all_partitions(), move |log| {
+            let clean = Arc::clone(&all_clean);
+            async move {
+                if !log.close().await? {
+                    warn!(
+                        topic = log.topic(),
+                        partition = log.partition_id(),
+                        "partition offline or not recovered at shutdown: no clean-shutdown marker"
+                    );
+                    clean.store(false, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+        })
         .await;
         let mut first_error = None;
         for (log, err) in failed {
             warn!(topic = log.topic(), partition = log.partition_id(), error = %err, "flush failed");
             first_error.get_or_insert(err);
         }
-        first_error.map_or(Ok(()), Err)
+        if let Some(err) = first_error {
+            return Err(err);
+        }
+        if clean.load(Ordering::Relaxed) {
+            let marker = self.data_dir.join(CLEAN_SHUTDOWN_FILE);
+            let file =
+                std::fs::File::create(&marker).map_err(|e| io_context("create", &marker, e))?;
+            file.sync_all()
+                .map_err(|e| io_context("fsync", &marker, e))?;
+            sync_dir(&self.data_dir)?;
+        }
+        Ok(())
     }
 }

@@ -21,6 +21,7 @@ impl LocalPartitionLog {
     pub(crate) fn find_offset_for_timestamp(&self, target: i64) -> Result<Option<TimestampOffset>> {
         let candidates: Vec<i64> = {
             let state = self.state.lock();
+            state.check_usable()?;
             state
                 .segments
                 .values()
@@ -53,6 +54,7 @@ impl LocalPartitionLog {
     pub(crate) fn find_max_timestamp(&self) -> Result<Option<TimestampOffset>> {
         let (log_start, candidate) = {
             let state = self.state.lock();
+            state.check_usable()?;
             let mut best: Option<&crate::local::segment::Segment> = None;
             for segment in state.segments.values().filter(|s| !s.is_empty()) {
                 // Strictly greater keeps the earliest segment on ties.
