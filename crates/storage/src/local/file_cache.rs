@@ -65,6 +65,11 @@ pub fn set_max_open_segment_files(capacity: usize) {
     CACHE.inner.lock().capacity = capacity.max(MIN_CAPACITY);
 }
 
+/// How many segment files the cache keeps open at most.
+pub(crate) fn max_open_segment_files() -> usize {
+    CACHE.inner.lock().capacity
+}
+
 /// Segment files the cache holds open now (files held by in-flight reads or
 /// writes after their eviction are not counted).
 pub fn open_segment_files() -> usize {

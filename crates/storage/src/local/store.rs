@@ -214,8 +214,13 @@ where
         Some(Ok((log, Err(err)))) => failed.push((log, err)),
         Some(Err(join)) => warn!(error = %join, "partition task failed"),
     };
+    // Each task holds a few descriptors beyond the cache (the files it fsyncs,
+    // the directory): under a small open-file limit, fewer at once.
+    let parallel = PARALLEL_PARTITION_IO
+        .min(crate::local::file_cache::max_open_segment_files() / 8)
+        .max(1);
     for log in logs {
-        if running.len() >= PARALLEL_PARTITION_IO {
+        if running.len() >= parallel {
             collect(running.join_next().await);
         }
         let done = work(Arc::clone(&log));
