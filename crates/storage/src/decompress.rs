@@ -61,12 +61,26 @@ fn read_bounded(
     limit: usize,
     codec: Compression,
 ) -> Result<Bytes, DecompressError> {
-    let mut out = Vec::new();
     // One byte past the limit tells "exactly at the limit" from "beyond it".
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| DecompressError::Malformed(codec, e.to_string()))?;
+    let ceiling = limit.saturating_add(1);
+    let mut reader = reader.take(ceiling as u64);
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let read = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(DecompressError::Malformed(codec, e.to_string())),
+        };
+        // Doubling as read_to_end does, but never past the ceiling: a bomb
+        // stopped at a 64 MiB cap must not leave a 128 MiB buffer behind.
+        if out.len() + read > out.capacity() {
+            let wanted = (out.capacity() * 2).max(out.len() + read).min(ceiling);
+            out.reserve_exact(wanted - out.len());
+        }
+        out.extend_from_slice(&chunk[..read]);
+    }
     bounded(out.len(), limit)?;
     Ok(Bytes::from(out))
 }
