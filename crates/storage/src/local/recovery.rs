@@ -130,6 +130,10 @@ pub(crate) fn load_partition(
         let segment = Segment::create(dir, state.log_start_offset, config)?;
         state.segments.insert(state.log_start_offset, segment);
         changed = true;
+    } else if fresh && !state.segments.is_empty() {
+        // Offline with its files as found: its offsets are only reported
+        // (every request is refused), but never a log start above the end.
+        state.log_start_offset = state.next_offset();
     }
     state.active_mut()?.dirty = false;
     if changed || shutdown == Shutdown::Unclean {
