@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::error::{Result, StorageError};
 use crate::local::partition::LocalPartitionLog;
 use crate::local::scan::{check_served, NextBatch};
-use crate::local::segment::{find_batch_containing, ReadAt, SegmentSnapshot};
+use crate::local::segment::{find_batch_containing, ReadAt, Scanned, SegmentSnapshot};
 use crate::ReadOutcome;
 
 impl LocalPartitionLog {
@@ -103,14 +103,13 @@ fn read_from_segments(
     let mut next = NextBatch::Containing(offset);
     for (index, segment) in segments.iter().enumerate() {
         let scan_from = if index == 0 { start_position } else { 0 };
-        let found = match find_batch_containing(&segment.file, scan_from, segment.size, offset) {
-            Err(StorageError::CorruptBatch(_)) if !out.is_empty() => break,
-            Err(StorageError::CorruptBatch(why)) => return Err(damaged(segment, scan_from, why)),
-            other => other?,
-        };
-        let Some((position, header)) = found else {
-            continue;
-        };
+        let (position, header) =
+            match find_batch_containing(&segment.file, scan_from, segment.size, offset)? {
+                Scanned::Batch(position, header) => (position, header),
+                Scanned::End => continue,
+                Scanned::Damaged { .. } if !out.is_empty() => break,
+                Scanned::Damaged { position, why } => return Err(damaged(segment, position, why)),
+            };
         let available = segment.size - position;
         let budget = max_bytes.saturating_sub(out.len());
         if out.is_empty() && header.size > max_bytes {

@@ -308,19 +308,34 @@ pub(crate) fn read_header_at(
     Ok(Some(info))
 }
 
+/// Where a forward scan for an offset ended.
+pub(crate) enum Scanned {
+    /// The first batch whose last offset is >= the offset: its position and header.
+    Batch(u64, HeaderInfo),
+    /// The segment holds no such batch.
+    End,
+    /// Damaged framing met before such a batch, at `position` (the start of
+    /// the damaged batch, which is what an operator looks for in the file).
+    Damaged { position: u64, why: String },
+}
+
 /// Scans forward from `position` to the first batch whose last offset is >=
-/// `offset`; returns its position and header, or `None` if there is none.
+/// `offset`.
 pub(crate) fn find_batch_containing(
     file: &(impl ReadAt + ?Sized),
     mut position: u64,
     size: u64,
     offset: i64,
-) -> Result<Option<(u64, HeaderInfo)>> {
-    while let Some(header) = read_header_at(file, position, size)? {
-        if header.last_offset >= offset {
-            return Ok(Some((position, header)));
+) -> Result<Scanned> {
+    loop {
+        match read_header_at(file, position, size) {
+            Ok(Some(header)) if header.last_offset >= offset => {
+                return Ok(Scanned::Batch(position, header))
+            }
+            Ok(Some(header)) => position += header.size as u64,
+            Ok(None) => return Ok(Scanned::End),
+            Err(StorageError::CorruptBatch(why)) => return Ok(Scanned::Damaged { position, why }),
+            Err(other) => return Err(other),
         }
-        position += header.size as u64;
     }
-    Ok(None)
 }
