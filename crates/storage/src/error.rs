@@ -15,11 +15,12 @@ pub enum StorageError {
     UnsupportedMagic(i8),
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     BatchTooLarge { size: usize, max: usize },
-    #[error("offset {offset} is outside [{log_start}, {high_watermark}]")]
+    #[error("offset {offset} is outside [{log_start}, {end}]")]
     OffsetOutOfRange {
         offset: i64,
         log_start: i64,
-        high_watermark: i64,
+        /// The log end offset for reads, the high watermark for DeleteRecords.
+        end: i64,
     },
     #[error("unknown topic or partition {topic}-{partition}")]
     UnknownPartition { topic: String, partition: i32 },

@@ -45,13 +45,29 @@ pub struct AppendOutcome {
     pub log_start_offset: i64,
 }
 
-/// Whole batches read from a log, plus the offsets every fetch answer carries.
+/// Whole batches read from a log, plus the offsets every fetch answer
+/// carries, taken together with the read.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOutcome {
     /// Zero or more complete record batches, as stored.
     pub records: Bytes,
-    pub high_watermark: i64,
+    pub offsets: LogOffsets,
+}
+
+/// A log's positions, as Kafka keeps them apart: `log_start_offset <=
+/// last_stable_offset <= high_watermark <= log_end_offset`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogOffsets {
     pub log_start_offset: i64,
+    /// The next offset to be assigned.
+    pub log_end_offset: i64,
+    /// Everything below it is committed (replicated as required); with one
+    /// replica that is everything written, so it equals the log end offset.
+    pub high_watermark: i64,
+    /// Everything below it is decided (no open transaction); without
+    /// transactions it equals the high watermark. READ_COMMITTED consumers
+    /// see up to here.
+    pub last_stable_offset: i64,
 }
 
 /// A record located by timestamp (ListOffsets).
@@ -62,8 +78,8 @@ pub struct TimestampOffset {
     pub leader_epoch: i32,
 }
 
-/// One partition's log. Offsets are Kafka offsets; the high watermark is the
-/// next offset to be assigned (single replica: everything written is committed).
+/// One partition's log. Offsets are Kafka offsets; see [`LogOffsets`] for
+/// the log end offset, high watermark and last stable offset.
 #[async_trait]
 pub trait PartitionLog: Send + Sync {
     /// Appends one or more magic-v2 record batches exactly as a producer sent
@@ -75,12 +91,24 @@ pub trait PartitionLog: Send + Sync {
     /// Reads whole batches starting with the batch that contains `offset`, up to
     /// `max_bytes`; when `min_one` is set the first batch is returned even if it
     /// is larger than `max_bytes` (Kafka's rule for the first partition of a
-    /// fetch). `offset` outside [log start, high watermark] is OffsetOutOfRange;
-    /// `offset == high watermark` gives empty records.
+    /// fetch). `offset` outside [log start, log end] is OffsetOutOfRange;
+    /// `offset == log end` gives empty records.
     async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome>;
 
-    fn high_watermark(&self) -> i64;
-    fn log_start_offset(&self) -> i64;
+    /// All four positions, read together.
+    fn offsets(&self) -> LogOffsets;
+    fn log_end_offset(&self) -> i64 {
+        self.offsets().log_end_offset
+    }
+    fn high_watermark(&self) -> i64 {
+        self.offsets().high_watermark
+    }
+    fn last_stable_offset(&self) -> i64 {
+        self.offsets().last_stable_offset
+    }
+    fn log_start_offset(&self) -> i64 {
+        self.offsets().log_start_offset
+    }
     /// An error while the log is offline (damaged data, a failed write or
     /// fsync): every request on it then answers KAFKA_STORAGE_ERROR, even
     /// those the watermarks alone would answer.

@@ -40,7 +40,10 @@ fn open_fds() -> usize {
 /// Every batch appended to partition `p`, read back in one read.
 async fn read_all(log: &Arc<dyn PartitionLog>) -> Bytes {
     let read = log.read(0, 1 << 20, false).await.unwrap();
-    assert_eq!(read.high_watermark, (BATCHES_PER_PARTITION * 2) as i64);
+    assert_eq!(
+        read.offsets.high_watermark,
+        (BATCHES_PER_PARTITION * 2) as i64
+    );
     read.records
 }
 

@@ -9,7 +9,9 @@ use bytes::Bytes;
 use common::{batch, batch_with, ALL_COMPRESSIONS};
 use fjord_storage::batch::{batches, BatchView};
 use fjord_storage::local::LocalLogStore;
-use fjord_storage::{Durability, LogConfig, LogStore, PartitionLog, StorageError, TimestampType};
+use fjord_storage::{
+    Durability, LogConfig, LogOffsets, LogStore, PartitionLog, StorageError, TimestampType,
+};
 use kafka_protocol::records::Compression;
 
 const TOPIC: &str = "orders-eu-west";
@@ -54,8 +56,15 @@ async fn append_and_read_round_trip_with_every_compression() {
     }
     assert_eq!(log.high_watermark(), 20);
     let read = log.read(0, 1 << 20, false).await.unwrap();
-    assert_eq!(read.high_watermark, 20);
-    assert_eq!(read.log_start_offset, 0);
+    // One replica and no transactions: the three ends coincide.
+    let expected = LogOffsets {
+        log_start_offset: 0,
+        log_end_offset: 20,
+        high_watermark: 20,
+        last_stable_offset: 20,
+    };
+    assert_eq!(read.offsets, expected);
+    assert_eq!(log.offsets(), expected);
     let stored: Vec<BatchView> = batches(&read.records).collect::<Result<_, _>>().unwrap();
     assert_eq!(stored.len(), sent.len());
     for (i, (sent, stored)) in sent.iter().zip(&stored).enumerate() {
@@ -78,7 +87,7 @@ async fn append_and_read_round_trip_with_every_compression() {
         Err(StorageError::OffsetOutOfRange {
             offset: 21,
             log_start: 0,
-            high_watermark: 20
+            end: 20
         })
     ));
 }

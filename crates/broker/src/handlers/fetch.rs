@@ -47,14 +47,14 @@ const READ_COMMITTED: i8 = 1;
 const LEADER_EPOCH: i32 = 0;
 
 /// One requested partition, resolved to its log (or the error to answer).
-struct Wanted {
+pub(super) struct Wanted {
     /// As the response names the topic (empty from v13, which uses ids).
-    topic: TopicName,
-    topic_id: Uuid,
-    partition: i32,
-    fetch_offset: i64,
-    max_bytes: i32,
-    log: Result<Arc<dyn PartitionLog>, ResponseError>,
+    pub(super) topic: TopicName,
+    pub(super) topic_id: Uuid,
+    pub(super) partition: i32,
+    pub(super) fetch_offset: i64,
+    pub(super) max_bytes: i32,
+    pub(super) log: Result<Arc<dyn PartitionLog>, ResponseError>,
 }
 
 pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> FetchResponse {
@@ -169,7 +169,7 @@ fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<Wanted>
 
 /// Reads every wanted partition once within `response_limit`. Returns the
 /// answers, the bytes of records they carry and whether any partition failed.
-async fn read_all(
+pub(super) async fn read_all(
     wanted: &[Wanted],
     response_limit: i32,
     read_committed: bool,
@@ -204,9 +204,9 @@ async fn read_all(
                         }
                         total += size;
                         limit = (limit - size as i64).max(0);
-                        data.high_watermark = read.high_watermark;
-                        data.last_stable_offset = read.high_watermark;
-                        data.log_start_offset = read.log_start_offset;
+                        data.high_watermark = read.offsets.high_watermark;
+                        data.last_stable_offset = read.offsets.last_stable_offset;
+                        data.log_start_offset = read.offsets.log_start_offset;
                         data.records = Some(read.records);
                     }
                     Err(Failure::NegativeLimit) => {
@@ -218,9 +218,10 @@ async fn read_all(
                     }
                     Err(Failure::Read(e)) => {
                         data.error_code = e.code();
-                        data.high_watermark = log.high_watermark();
-                        data.last_stable_offset = data.high_watermark;
-                        data.log_start_offset = log.log_start_offset();
+                        let offsets = log.offsets();
+                        data.high_watermark = offsets.high_watermark;
+                        data.last_stable_offset = offsets.last_stable_offset;
+                        data.log_start_offset = offsets.log_start_offset;
                         any_error = true;
                     }
                 }
@@ -252,7 +253,7 @@ async fn read_partition(
             .read(offset, 0, false)
             .await
             .map_err(|e| Failure::Read(e.into()))?;
-        if offset < empty.high_watermark {
+        if offset < empty.offsets.log_end_offset {
             return Err(Failure::NegativeLimit);
         }
         return Ok(empty);

@@ -20,6 +20,9 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 const EARLIEST_PENDING_UPLOAD: i64 = -6;
 const LEADER_EPOCH: i32 = 0;
+/// The request's isolation level that asks for the last stable offset as
+/// the latest (v2+).
+const READ_COMMITTED: i8 = 1;
 /// Responses carry the leader epoch from v4.
 const LEADER_EPOCH_VERSION: i16 = 4;
 
@@ -29,6 +32,7 @@ pub async fn handle(
     version: i16,
 ) -> ListOffsetsResponse {
     let mut response = ListOffsetsResponse::default();
+    let read_committed = request.isolation_level == READ_COMMITTED;
     for topic in request.topics {
         let mut topic_response = ListOffsetsTopicResponse::default();
         let exists = broker.topics.get(&topic.name).is_some();
@@ -50,7 +54,7 @@ pub async fn handle(
                 Ok(_) if partition.current_leader_epoch > LEADER_EPOCH => {
                     Err(ApiError::new(ResponseError::UnknownLeaderEpoch, ""))
                 }
-                Ok(log) => lookup(log.as_ref(), partition.timestamp).await,
+                Ok(log) => lookup(log.as_ref(), partition.timestamp, read_committed).await,
             };
             match result {
                 Ok((timestamp, offset)) => {
@@ -85,9 +89,16 @@ fn internal_topic_offsets(timestamp: i64) -> (i64, i64) {
 }
 
 /// The (timestamp, offset) answered for one partition; -1 where none exists.
-async fn lookup(log: &dyn PartitionLog, timestamp: i64) -> ApiResult<(i64, i64)> {
+/// LATEST is what a consumer of that isolation level can read up to, as in
+/// Kafka: the high watermark, or the last stable offset for READ_COMMITTED.
+pub(super) async fn lookup(
+    log: &dyn PartitionLog,
+    timestamp: i64,
+    read_committed: bool,
+) -> ApiResult<(i64, i64)> {
     log.check_online()?;
     Ok(match timestamp {
+        LATEST if read_committed => (-1, log.last_stable_offset()),
         LATEST => (-1, log.high_watermark()),
         EARLIEST | EARLIEST_LOCAL => (-1, log.log_start_offset()),
         MAX_TIMESTAMP => match log.max_timestamp().await? {

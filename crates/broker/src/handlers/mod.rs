@@ -27,6 +27,8 @@ mod kafka_values_tests;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+#[cfg(test)]
+mod log_offsets_tests;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;

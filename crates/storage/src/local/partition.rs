@@ -22,7 +22,7 @@ use crate::local::log_start::write_recovery_point;
 use crate::local::recovery::{load_partition, Shutdown};
 use crate::local::segment::Segment;
 use crate::local::{io_context, now_ms, sync_dir};
-use crate::{AppendOutcome, Durability, PartitionLog, ReadOutcome, TimestampOffset};
+use crate::{AppendOutcome, Durability, LogOffsets, PartitionLog, ReadOutcome, TimestampOffset};
 
 pub(crate) struct PartitionState {
     /// Base offset → segment. Never empty: the last one is the active segment.
@@ -56,11 +56,15 @@ impl PartitionState {
             .ok_or_else(|| StorageError::Io(std::io::Error::other("partition has no segment")))
     }
 
-    /// The next offset to assign, i.e. the high watermark.
+    /// The next offset to assign: the log end offset.
     pub(crate) fn next_offset(&self) -> i64 {
         self.active()
             .map(|s| s.next_offset)
             .unwrap_or(self.log_start_offset)
+    }
+
+    pub(crate) fn offsets(&self) -> LogOffsets {
+        offsets_at(self.log_start_offset, self.next_offset())
     }
 
     pub(crate) fn check_usable(&self) -> Result<()> {
@@ -84,6 +88,20 @@ impl PartitionState {
 
     pub(crate) fn size_bytes(&self) -> u64 {
         self.segments.values().map(|s| s.size).sum()
+    }
+}
+
+/// The positions of a local log from its start and end.
+pub(crate) fn offsets_at(log_start_offset: i64, log_end_offset: i64) -> LogOffsets {
+    // One replica: everything written is committed.
+    let high_watermark = log_end_offset;
+    // No transactions yet: nothing committed is undecided.
+    let last_stable_offset = high_watermark;
+    LogOffsets {
+        log_start_offset,
+        log_end_offset,
+        high_watermark,
+        last_stable_offset,
     }
 }
 
@@ -126,7 +144,9 @@ pub struct LocalPartitionLog {
     pub(crate) partition: i32,
     pub(crate) dir: PathBuf,
     pub(crate) state: Mutex<PartitionState>,
-    pub(crate) high_watermark: watch::Sender<i64>,
+    /// The log end offset; fetches parked for new data wait on it (it is
+    /// also the high watermark, see `offsets_at`).
+    pub(crate) log_end: watch::Sender<i64>,
     /// Mirrors `state.log_start_offset` for lock-free reads.
     pub(crate) log_start: AtomicI64,
     leader_epoch: AtomicI32,
@@ -155,7 +175,7 @@ impl LocalPartitionLog {
             partition,
             dir,
             state: Mutex::new(state),
-            high_watermark: watch::Sender::new(next_offset),
+            log_end: watch::Sender::new(next_offset),
             log_start: AtomicI64::new(log_start),
             leader_epoch: AtomicI32::new(0),
             // Recovery fsyncs what it keeps, so everything loaded is durable.
@@ -227,7 +247,7 @@ impl LocalPartitionLog {
         }
         self.log_start.store(log_start, Ordering::Release);
         self.group_commit.mark_durable(next_offset);
-        self.high_watermark.send_replace(next_offset);
+        self.log_end.send_replace(next_offset);
         Ok(())
     }
 
@@ -258,7 +278,7 @@ impl LocalPartitionLog {
             // Never loaded: nothing was written.
             return Ok(());
         }
-        let needed = self.high_watermark();
+        let needed = self.log_end_offset();
         self.group_commit
             .wait_durable(needed, || self.flush_once())
             .await?;
@@ -467,7 +487,7 @@ impl LocalPartitionLog {
             state.failure = Some(format!("segment write failed: {err}"));
             return Err(err);
         }
-        self.high_watermark.send_replace(next_offset);
+        self.log_end.send_replace(next_offset);
         Ok(AppendOutcome {
             base_offset,
             last_offset,
@@ -496,18 +516,14 @@ impl PartitionLog for LocalPartitionLog {
 
     // The accessors without a Result load too; a partition that cannot be
     // loaded answers 0 there and its error on every call that can carry one.
-    fn high_watermark(&self) -> i64 {
+    fn offsets(&self) -> LogOffsets {
         if self.ensure_loaded().is_err() {
-            return 0;
+            return LogOffsets::default();
         }
-        *self.high_watermark.borrow()
-    }
-
-    fn log_start_offset(&self) -> i64 {
-        if self.ensure_loaded().is_err() {
-            return 0;
-        }
-        self.log_start.load(Ordering::Acquire)
+        // Lock-free: the start first, so that a concurrent DeleteRecords
+        // cannot leave it above the end read after it.
+        let log_start = self.log_start.load(Ordering::Acquire);
+        offsets_at(log_start, *self.log_end.borrow())
     }
 
     fn check_online(&self) -> Result<()> {
@@ -519,7 +535,7 @@ impl PartitionLog for LocalPartitionLog {
         // Loaded first so the receiver starts at the real value; a failed
         // load is reported by the read that follows.
         self.ensure_loaded().ok();
-        self.high_watermark.subscribe()
+        self.log_end.subscribe()
     }
 
     async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {

@@ -11,7 +11,7 @@ use crate::error::{Result, StorageError};
 use crate::local::partition::LocalPartitionLog;
 use crate::local::scan::{check_served, NextBatch};
 use crate::local::segment::{find_batch_containing, ReadAt, Scanned, SegmentSnapshot};
-use crate::ReadOutcome;
+use crate::{LogOffsets, ReadOutcome};
 
 impl LocalPartitionLog {
     pub(crate) fn read_batches(
@@ -20,16 +20,17 @@ impl LocalPartitionLog {
         max_bytes: usize,
         min_one: bool,
     ) -> Result<ReadOutcome> {
-        let (high_watermark, log_start_offset, segments, start_position) = {
+        let (offsets, segments, start_position) = {
             let state = self.state.lock();
             state.check_usable()?;
-            let high_watermark = state.next_offset();
-            let log_start_offset = state.log_start_offset;
-            if offset < log_start_offset || offset > high_watermark {
+            let offsets = state.offsets();
+            let (log_start_offset, log_end_offset) =
+                (offsets.log_start_offset, offsets.log_end_offset);
+            if offset < log_start_offset || offset > log_end_offset {
                 return Err(StorageError::OffsetOutOfRange {
                     offset,
                     log_start: log_start_offset,
-                    high_watermark,
+                    end: log_end_offset,
                 });
             }
             let first = state
@@ -38,10 +39,10 @@ impl LocalPartitionLog {
                 .next_back()
                 .or_else(|| state.segments.iter().next());
             let Some((&first_base, first_segment)) = first else {
-                return Ok(empty(high_watermark, log_start_offset));
+                return Ok(empty(offsets));
             };
-            if offset == high_watermark {
-                return Ok(empty(high_watermark, log_start_offset));
+            if offset == log_end_offset {
+                return Ok(empty(offsets));
             }
             let start_position = first_segment.position_for_offset(offset);
             // Open only the segments this read can reach: the first, then
@@ -55,7 +56,7 @@ impl LocalPartitionLog {
                 segments.push(segment.snapshot()?);
                 later_bytes += segment.size;
             }
-            (high_watermark, log_start_offset, segments, start_position)
+            (offsets, segments, start_position)
         };
         let records =
             match read_from_segments(&segments, start_position, offset, max_bytes, min_one) {
@@ -66,17 +67,15 @@ impl LocalPartitionLog {
             };
         Ok(ReadOutcome {
             records: Bytes::from(records),
-            high_watermark,
-            log_start_offset,
+            offsets,
         })
     }
 }
 
-fn empty(high_watermark: i64, log_start_offset: i64) -> ReadOutcome {
+fn empty(offsets: LogOffsets) -> ReadOutcome {
     ReadOutcome {
         records: Bytes::new(),
-        high_watermark,
-        log_start_offset,
+        offsets,
     }
 }
 

@@ -23,12 +23,12 @@ impl LocalPartitionLog {
         {
             let state = self.state.lock();
             state.check_usable()?;
-            let high_watermark = state.next_offset();
+            let high_watermark = state.offsets().high_watermark;
             if offset < 0 || offset > high_watermark {
                 return Err(StorageError::OffsetOutOfRange {
                     offset,
                     log_start: state.log_start_offset,
-                    high_watermark,
+                    end: high_watermark,
                 });
             }
             if offset <= state.log_start_offset {
