@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Real-client suites against a real `fjord` broker.
 #
-#   tests/clients/run.sh               # all suites: python js kcat
+#   tests/clients/run.sh               # all suites: python js kcat cli java
 #   tests/clients/run.sh python kcat   # just these
 #   tests/clients/run.sh --install-only # only install the client libraries
+#   FJORD_REFERENCE=kafka tests/clients/run.sh cli   # against Apache Kafka instead
 #
 # Builds the broker once (release), then for each suite starts a fresh broker
 # on a free loopback port with its own temporary data dir, runs the suite with
@@ -18,6 +19,10 @@
 #   PYTEST_ARGS="-k kcat -x"   extra pytest arguments
 #   SUITE_TIMEOUT=900          seconds before a suite is killed
 #   KEEP_DATA=1                keep broker data dirs and logs for inspection
+#   FJORD_REFERENCE=kafka      run the suites against Apache Kafka (scripts/kafka-reference.sh:
+#                              a single-node KRaft broker from Maven Central's jars) instead of
+#                              fjord, with the same broker settings; a test that encodes a Fjord
+#                              quirk rather than Kafka's behaviour fails there
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,6 +52,16 @@ ensure_js() {
     (cd "$HERE/js" && npm ci --no-audit --no-fund) || return 1
   fi
 }
+ensure_java() {
+  command -v java >/dev/null && command -v mvn >/dev/null ||
+    { log "java and mvn are needed (apt-get install -y openjdk-17-jdk-headless maven)"; return 1; }
+  "$ROOT/scripts/kafka-reference.sh" classpath >/dev/null
+}
+ensure_java_suite() {
+  ensure_java || return 1
+  # resolves kafka-clients, kafka-streams, JUnit and the plugins, and compiles
+  (cd "$HERE/java" && mvn -q -B test-compile) || return 1
+}
 ensure_kcat() {
   command -v kcat >/dev/null || { log "kcat not installed (apt-get install -y kcat)"; return 1; }
 }
@@ -55,11 +70,19 @@ if [[ "${1:-}" == --install-only ]]; then
   # used by .ci/run: install the Python venv and node modules, nothing else
   ensure_python || { log "python client install failed"; exit 1; }
   ensure_js force || { log "npm ci failed"; exit 1; }
+  ensure_java_suite || { log "resolving Kafka's jars or the Java suite (Maven Central) failed"; exit 1; }
   exit 0
 fi
 
 # ---------------------------------------------------------------- build ----
-if [[ -n "${FJORD_BIN:-}" ]]; then
+REFERENCE="${FJORD_REFERENCE:-}"
+if [[ -n "$REFERENCE" && "$REFERENCE" != kafka ]]; then
+  log "FJORD_REFERENCE must be 'kafka' (got '$REFERENCE')"
+  exit 2
+fi
+if [[ "$REFERENCE" == kafka ]]; then
+  BIN="(Apache Kafka)"
+elif [[ -n "${FJORD_BIN:-}" ]]; then
   BIN="$FJORD_BIN"
 else
   log "building fjord (cargo build -p fjord --release)"
@@ -70,7 +93,7 @@ else
   fi
   BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/fjord"
 fi
-if [[ ! -x "$BIN" ]]; then
+if [[ -z "$REFERENCE" && ! -x "$BIN" ]]; then
   log "broker binary not found at $BIN"
   echo "client-suites: 0 passed, 1 failed"
   exit 1
@@ -84,11 +107,28 @@ free_port() {
 BROKER_PID=""
 BROKER_DIR=""
 BROKER_LOG=""
+DATA_DIR=""
 PORT=""
 
 start_broker() {
   BROKER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/fjord-client-$1.XXXXXX")"
   BROKER_LOG="$BROKER_DIR/broker.log"
+  DATA_DIR="$BROKER_DIR/data"
+  if [[ "$REFERENCE" == kafka ]]; then
+    DATA_DIR="$BROKER_DIR/kafka/data"    # log.dirs, with Kafka's <topic>-<partition>/ layout
+    local bootstrap
+    if ! bootstrap="$("$ROOT/scripts/kafka-reference.sh" start "$BROKER_DIR/kafka" \
+      num.partitions=4 auto.create.topics.enable=true 2>"$BROKER_LOG")"; then
+      log "Apache Kafka did not start; its log:"
+      tail -n 50 "$BROKER_LOG" "$BROKER_DIR/kafka/kafka.log" >&2
+      return 1
+    fi
+    PORT="${bootstrap##*:}"
+    BROKER_PID="$(cat "$BROKER_DIR/kafka/kafka.pid")"
+    BROKER_LOG="$BROKER_DIR/kafka/kafka.log"
+    log "Apache Kafka pid $BROKER_PID listening on $bootstrap (log $BROKER_LOG)"
+    return 0
+  fi
   PORT="$(free_port)"
   "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$BROKER_DIR/data" \
     --override num.partitions=4 \
@@ -147,7 +187,7 @@ trap 'stop_broker 0; exit 130' INT TERM
 suite_python() {
   ensure_python || return 1
   # shellcheck disable=SC2086
-  (cd "$HERE/python" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$BROKER_DIR/data" \
+  (cd "$HERE/python" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$DATA_DIR" \
     timeout "$SUITE_TIMEOUT" "$HERE/.venv/bin/python" -m pytest -q -ra \
       --timeout=120 -p no:cacheprovider ${PYTEST_ARGS:-} .)
 }
@@ -156,20 +196,31 @@ suite_js() {
   (cd "$HERE/js" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" \
     timeout "$SUITE_TIMEOUT" node --test --test-concurrency=1 test/)
 }
+suite_cli() {
+  ensure_java || return 1
+  FJORD_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" bash "$HERE/cli/test.sh"
+}
+suite_java() {
+  ensure_java_suite || return 1
+  (cd "$HERE/java" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" mvn -q -B test)
+  local rc=$?
+  grep -h "Tests run" "$HERE/java/target/surefire-reports/"*.txt 2>/dev/null
+  return $rc
+}
 suite_kcat() {
   ensure_kcat || return 1
-  FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$BROKER_DIR/data" \
+  FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$DATA_DIR" \
     timeout "$SUITE_TIMEOUT" bash "$HERE/kcat/test.sh"
 }
 
 SUITES=("$@")
-[[ ${#SUITES[@]} -eq 0 ]] && SUITES=(python js kcat)
+[[ ${#SUITES[@]} -eq 0 ]] && SUITES=(python js kcat cli java)
 
 passed=()
 failed=()
 for s in "${SUITES[@]}"; do
   if ! declare -F "suite_$s" >/dev/null; then
-    log "unknown suite '$s' (known: python js kcat)"
+    log "unknown suite '$s' (known: python js kcat cli java)"
     failed+=("$s(unknown)")
     continue
   fi
