@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real-client suites against a real `fjord` broker.
 #
-#   tests/clients/run.sh               # all suites: python js kcat cli java
+#   tests/clients/run.sh               # all suites: python js kcat cli java go
 #   tests/clients/run.sh python kcat   # just these
 #   tests/clients/run.sh --install-only # only install the client libraries
 #   FJORD_REFERENCE=kafka tests/clients/run.sh cli   # against Apache Kafka instead
@@ -62,6 +62,10 @@ ensure_java_suite() {
   # resolves kafka-clients, kafka-streams, JUnit and the plugins, and compiles
   (cd "$HERE/java" && mvn -q -B test-compile) || return 1
 }
+ensure_go() {
+  command -v go >/dev/null || { log "go is needed (apt-get install -y golang-go)"; return 1; }
+  (cd "$HERE/go" && go mod download && go vet ./...) || return 1
+}
 ensure_kcat() {
   command -v kcat >/dev/null || { log "kcat not installed (apt-get install -y kcat)"; return 1; }
 }
@@ -71,6 +75,7 @@ if [[ "${1:-}" == --install-only ]]; then
   ensure_python || { log "python client install failed"; exit 1; }
   ensure_js force || { log "npm ci failed"; exit 1; }
   ensure_java_suite || { log "resolving Kafka's jars or the Java suite (Maven Central) failed"; exit 1; }
+  ensure_go || { log "go mod download (module proxy) failed"; exit 1; }
   exit 0
 fi
 
@@ -207,6 +212,10 @@ suite_java() {
   grep -h "Tests run" "$HERE/java/target/surefire-reports/"*.txt 2>/dev/null
   return $rc
 }
+suite_go() {
+  ensure_go || return 1
+  (cd "$HERE/go" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" go test -count=1 -v ./...)
+}
 suite_kcat() {
   ensure_kcat || return 1
   FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$DATA_DIR" \
@@ -214,13 +223,13 @@ suite_kcat() {
 }
 
 SUITES=("$@")
-[[ ${#SUITES[@]} -eq 0 ]] && SUITES=(python js kcat cli java)
+[[ ${#SUITES[@]} -eq 0 ]] && SUITES=(python js kcat cli java go)
 
 passed=()
 failed=()
 for s in "${SUITES[@]}"; do
   if ! declare -F "suite_$s" >/dev/null; then
-    log "unknown suite '$s' (known: python js kcat cli java)"
+    log "unknown suite '$s' (known: python js kcat cli java go)"
     failed+=("$s(unknown)")
     continue
   fi
