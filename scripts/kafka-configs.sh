@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates crates/broker/src/configs/kafka.rs, the table of every broker and
-# topic config Kafka defines, from Kafka's own jars (Maven Central), by running
+# Regenerates crates/broker/src/configs/kafka.rs, the table of every broker,
+# topic and group config Kafka defines, from Kafka's own jars (Maven Central), by running
 # scripts/kafka-configs/ListConfigs.java against them. Needs Java 17 and Maven.
 #
 #   scripts/kafka-configs.sh            # Kafka version from the pom (4.1.1)
@@ -17,7 +17,7 @@ version_flag=()
 if [[ -n "${KAFKA_VERSION:-}" ]]; then
   version_flag=("-Dkafka.version=$KAFKA_VERSION")
 fi
-mvn -q -f "$HERE/kafka-configs/pom.xml" "${version_flag[@]}" \
+mvn -q ${MAVEN_OFFLINE:+-o} -f "$HERE/kafka-configs/pom.xml" "${version_flag[@]}" \
   dependency:build-classpath -Dmdep.outputFile="$CLASSPATH_FILE" >&2
 # slf4j has no binding on this classpath and says so on stderr; nothing else is expected there.
 java -cp "$(cat "$CLASSPATH_FILE")" "$HERE/kafka-configs/ListConfigs.java" >"$OUT.tmp" 2> >(grep -v '^SLF4J' >&2)

@@ -1,4 +1,4 @@
-// Prints, as Rust source, every broker and topic config Kafka defines, read
+// Prints, as Rust source, every broker, topic and group config Kafka defines, read
 // from Kafka's own ConfigDefs: name, type, default, validator, dynamic update
 // mode, broker synonyms of topic configs, and documentation. The tables are
 // listed in the order Kafka's DescribeConfigs lists them (found by asking
@@ -24,6 +24,7 @@ import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.message.DescribeConfigsRequestData.DescribeConfigsResource;
 import org.apache.kafka.common.message.DescribeConfigsResponseData.DescribeConfigsResult;
 import org.apache.kafka.common.utils.AppInfoParser;
+import org.apache.kafka.coordinator.group.GroupConfig;
 import org.apache.kafka.metadata.ConfigRepository;
 import org.apache.kafka.metadata.MetadataCache;
 import org.apache.kafka.server.config.ConfigSynonym;
@@ -65,6 +66,12 @@ public class ListConfigs {
             List<ConfigSynonym> synonyms = ServerTopicConfigSynonyms.ALL_TOPIC_CONFIG_SYNONYMS
                 .getOrDefault(key.name, List.of());
             entry(out, key, "Topic", synonyms);
+        }
+        out.append("];\n\n/// Group configs (KIP-848 and share groups' per-group overrides), in Kafka's definition order.\n")
+           .append("pub const GROUP: &[KafkaConfigDef] = &[\n");
+        ConfigDef groupDef = GroupConfig.configDef();
+        for (ConfigDef.ConfigKey key : ordered(groupDef, List.of())) {
+            entry(out, key, "Group", List.of());
         }
         out.append("];\n");
         System.out.print(out);

@@ -1,52 +1,64 @@
-//! The broker's start-up settings. Kafka-named configs live in `statics`.
+//! The broker's start-up settings. Kafka-named configs live in `statics`;
+//! `resolve` checks every one against the registry and derives the typed
+//! fields from them, so nothing the broker does comes from anywhere else.
 
 use std::path::PathBuf;
 
-use crate::configs::StaticConfigs;
+use crate::configs::{validate_broker_config, BrokerSettings, Identity, StaticConfigs};
 
-/// Kafka's `fetch.max.bytes` default (55 MiB) and least accepted value.
-pub const FETCH_MAX_BYTES_DEFAULT: i64 = 55 * 1024 * 1024;
-pub const FETCH_MAX_BYTES_MIN: i64 = 1024;
+/// A config the registry refused, with a message naming it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidConfig(pub String);
 
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    /// Address to bind, `host:port`; port 0 picks a free port.
+    /// The Kafka-named configs given (`listeners`, `log.dirs`, `num.partitions`…).
+    pub statics: StaticConfigs,
+    /// Used only when the data dir is new; an existing one keeps its id.
+    pub cluster_id: Option<String>,
+    /// Derived from `statics` by `resolve`: address to bind, `host:port`
+    /// (port 0 picks a free port).
     pub listen: String,
     /// Host and port given to clients in Metadata; defaults to the bound address.
     pub advertised_host: Option<String>,
     pub advertised_port: Option<u16>,
     pub data_dir: PathBuf,
     pub node_id: i32,
-    /// Used only when the data dir is new; an existing one keeps its id.
-    pub cluster_id: Option<String>,
-    pub statics: StaticConfigs,
+    /// Every other honoured broker config, typed.
+    pub settings: BrokerSettings,
 }
 
 impl Default for BrokerConfig {
     fn default() -> Self {
-        BrokerConfig {
-            listen: "127.0.0.1:9092".into(),
+        let mut config = BrokerConfig {
+            statics: StaticConfigs::default(),
+            cluster_id: None,
+            listen: String::new(),
             advertised_host: None,
             advertised_port: None,
-            data_dir: PathBuf::from("./fjord-data"),
-            node_id: 1,
-            cluster_id: None,
-            statics: StaticConfigs::default(),
+            data_dir: PathBuf::new(),
+            node_id: 0,
+            settings: BrokerSettings::default(),
+        };
+        if let Err(e) = config.resolve() {
+            panic!("the config registry's defaults do not resolve: {e}");
         }
+        config
     }
 }
 
 impl BrokerConfig {
     /// A broker on an ephemeral loopback port with its data in `data_dir`.
     pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
-        BrokerConfig {
-            listen: "127.0.0.1:0".into(),
-            data_dir: data_dir.into(),
-            ..BrokerConfig::default()
-        }
+        let data_dir: PathBuf = data_dir.into();
+        BrokerConfig::default()
+            .with("listeners", "PLAINTEXT://127.0.0.1:0")
+            .with("log.dirs", data_dir.display())
     }
 
-    /// Sets a Kafka-named broker config.
+    /// Sets a Kafka-named broker config; `resolve` (which `start` runs)
+    /// checks it and applies it.
     pub fn with(mut self, name: &str, value: impl ToString) -> Self {
         self.statics
             .values
@@ -54,37 +66,49 @@ impl BrokerConfig {
         self
     }
 
+    /// Checks every config set against the registry and derives the typed
+    /// fields from them. The error names the config refused.
+    pub fn resolve(&mut self) -> Result<(), InvalidConfig> {
+        for (name, value) in &self.statics.values {
+            validate_broker_config(name, value).map_err(InvalidConfig)?;
+        }
+        let identity = Identity::from_statics(&self.statics).map_err(InvalidConfig)?;
+        self.settings = BrokerSettings::from_statics(&self.statics).map_err(InvalidConfig)?;
+        self.listen = identity.listen;
+        self.data_dir = identity.data_dir;
+        self.node_id = identity.node_id;
+        (self.advertised_host, self.advertised_port) = match identity.advertised {
+            Some((host, port)) => (Some(host), Some(port)),
+            None => (None, None),
+        };
+        Ok(())
+    }
+
     pub fn num_partitions(&self) -> i32 {
-        self.statics
-            .get_i64("num.partitions", 1)
-            .clamp(1, i32::MAX as i64) as i32
+        self.settings.num_partitions.max(1)
     }
 
     pub fn auto_create_topics(&self) -> bool {
-        self.statics.get_bool("auto.create.topics.enable", true)
+        self.settings.auto_create_topics_enable
     }
 
+    /// Below 1 KiB not even a Metadata request fits.
     pub fn socket_request_max_bytes(&self) -> usize {
-        self.statics
-            .get_i64("socket.request.max.bytes", 104_857_600)
-            .max(1024) as usize
+        self.settings.socket_request_max_bytes.max(1024) as usize
     }
 
     /// Kafka's `fetch.max.bytes`: the most record bytes one Fetch response
-    /// carries (the first batch may exceed it). Kafka refuses values below 1024.
+    /// carries (the first batch may exceed it).
     pub fn fetch_max_bytes(&self) -> i32 {
-        self.statics
-            .get_i64("fetch.max.bytes", FETCH_MAX_BYTES_DEFAULT)
-            .clamp(FETCH_MAX_BYTES_MIN, i64::from(i32::MAX)) as i32
+        self.settings.fetch_max_bytes
     }
 
+    /// At least 10 ms, so that a retention pass cannot spin.
     pub fn retention_check_interval_ms(&self) -> u64 {
-        self.statics
-            .get_i64("log.retention.check.interval.ms", 300_000)
-            .max(10) as u64
+        self.settings.log_retention_check_interval_ms.max(10) as u64
     }
 
     pub fn delete_topic_enable(&self) -> bool {
-        self.statics.get_bool("delete.topic.enable", true)
+        self.settings.delete_topic_enable
     }
 }

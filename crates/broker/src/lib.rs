@@ -18,5 +18,5 @@ pub mod topics;
 #[cfg(test)]
 mod topics_tests;
 
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, InvalidConfig};
 pub use server::{start, RunningBroker};

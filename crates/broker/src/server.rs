@@ -57,7 +57,8 @@ impl RunningBroker {
     }
 }
 
-pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+    config.resolve()?;
     let data_dir = config.data_dir.clone();
     // The metadata first: it refuses a data dir whose metadata is lost or
     // damaged before anything else touches the data.

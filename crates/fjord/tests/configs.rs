@@ -139,3 +139,114 @@ fn start_up_refuses_unknown_names_and_invalid_values_from_flags_and_env() {
         "{from_env}"
     );
 }
+
+/// Issue 8: every source is checked against the config registry, and a
+/// refusal names the config (and where it was given) with a failing exit.
+#[test]
+fn start_up_refuses_bad_values_from_every_source_naming_the_config() {
+    let from_env = refused_start(&[], &[("FJORD_NUM_PARTITIONS", "abc")]);
+    assert!(
+        from_env.contains(
+            "FJORD_NUM_PARTITIONS: Invalid value abc for configuration num.partitions: \
+             Not a number of type INT"
+        ),
+        "{from_env}"
+    );
+    let retention = refused_start(&[("log.retention.ms", "-7")], &[]);
+    assert!(
+        retention.contains(
+            "--override log.retention.ms: Invalid value -7 for configuration log.retention.ms: \
+             Value must be at least -1 (it sets retention.ms for topics)"
+        ),
+        "{retention}"
+    );
+    let unknown = refused_start(&[("num.partition", "4")], &[]);
+    assert!(
+        unknown.contains("Unknown broker config num.partition"),
+        "{unknown}"
+    );
+    let listeners = refused_start(&[("listeners", "SSL://127.0.0.1:0")], &[]);
+    assert!(
+        listeners.contains("Invalid value SSL://127.0.0.1:0 for configuration listeners"),
+        "{listeners}"
+    );
+    let dirs = refused_start(&[("log.dirs", "/tmp/a,/tmp/b")], &[]);
+    assert!(
+        dirs.contains("Invalid value /tmp/a,/tmp/b for configuration log.dirs"),
+        "{dirs}"
+    );
+    let ids = refused_start(&[("node.id", "1"), ("broker.id", "2")], &[]);
+    assert!(
+        ids.contains("Invalid value 2 for configuration broker.id"),
+        "{ids}"
+    );
+}
+
+/// The broker config's value as DescribeConfigs reports it, and whether it
+/// is reported as set at start-up (STATIC_BROKER_CONFIG).
+async fn described_broker_config(bootstrap: &str, name: &str) -> (Option<String>, bool) {
+    let admin = common::admin(bootstrap);
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Broker(1)], &common::admin_options())
+        .await
+        .expect("DescribeConfigs");
+    let resource = described[0].as_ref().expect("broker described");
+    let entry = resource
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} described"));
+    (
+        entry.value.clone(),
+        matches!(entry.source, ConfigSource::StaticBroker),
+    )
+}
+
+/// `log.dirs` from the environment is where the broker writes, and what
+/// DescribeConfigs reports; so is `listeners` from an override.
+#[tokio::test(flavor = "multi_thread")]
+async fn log_dirs_and_listeners_take_effect_and_are_described() {
+    let parent = tempfile::tempdir().expect("temp dir");
+    let dir = parent.path().join("from-env");
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("probe address").port()
+    };
+    let listeners = format!("PLAINTEXT://127.0.0.1:{port}");
+    let mut command = common::bare_serve_command();
+    command
+        .current_dir(parent.path())
+        .env("FJORD_LOG_DIRS", &dir)
+        .arg("--override")
+        .arg(format!("listeners={listeners}"));
+    let broker = BinaryBroker::start_command(command, &dir);
+    assert_eq!(broker.bootstrap, format!("127.0.0.1:{port}"));
+
+    let topic = common::unique_topic("in-log-dirs");
+    common::create_topic(&broker.bootstrap, &topic, 1, &[]).await;
+    let producer = common::producer(&broker.bootstrap, &[("acks", "all")]);
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::<(), _>::to(&topic).payload("kept"),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("acknowledged");
+    assert!(dir.join("fjord-metadata.json").exists());
+    assert!(
+        !common::segment_files(&dir, &topic, 0).is_empty(),
+        "the partition's segments are in log.dirs"
+    );
+    assert!(
+        !parent.path().join("fjord-data").exists(),
+        "not in the default dir"
+    );
+
+    assert_eq!(
+        described_broker_config(&broker.bootstrap, "log.dirs").await,
+        (Some(dir.display().to_string()), true)
+    );
+    assert_eq!(
+        described_broker_config(&broker.bootstrap, "listeners").await,
+        (Some(listeners), true)
+    );
+    broker.terminate();
+}

@@ -47,13 +47,14 @@ impl Kind {
 }
 
 /// When a broker config may change: Kafka's dynamic update modes. Topic
-/// configs are all alterable per topic.
+/// and group configs are all alterable per topic and per group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Update {
     ReadOnly,
     PerBroker,
     ClusterWide,
     Topic,
+    Group,
 }
 
 /// Kafka's validator for a config, as far as a table can say it.
@@ -199,6 +200,18 @@ fn check_described(name: &str, description: &str, value: &str) -> Result<(), Str
         return match value.parse::<i64>() {
             Ok(-1) | Ok(1..=9) => Ok(()),
             _ => Err(format!("Value must be {description}")),
+        };
+    }
+    if name == "share.auto.offset.reset" {
+        // Kafka: latest, earliest, or by_duration: and an ISO-8601 duration.
+        let known = matches!(value, "latest" | "earliest")
+            || value
+                .strip_prefix("by_duration:")
+                .is_some_and(|duration| duration.starts_with('P') && duration.len() > 1);
+        return if known {
+            Ok(())
+        } else {
+            Err(format!("Value must be one of {description}"))
         };
     }
     if name.ends_with("replication.throttled.replicas") {

@@ -1,20 +1,26 @@
-//! The config registry: every broker and topic config Kafka defines, by
-//! Kafka name (the generated `kafka` table), what Fjord does with each
-//! (`support`), and how a value is checked. `resolve` turns the configs set
-//! at start-up and on a topic into effective values.
+//! The config registry: every broker, topic and group config Kafka defines,
+//! by Kafka name (the generated `kafka` table: type, default, validator,
+//! documentation, read-only or dynamic), what Fjord does with each
+//! (`support`), and the typed field each honoured one feeds (`fields`,
+//! `startup`; `resolve::log_config` for topics). `resolve` turns the configs
+//! set at start-up and on a topic into effective values.
 
 use kafka_protocol::error::ResponseError;
 
 use crate::error::{ApiError, ApiResult};
 
+mod fields;
 mod kafka;
 mod kafka_def;
 mod resolve;
+mod startup;
 mod support;
 
+pub use fields::BrokerSettings;
 pub use kafka::KAFKA_VERSION;
 pub use kafka_def::{KafkaConfigDef, Kind, Update, Validator};
 pub use resolve::{ConfigSource, ResolvedConfig, StaticConfigs};
+pub use startup::Identity;
 pub use support::Support;
 
 /// One config: Kafka's definition and Fjord's answer to it.
@@ -58,12 +64,23 @@ impl ConfigDef {
         }
     }
 
-    /// Kafka's checks, then Fjord's: the error says which refused it.
+    /// Kafka's checks, then Fjord's: the error says which refused it. A
+    /// broker config standing in for a topic config becomes that topic
+    /// config's default, so it must also be a value the topic config takes.
     pub fn check(&self, value: &str) -> Result<(), String> {
         let name = self.kafka.name;
-        self.kafka.check(value).map_err(|reason| {
-            format!("Invalid value {value} for configuration {name}: {reason}")
-        })?;
+        let invalid =
+            |reason: String| format!("Invalid value {value} for configuration {name}: {reason}");
+        self.kafka.check(value).map_err(invalid)?;
+        if let Some(topic_def) = topic_config_for_synonym(name).and_then(topic_config) {
+            let as_topic = resolve::in_topic_unit(topic_def.kafka, name, value);
+            topic_def.kafka.check(&as_topic).map_err(|reason| {
+                invalid(format!(
+                    "{reason} (it sets {} for topics)",
+                    topic_def.name()
+                ))
+            })?;
+        }
         self.support.check(name, value)
     }
 
@@ -85,6 +102,17 @@ pub fn topic_configs() -> impl Iterator<Item = ConfigDef> {
     kafka::TOPIC
         .iter()
         .map(|def| with_support(def, support::topic_support))
+}
+
+/// Every group config Kafka defines (per-group overrides), in Kafka's order.
+pub fn group_configs() -> impl Iterator<Item = ConfigDef> {
+    kafka::GROUP
+        .iter()
+        .map(|def| with_support(def, support::group_support))
+}
+
+pub fn group_config(name: &str) -> Option<ConfigDef> {
+    group_configs().find(|def| def.name() == name)
 }
 
 /// Every broker config Kafka defines, in the order its DescribeConfigs lists them.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use fjord_storage::{LogConfig, TimestampType};
 
+use super::kafka_def::KafkaConfigDef;
 use super::{topic_config, ConfigDef, Support};
 
 /// Where an effective config value came from (DescribeConfigs `config_source`).
@@ -64,22 +65,28 @@ fn default_synonym(def: &ConfigDef) -> (String, Option<String>) {
     }
 }
 
+/// A broker synonym's value in its topic config's unit (log.retention.hours=2
+/// is retention.ms=7200000). A negative value is not scaled: -1 means
+/// unlimited in every unit, and any other is refused as the topic config's.
+pub(super) fn in_topic_unit(topic: &KafkaConfigDef, synonym: &str, value: &str) -> String {
+    let factor = topic
+        .synonyms
+        .iter()
+        .find(|(name, _)| *name == synonym)
+        .map_or(1, |(_, factor)| *factor);
+    match value.trim().parse::<i64>() {
+        Ok(number) if factor != 1 && number >= 0 => number.saturating_mul(factor).to_string(),
+        _ => value.to_string(),
+    }
+}
+
 impl StaticConfigs {
     /// The broker-level value standing in for a topic config, scaled to the
     /// topic config's unit, with the synonym it came from.
     pub fn broker_value(&self, def: &ConfigDef) -> Option<(String, &'static str)> {
-        def.kafka.synonyms.iter().find_map(|(name, factor)| {
+        def.kafka.synonyms.iter().find_map(|(name, _)| {
             let raw = self.values.get(*name)?;
-            let value = if *factor == 1 {
-                raw.clone()
-            } else {
-                raw.trim()
-                    .parse::<i64>()
-                    .ok()?
-                    .saturating_mul(*factor)
-                    .to_string()
-            };
-            Some((value, *name))
+            Some((in_topic_unit(def.kafka, name, raw), *name))
         })
     }
 

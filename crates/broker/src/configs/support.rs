@@ -47,32 +47,10 @@ const NO_FETCH_SESSIONS: &str =
 const NO_TELEMETRY: &str = "client telemetry (KIP-714) is not built";
 const ALL_VERSIONS_STABLE: &str = "Fjord advertises only the API versions it serves";
 
-/// Broker configs Fjord honours by exact name.
-pub(super) const HONOURED_BROKER: &[&str] = &[
-    "node.id",
-    "broker.id",
-    "listeners",
-    "advertised.listeners",
-    "log.dirs",
-    "log.dir",
-    "num.partitions",
-    "auto.create.topics.enable",
-    "socket.request.max.bytes",
-    "fetch.max.bytes",
-    "max.connections",
-    "max.connections.per.ip",
-    "max.connections.per.ip.overrides",
-    "connections.max.idle.ms",
-    "log.retention.check.interval.ms",
-    "delete.topic.enable",
-    "group.initial.rebalance.delay.ms",
-    "group.min.session.timeout.ms",
-    "group.max.session.timeout.ms",
-    "group.max.size",
-    "offsets.retention.minutes",
-    "offsets.retention.check.interval.ms",
-    "offset.metadata.max.bytes",
-];
+/// Broker configs Fjord honours: each feeds a typed field (`fields`, `startup`).
+pub(super) fn honoured_broker(name: &str) -> bool {
+    super::fields::SETTINGS_NAMES.contains(&name) || super::startup::IDENTITY_NAMES.contains(&name)
+}
 
 /// Topic configs Fjord honours by exact name (and so their broker synonyms).
 pub(super) const HONOURED_TOPIC: &[&str] = &[
@@ -240,10 +218,16 @@ pub fn topic_support(name: &str) -> Option<Support> {
 /// What Fjord does with a broker config Kafka defines. A broker synonym of a
 /// topic config shares the topic config's answer unless a rule says otherwise.
 pub fn broker_support(name: &str) -> Option<Support> {
-    if HONOURED_BROKER.contains(&name) {
+    if honoured_broker(name) {
         return Some(Support::Honoured);
     }
     broker_rule(name).or_else(|| super::topic_config_for_synonym(name).and_then(topic_support))
+}
+
+/// What Fjord does with a group config Kafka defines: every one tunes a
+/// KIP-848 consumer, share or streams group.
+pub fn group_support(_name: &str) -> Option<Support> {
+    Some(Support::NoEffect(CLASSIC_GROUPS_ONLY))
 }
 
 impl Support {

@@ -4,6 +4,7 @@ use super::*;
 fn every_kafka_config_has_an_answer() {
     let unreviewed: Vec<&str> = topic_configs()
         .chain(broker_configs())
+        .chain(group_configs())
         .filter(|def| def.support == UNREVIEWED)
         .map(|def| def.name())
         .collect();
@@ -15,7 +16,7 @@ fn every_kafka_config_has_an_answer() {
 
 #[test]
 fn honoured_names_are_kafka_names() {
-    for name in support::HONOURED_BROKER {
+    for name in fields::SETTINGS_NAMES.iter().chain(startup::IDENTITY_NAMES) {
         assert!(broker_config(name).is_some(), "{name}");
     }
     for name in support::HONOURED_TOPIC {
@@ -122,4 +123,54 @@ fn documentation_leads_with_what_fjord_does_not_honour() {
     );
     let doc = topic_config("retention.ms").unwrap().documentation();
     assert!(!doc.contains("Fjord"), "{doc}");
+}
+
+#[test]
+fn every_typed_field_parses_its_default() {
+    let settings = BrokerSettings::from_statics(&StaticConfigs::default()).unwrap();
+    assert_eq!(settings.num_partitions, 1);
+    assert_eq!(settings.fetch_max_bytes, 55 * 1024 * 1024);
+    assert_eq!(settings.max_connections, i32::MAX);
+    assert_eq!(settings.max_connections_per_ip_overrides, "");
+    assert_eq!(settings.offsets_retention_minutes, 10080);
+    assert!(settings.auto_create_topics_enable);
+}
+
+#[test]
+fn a_broker_synonym_is_checked_as_the_topic_config_it_sets() {
+    assert_eq!(
+        validate_broker_config("log.retention.ms", "-7").unwrap_err(),
+        "Invalid value -7 for configuration log.retention.ms: Value must be at least -1 \
+         (it sets retention.ms for topics)"
+    );
+    assert_eq!(validate_broker_config("log.retention.ms", "-1"), Ok(()));
+    assert_eq!(validate_broker_config("log.retention.hours", "-1"), Ok(()));
+    assert!(validate_broker_config("log.retention.hours", "-2").is_err());
+    assert_eq!(validate_broker_config("log.retention.hours", "2"), Ok(()));
+    let mut statics = StaticConfigs::default();
+    statics
+        .values
+        .insert("log.retention.hours".into(), "-1".into());
+    let retention = topic_config("retention.ms").unwrap();
+    assert_eq!(
+        statics.topic_value(&retention, &Default::default()).0,
+        Some("-1".into()),
+        "unlimited stays unlimited, not -3600000"
+    );
+}
+
+#[test]
+fn group_configs_are_kafkas_and_have_no_effect_yet() {
+    let names: Vec<&str> = group_configs().map(|def| def.name()).collect();
+    assert!(names.contains(&"consumer.session.timeout.ms"), "{names:?}");
+    assert!(names.contains(&"share.auto.offset.reset"), "{names:?}");
+    let reset = group_config("share.auto.offset.reset").unwrap();
+    assert_eq!(reset.kafka.update, Update::Group);
+    assert_eq!(reset.check("by_duration:PT1H"), Ok(()));
+    assert!(reset.check("sideways").is_err());
+    assert!(group_config("consumer.session.timeout.ms")
+        .unwrap()
+        .check("0")
+        .is_err());
+    assert!(matches!(reset.support, Support::NoEffect(_)));
 }

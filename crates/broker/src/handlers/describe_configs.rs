@@ -239,8 +239,19 @@ fn broker_entry(broker: &Broker, def: ConfigDef) -> Entry {
         synonyms,
     };
     if let Some(value) = actual {
-        let synonyms = vec![own(Some(value.clone()), ConfigSource::StaticBroker)];
-        return entry(Some(value), ConfigSource::StaticBroker, synonyms);
+        // Given under this name or Kafka's other name for the same thing.
+        let given = match def.name() {
+            "node.id" | "broker.id" => &["node.id", "broker.id"][..],
+            "log.dirs" => &["log.dirs", "log.dir"][..],
+            name => &[name][..],
+        };
+        let source = if given.iter().any(|name| statics.values.contains_key(*name)) {
+            ConfigSource::StaticBroker
+        } else {
+            ConfigSource::Default
+        };
+        let synonyms = vec![own(Some(value.clone()), source)];
+        return entry(Some(value), source, synonyms);
     }
     if let Some(topic_def) = topic_config_for_synonym(def.name()).and_then(topic_config) {
         return synonym_entry(broker, def, topic_def);

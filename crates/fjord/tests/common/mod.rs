@@ -135,19 +135,26 @@ pub struct BinaryBroker {
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-fn serve_command(listen: &str, data_dir: &Path, overrides: &[(&str, &str)]) -> Command {
+/// `fjord serve` with no settings, logging to a piped stderr.
+pub fn bare_serve_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fjord"));
     command
         .arg("serve")
-        .arg("--listen")
-        .arg(listen)
-        .arg("--data-dir")
-        .arg(data_dir)
         .env("NO_COLOR", "1")
         .env("FJORD_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    command
+}
+
+fn serve_command(listen: &str, data_dir: &Path, overrides: &[(&str, &str)]) -> Command {
+    let mut command = bare_serve_command();
+    command
+        .arg("--listen")
+        .arg(listen)
+        .arg("--data-dir")
+        .arg(data_dir);
     for (name, value) in overrides {
         command.arg("--override").arg(format!("{name}={value}"));
     }
@@ -193,6 +200,12 @@ impl BinaryBroker {
                 Ok(())
             });
         }
+        Self::spawn(command, data_dir)
+    }
+
+    /// Starts `command` (from `bare_serve_command`), which keeps its data in
+    /// `data_dir`, and waits for its "listening" line.
+    pub fn start_command(command: Command, data_dir: &Path) -> BinaryBroker {
         Self::spawn(command, data_dir)
     }
 
