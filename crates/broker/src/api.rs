@@ -1,10 +1,11 @@
 //! The one table of APIs Fjord serves: key, the versions we advertise and
 //! accept, and the handler. ApiVersions answers are generated from it.
 
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 use crate::handlers;
+use crate::request_context::RequestContext;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ApiEntry {
@@ -73,18 +74,12 @@ pub enum Outcome {
     Close(&'static str),
 }
 
-/// Runs the handler for a decoded request from the client at `peer`.
-pub async fn dispatch(
-    broker: &Broker,
-    peer: std::net::SocketAddr,
-    header: &RequestHeader,
-    request: RequestKind,
-) -> Outcome {
-    let version = header.request_api_version;
+/// Runs the handler for a decoded request.
+pub async fn dispatch(broker: &Broker, ctx: &RequestContext, request: RequestKind) -> Outcome {
     let response = match request {
         RequestKind::Produce(req) => {
             let acks = req.acks;
-            let response = handlers::produce::handle(broker, req, version).await;
+            let response = handlers::produce::handle(broker, ctx, req).await;
             if acks == 0 {
                 return if handlers::produce::has_errors(&response) {
                     Outcome::Close("acks=0 produce failed")
@@ -95,80 +90,75 @@ pub async fn dispatch(
             ResponseKind::Produce(response)
         }
         RequestKind::Fetch(req) => {
-            ResponseKind::Fetch(handlers::fetch::handle(broker, req, version).await)
+            ResponseKind::Fetch(handlers::fetch::handle(broker, ctx, req).await)
         }
         RequestKind::ListOffsets(req) => {
-            ResponseKind::ListOffsets(handlers::list_offsets::handle(broker, req, version).await)
+            ResponseKind::ListOffsets(handlers::list_offsets::handle(broker, ctx, req).await)
         }
         RequestKind::Metadata(req) => {
-            ResponseKind::Metadata(handlers::metadata::handle(broker, req, version).await)
+            ResponseKind::Metadata(handlers::metadata::handle(broker, ctx, req).await)
         }
-        RequestKind::FindCoordinator(req) => {
-            ResponseKind::FindCoordinator(handlers::find_coordinator::handle(broker, req, version))
-        }
+        RequestKind::FindCoordinator(req) => ResponseKind::FindCoordinator(
+            handlers::find_coordinator::handle(broker, ctx, req).await,
+        ),
         RequestKind::ApiVersions(req) => {
-            ResponseKind::ApiVersions(handlers::api_versions::handle(&req, version))
+            ResponseKind::ApiVersions(handlers::api_versions::handle(broker, ctx, req).await)
         }
         RequestKind::CreateTopics(req) => {
-            ResponseKind::CreateTopics(handlers::create_topics::handle(broker, req, version).await)
+            ResponseKind::CreateTopics(handlers::create_topics::handle(broker, ctx, req).await)
         }
         RequestKind::DeleteTopics(req) => {
-            ResponseKind::DeleteTopics(handlers::delete_topics::handle(broker, req, version).await)
+            ResponseKind::DeleteTopics(handlers::delete_topics::handle(broker, ctx, req).await)
         }
-        RequestKind::DeleteRecords(req) => ResponseKind::DeleteRecords(
-            handlers::delete_records::handle(broker, req, version).await,
-        ),
+        RequestKind::DeleteRecords(req) => {
+            ResponseKind::DeleteRecords(handlers::delete_records::handle(broker, ctx, req).await)
+        }
         RequestKind::DescribeConfigs(req) => ResponseKind::DescribeConfigs(
-            handlers::describe_configs::handle(broker, req, version).await,
+            handlers::describe_configs::handle(broker, ctx, req).await,
         ),
         RequestKind::CreatePartitions(req) => ResponseKind::CreatePartitions(
-            handlers::create_partitions::handle(broker, req, version).await,
+            handlers::create_partitions::handle(broker, ctx, req).await,
         ),
-        RequestKind::DescribeCluster(req) => {
-            ResponseKind::DescribeCluster(handlers::describe_cluster::handle(broker, req, version))
-        }
+        RequestKind::DescribeCluster(req) => ResponseKind::DescribeCluster(
+            handlers::describe_cluster::handle(broker, ctx, req).await,
+        ),
         RequestKind::DescribeTopicPartitions(req) => ResponseKind::DescribeTopicPartitions(
-            handlers::describe_topic_partitions::handle(broker, req, version).await,
+            handlers::describe_topic_partitions::handle(broker, ctx, req).await,
         ),
         RequestKind::OffsetCommit(req) => {
-            ResponseKind::OffsetCommit(handlers::offset_commit::handle(broker, req, version).await)
+            ResponseKind::OffsetCommit(handlers::offset_commit::handle(broker, ctx, req).await)
         }
         RequestKind::OffsetFetch(req) => {
-            ResponseKind::OffsetFetch(handlers::offset_fetch::handle(broker, req, version).await)
+            ResponseKind::OffsetFetch(handlers::offset_fetch::handle(broker, ctx, req).await)
         }
         RequestKind::JoinGroup(req) => {
-            let client_id = header.client_id.as_deref().unwrap_or_default();
-            // Kafka shows a member's host as "/" + its address.
-            let client_host = format!("/{}", peer.ip());
-            ResponseKind::JoinGroup(
-                handlers::join_group::handle(broker, req, version, client_id, &client_host).await,
-            )
+            ResponseKind::JoinGroup(handlers::join_group::handle(broker, ctx, req).await)
         }
         RequestKind::Heartbeat(req) => {
-            ResponseKind::Heartbeat(handlers::heartbeat::handle(broker, req, version))
+            ResponseKind::Heartbeat(handlers::heartbeat::handle(broker, ctx, req).await)
         }
         RequestKind::LeaveGroup(req) => {
-            ResponseKind::LeaveGroup(handlers::leave_group::handle(broker, req, version).await)
+            ResponseKind::LeaveGroup(handlers::leave_group::handle(broker, ctx, req).await)
         }
         RequestKind::SyncGroup(req) => {
-            ResponseKind::SyncGroup(handlers::sync_group::handle(broker, req, version).await)
+            ResponseKind::SyncGroup(handlers::sync_group::handle(broker, ctx, req).await)
         }
         RequestKind::DescribeGroups(req) => {
-            ResponseKind::DescribeGroups(handlers::describe_groups::handle(broker, req, version))
+            ResponseKind::DescribeGroups(handlers::describe_groups::handle(broker, ctx, req).await)
         }
         RequestKind::ListGroups(req) => {
-            ResponseKind::ListGroups(handlers::list_groups::handle(broker, req, version))
+            ResponseKind::ListGroups(handlers::list_groups::handle(broker, ctx, req).await)
         }
         RequestKind::DeleteGroups(req) => {
-            ResponseKind::DeleteGroups(handlers::delete_groups::handle(broker, req, version).await)
+            ResponseKind::DeleteGroups(handlers::delete_groups::handle(broker, ctx, req).await)
         }
         RequestKind::OffsetDelete(req) => {
-            ResponseKind::OffsetDelete(handlers::offset_delete::handle(broker, req, version).await)
+            ResponseKind::OffsetDelete(handlers::offset_delete::handle(broker, ctx, req).await)
         }
         other => {
             // The connection only decodes keys found in APIS, so this is a
             // table entry without a dispatch arm: a bug, answered by closing.
-            tracing::error!(api = ?ApiKey::try_from(header.request_api_key), "no handler for request {:?}", std::mem::discriminant(&other));
+            tracing::error!(api = ?ctx.api_key, "no handler for request {:?}", std::mem::discriminant(&other));
             return Outcome::Close("no handler for this api");
         }
     };

@@ -14,21 +14,20 @@
 //! closed; a request being handled does not count as idle.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::api;
 use crate::broker::Broker;
 use crate::connection_quotas::Admission;
 use crate::handlers::api_versions;
+use crate::request_context::ConnectionContext;
 
 /// Answers gathered beyond this are written before the next request is read.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
@@ -72,15 +71,19 @@ pub enum ConnectionError {
 
 /// Serves one connection until the client closes it, it idles out, or the
 /// broker shuts down. `admission` holds the connection's place in the
-/// connection limits until then.
-pub async fn serve(
-    mut socket: TcpStream,
-    peer: SocketAddr,
+/// connection limits until then. `socket` is any byte stream (TCP today,
+/// TLS over TCP later).
+pub async fn serve<S>(
+    mut socket: S,
+    mut connection: ConnectionContext,
     broker: Arc<Broker>,
     max_idle: Option<Duration>,
     mut shutdown: watch::Receiver<bool>,
     admission: Admission,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let peer = connection.peer;
     let max_frame = broker.config.socket_request_max_bytes();
     // Small to start: most connections are idle most of the time, and both
     // buffers grow to what the traffic needs (and keep it for reuse).
@@ -94,10 +97,10 @@ pub async fn serve(
                     // shutdown must not.
                     tokio::select! {
                         _ = shutdown.changed() => return Ok(()),
-                        handled = handle_frame(&broker, peer, frame, &mut output) => handled?,
+                        handled = handle_frame(&broker, &mut connection, frame, &mut output) => handled?,
                     }
                 } else {
-                    handle_frame(&broker, peer, frame, &mut output).await?;
+                    handle_frame(&broker, &mut connection, frame, &mut output).await?;
                 }
                 let more_buffered = frame_ready(&input, max_frame);
                 if !output.is_empty() && (!more_buffered || output.len() >= MAX_PENDING_OUTPUT) {
@@ -280,7 +283,7 @@ pub fn decode_frame(mut frame: Bytes) -> Result<DecodedFrame, ConnectionError> {
 
 async fn handle_frame(
     broker: &Broker,
-    peer: SocketAddr,
+    connection: &mut ConnectionContext,
     frame: Bytes,
     output: &mut BytesMut,
 ) -> Result<(), ConnectionError> {
@@ -306,13 +309,14 @@ async fn handle_frame(
             );
         }
     };
-    let response = match api::dispatch(broker, peer, &header, request).await {
+    let ctx = connection.request(key, header, &request);
+    let response = match api::dispatch(broker, &ctx, request).await {
         api::Outcome::Respond(response) => response,
         api::Outcome::Silent => return Ok(()),
         api::Outcome::Close(reason) => return Err(ConnectionError::Closed(key, reason)),
     };
     let mut response_header = ResponseHeader::default();
-    response_header.correlation_id = header.correlation_id;
+    response_header.correlation_id = ctx.correlation_id;
     write_response(
         output,
         MAX_RESPONSE_FRAME,

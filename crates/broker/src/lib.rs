@@ -13,6 +13,7 @@ pub mod error;
 pub mod groups;
 pub mod handlers;
 pub mod internal_topics;
+pub mod request_context;
 pub mod server;
 pub mod topics;
 #[cfg(test)]

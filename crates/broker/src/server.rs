@@ -10,6 +10,7 @@ use fjord_storage::local_offsets::LocalOffsetStore;
 use fjord_storage::meta::{FileMetadataStore, MetadataStore};
 use fjord_storage::offsets::OffsetStore;
 use fjord_storage::LogStore;
+use kafka_protocol::protocol::StrBytes;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -19,6 +20,7 @@ use crate::config::BrokerConfig;
 use crate::connection;
 use crate::connection_quotas::{ConnectionLimits, ConnectionQuotas};
 use crate::groups::{GroupConfig, GroupCoordinator};
+use crate::request_context::{ConnectionContext, SecurityProtocol, PLAINTEXT_LISTENER};
 use crate::topics::TopicRegistry;
 
 /// A broker serving in the background of the current Tokio runtime.
@@ -177,9 +179,14 @@ async fn accept_loop(
                     };
                     let _ = socket.set_nodelay(true);
                     let idle = quotas.limits().max_idle;
+                    let context = ConnectionContext::accepted(
+                        peer,
+                        StrBytes::from_static_str(PLAINTEXT_LISTENER),
+                        SecurityProtocol::Plaintext,
+                    );
                     connections.spawn(connection::serve(
                         socket,
-                        peer,
+                        context,
                         broker.clone(),
                         idle,
                         shutdown.clone(),

@@ -3,8 +3,14 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::api::APIS;
+use crate::broker::Broker;
+use crate::request_context::RequestContext;
 
-pub fn handle(_request: &ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+pub async fn handle(
+    _broker: &Broker,
+    _ctx: &RequestContext,
+    _request: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     supported_apis(0)
 }
 

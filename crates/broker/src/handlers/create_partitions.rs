@@ -11,11 +11,12 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::error::{ApiError, ApiResult};
+use crate::request_context::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
+    _ctx: &RequestContext,
     request: CreatePartitionsRequest,
-    _version: i16,
 ) -> CreatePartitionsResponse {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for topic in &request.topics {
@@ -108,7 +109,8 @@ mod tests {
     use kafka_protocol::messages::BrokerId;
 
     use super::*;
-    use crate::handlers::test_support::{assert_encodes, test_broker};
+    use crate::handlers::test_support::{assert_encodes, ctx, test_broker};
+    use kafka_protocol::messages::ApiKey;
 
     fn topic(name: &str, count: i32) -> CreatePartitionsTopic {
         CreatePartitionsTopic::default()
@@ -142,7 +144,7 @@ mod tests {
             topic("e", 3),
             topic("missing", 2),
         ]);
-        let resp = handle(&broker, req, 3).await;
+        let resp = handle(&broker, &ctx(ApiKey::CreatePartitions, 3), req).await;
         assert_encodes(&resp, 3);
         assert_encodes(&resp, 0);
         let codes: Vec<i16> = resp.results.iter().map(|r| r.error_code).collect();
@@ -174,7 +176,7 @@ mod tests {
         let req = CreatePartitionsRequest::default()
             .with_topics(vec![topic("a", 4)])
             .with_validate_only(true);
-        let resp = handle(&broker, req, 2).await;
+        let resp = handle(&broker, &ctx(ApiKey::CreatePartitions, 2), req).await;
         assert_eq!(resp.results[0].error_code, 0);
         assert_eq!(broker.topics.get("a").unwrap().partitions, 1);
     }

@@ -16,13 +16,15 @@ use uuid::Uuid;
 use crate::broker::Broker;
 use crate::configs::{topic_config, topic_configs};
 use crate::error::{ApiError, ApiResult};
+use crate::request_context::RequestContext;
 use fjord_storage::meta::TopicMeta;
 
 pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: CreateTopicsRequest,
-    version: i16,
 ) -> CreateTopicsResponse {
+    let version = ctx.api_version;
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for topic in &request.topics {
         *seen.entry(topic.name.as_str()).or_default() += 1;
@@ -204,7 +206,8 @@ mod tests {
     use kafka_protocol::messages::BrokerId;
 
     use super::*;
-    use crate::handlers::test_support::{assert_encodes, test_broker};
+    use crate::handlers::test_support::{assert_encodes, ctx, test_broker};
+    use kafka_protocol::messages::ApiKey;
 
     fn topic(name: &str, partitions: i32, rf: i16) -> CreatableTopic {
         CreatableTopic::default()
@@ -227,7 +230,7 @@ mod tests {
             topic("a", -1, -1).with_configs(vec![retention]),
             topic("b", 3, 1),
         ]);
-        let resp = handle(&broker, req, 7).await;
+        let resp = handle(&broker, &ctx(ApiKey::CreateTopics, 7), req).await;
         assert_encodes(&resp, 7);
         assert_encodes(&resp, 2);
         let a = &resp.topics[0];
@@ -268,7 +271,7 @@ mod tests {
             topic("cfg", 1, 1).with_configs(vec![bad_config]),
             topic("huge", i32::MAX, 1),
         ]);
-        let resp = handle(&broker, req, 5).await;
+        let resp = handle(&broker, &ctx(ApiKey::CreateTopics, 5), req).await;
         assert_encodes(&resp, 5);
         let codes: Vec<(String, i16)> = resp
             .topics
@@ -325,7 +328,7 @@ mod tests {
             topic("invalid", 1, 1).with_configs(vec![config("delete.retention.ms", "-5")]),
             topic("compact", 1, 1).with_configs(vec![config("cleanup.policy", "compact")]),
         ]);
-        let resp = handle(&broker, req, 7).await;
+        let resp = handle(&broker, &ctx(ApiKey::CreateTopics, 7), req).await;
         let answer = |i: usize| {
             let t = &resp.topics[i];
             (
@@ -367,16 +370,26 @@ mod tests {
         let broker = test_broker().await;
         let resp = handle(
             &broker,
+            &ctx(ApiKey::CreateTopics, 7),
             request(vec![topic("v", 2, 1)]).with_validate_only(true),
-            7,
         )
         .await;
         assert_eq!(resp.topics[0].error_code, 0);
         assert_eq!(resp.topics[0].num_partitions, 2);
         assert!(resp.topics[0].topic_id.is_nil());
         assert!(broker.topics.get("v").is_none());
-        handle(&broker, request(vec![topic("v", 2, 1)]), 7).await;
-        let again = handle(&broker, request(vec![topic("v", 2, 1)]), 7).await;
+        handle(
+            &broker,
+            &ctx(ApiKey::CreateTopics, 7),
+            request(vec![topic("v", 2, 1)]),
+        )
+        .await;
+        let again = handle(
+            &broker,
+            &ctx(ApiKey::CreateTopics, 7),
+            request(vec![topic("v", 2, 1)]),
+        )
+        .await;
         assert_eq!(
             again.topics[0].error_code,
             ResponseError::TopicAlreadyExists.code()

@@ -4,11 +4,12 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
+    _ctx: &RequestContext,
     request: DeleteGroupsRequest,
-    _version: i16,
 ) -> DeleteGroupsResponse {
     let mut response = DeleteGroupsResponse::default();
     for id in request.groups_names {

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::broker::Broker;
 use crate::error::{ApiError, ApiResult};
+use crate::request_context::RequestContext;
 
 /// The request's "up to the high watermark" offset.
 const HIGH_WATERMARK: i64 = -1;
@@ -16,8 +17,8 @@ const INVALID_LOW_WATERMARK: i64 = -1;
 
 pub async fn handle(
     broker: &Broker,
+    _ctx: &RequestContext,
     request: DeleteRecordsRequest,
-    _version: i16,
 ) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
@@ -85,7 +86,8 @@ mod tests {
     use kafka_protocol::protocol::StrBytes;
 
     use super::*;
-    use crate::handlers::test_support::{append_records, assert_encodes, test_broker};
+    use crate::handlers::test_support::{append_records, assert_encodes, ctx, test_broker};
+    use kafka_protocol::messages::ApiKey;
 
     fn part(index: i32, offset: i64) -> DeleteRecordsPartition {
         DeleteRecordsPartition::default()
@@ -113,7 +115,7 @@ mod tests {
             topic("t", vec![part(0, 3), part(1, -1), part(2, 1), part(7, 0)]),
             topic("missing", vec![part(0, 0)]),
         ]);
-        let resp = handle(&broker, req, 2).await;
+        let resp = handle(&broker, &ctx(ApiKey::DeleteRecords, 2), req).await;
         assert_encodes(&resp, 2);
         assert_encodes(&resp, 0);
         let t = &resp.topics[0].partitions;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::broker::Broker;
 use crate::error::{ApiError, ApiResult};
+use crate::request_context::RequestContext;
 
 /// One entry of the request: a name or an id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,9 +27,10 @@ enum Target {
 
 pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: DeleteTopicsRequest,
-    version: i16,
 ) -> DeleteTopicsResponse {
+    let version = ctx.api_version;
     let targets = targets(&request, version);
     let mut counts: HashMap<&Target, usize> = HashMap::new();
     for target in &targets {
@@ -155,7 +157,8 @@ mod tests {
     use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 
     use super::*;
-    use crate::handlers::test_support::{assert_encodes, test_broker, test_broker_with};
+    use crate::handlers::test_support::{assert_encodes, ctx, test_broker, test_broker_with};
+    use kafka_protocol::messages::ApiKey;
 
     fn name(s: &str) -> kafka_protocol::messages::TopicName {
         StrBytes::from(s.to_string()).into()
@@ -170,7 +173,7 @@ mod tests {
             .await
             .unwrap();
         let req = DeleteTopicsRequest::default().with_topic_names(vec![name("t"), name("nope")]);
-        let resp = handle(&broker, req, 4).await;
+        let resp = handle(&broker, &ctx(ApiKey::DeleteTopics, 4), req).await;
         assert_encodes(&resp, 4);
         assert_eq!(resp.responses[0].error_code, 0);
         assert_eq!(
@@ -202,7 +205,7 @@ mod tests {
                 .with_name(None)
                 .with_topic_id(Uuid::new_v4()),
         ]);
-        let resp = handle(&broker, req, 6).await;
+        let resp = handle(&broker, &ctx(ApiKey::DeleteTopics, 6), req).await;
         assert_encodes(&resp, 6);
         let r = &resp.responses;
         assert_eq!(
@@ -224,14 +227,14 @@ mod tests {
             .await
             .unwrap();
         let req = DeleteTopicsRequest::default().with_topic_names(vec![name("t"), name("t")]);
-        let resp = handle(&broker, req, 5).await;
+        let resp = handle(&broker, &ctx(ApiKey::DeleteTopics, 5), req).await;
         assert_eq!(resp.responses.len(), 1);
         assert_eq!(
             resp.responses[0].error_code,
             ResponseError::InvalidRequest.code()
         );
         let req = DeleteTopicsRequest::default().with_topic_names(vec![name("t")]);
-        let resp = handle(&broker, req, 5).await;
+        let resp = handle(&broker, &ctx(ApiKey::DeleteTopics, 5), req).await;
         assert_eq!(
             resp.responses[0].error_code,
             ResponseError::TopicDeletionDisabled.code()

@@ -7,15 +7,17 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::handlers::{ALL_CLUSTER_OPERATIONS, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::request_context::RequestContext;
 
 /// `endpoint_type` 1: the request was meant for brokers (2 is controllers).
 const ENDPOINT_BROKERS: i8 = 1;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: DescribeClusterRequest,
-    version: i16,
 ) -> DescribeClusterResponse {
+    let version = ctx.api_version;
     if version >= 1 && request.endpoint_type != ENDPOINT_BROKERS {
         return DescribeClusterResponse::default()
             .with_error_code(ResponseError::UnsupportedEndpointType.code())
@@ -56,7 +58,8 @@ fn endpoint_name(endpoint_type: i8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handlers::test_support::{assert_encodes, test_broker};
+    use crate::handlers::test_support::{assert_encodes, ctx, test_broker};
+    use kafka_protocol::messages::ApiKey;
 
     #[tokio::test]
     async fn describes_this_broker() {
@@ -64,7 +67,7 @@ mod tests {
         for version in 0..=2 {
             let req = DescribeClusterRequest::default()
                 .with_include_cluster_authorized_operations(version == 2);
-            let resp = handle(&broker, req, version);
+            let resp = handle(&broker, &ctx(ApiKey::DescribeCluster, version), req).await;
             assert_encodes(&resp, version);
             assert_eq!(resp.error_code, 0);
             assert_eq!(resp.cluster_id.as_str(), broker.cluster_id);
@@ -81,7 +84,7 @@ mod tests {
             assert_eq!(resp.cluster_authorized_operations, ops);
         }
         let req = DescribeClusterRequest::default().with_endpoint_type(2);
-        let resp = handle(&broker, req, 1);
+        let resp = handle(&broker, &ctx(ApiKey::DescribeCluster, 1), req).await;
         assert_encodes(&resp, 1);
         assert_eq!(
             resp.error_code,

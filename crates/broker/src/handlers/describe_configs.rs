@@ -17,6 +17,7 @@ use crate::configs::{
     ResolvedConfig,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::request_context::RequestContext;
 use crate::topics::validate_topic_name;
 
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -40,9 +41,10 @@ struct Entry {
 
 pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: DescribeConfigsRequest,
-    version: i16,
 ) -> DescribeConfigsResponse {
+    let version = ctx.api_version;
     let detail = Detail {
         synonyms: request.include_synonyms,
         documentation: version >= 3 && request.include_documentation,

@@ -8,12 +8,14 @@ use kafka_protocol::protocol::StrBytes;
 use crate::broker::Broker;
 use crate::groups::GroupState;
 use crate::handlers::ALL_GROUP_OPERATIONS;
+use crate::request_context::RequestContext;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: DescribeGroupsRequest,
-    version: i16,
 ) -> DescribeGroupsResponse {
+    let version = ctx.api_version;
     let mut response = DescribeGroupsResponse::default();
     response.groups = request
         .groups

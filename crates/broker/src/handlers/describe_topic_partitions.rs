@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::broker::Broker;
 use crate::handlers::ALL_TOPIC_OPERATIONS;
 use crate::internal_topics::is_internal;
+use crate::request_context::RequestContext;
 use crate::topics::validate_topic_name;
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions
@@ -22,8 +23,8 @@ const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;
 
 pub async fn handle(
     broker: &Broker,
+    _ctx: &RequestContext,
     request: DescribeTopicPartitionsRequest,
-    _version: i16,
 ) -> DescribeTopicPartitionsResponse {
     let mut names: Vec<String> = if request.topics.is_empty() {
         broker.topics.all().into_iter().map(|t| t.name).collect()
@@ -140,7 +141,8 @@ mod tests {
     use kafka_protocol::messages::describe_topic_partitions_request::{self as req, TopicRequest};
 
     use super::*;
-    use crate::handlers::test_support::{assert_encodes, test_broker};
+    use crate::handlers::test_support::{assert_encodes, ctx, test_broker};
+    use kafka_protocol::messages::ApiKey;
 
     fn summary(resp: &DescribeTopicPartitionsResponse) -> Vec<(String, i16, Vec<i32>)> {
         resp.topics
@@ -176,7 +178,12 @@ mod tests {
             .await
             .unwrap();
         let request = DescribeTopicPartitionsRequest::default().with_response_partition_limit(4);
-        let resp = handle(&broker, request.clone(), 0).await;
+        let resp = handle(
+            &broker,
+            &ctx(ApiKey::DescribeTopicPartitions, 0),
+            request.clone(),
+        )
+        .await;
         assert_encodes(&resp, 0);
         let s = |n: &str, c: i16, p: Vec<i32>| (n.to_string(), c, p);
         // Upper-case names sort before `__consumer_offsets`, which is listed
@@ -195,7 +202,12 @@ mod tests {
         let cursor = req::Cursor::default()
             .with_topic_name(topic_name("B"))
             .with_partition_index(2);
-        let resp = handle(&broker, request.clone().with_cursor(Some(cursor)), 0).await;
+        let resp = handle(
+            &broker,
+            &ctx(ApiKey::DescribeTopicPartitions, 0),
+            request.clone().with_cursor(Some(cursor)),
+        )
+        .await;
         assert_eq!(
             summary(&resp),
             vec![
@@ -207,7 +219,12 @@ mod tests {
         assert_eq!(next(&resp), Some(("__consumer_offsets".to_string(), 3)));
 
         // The limit falls exactly at a topic's end: the cursor names the next topic.
-        let resp = handle(&broker, request.with_response_partition_limit(2), 0).await;
+        let resp = handle(
+            &broker,
+            &ctx(ApiKey::DescribeTopicPartitions, 0),
+            request.with_response_partition_limit(2),
+        )
+        .await;
         assert_eq!(summary(&resp), vec![s("A", 0, vec![0, 1])]);
         assert_eq!(next(&resp), Some(("B".to_string(), 0)));
     }
@@ -227,7 +244,7 @@ mod tests {
         let request = DescribeTopicPartitionsRequest::default()
             .with_topics(topics)
             .with_response_partition_limit(2000);
-        let resp = handle(&broker, request, 0).await;
+        let resp = handle(&broker, &ctx(ApiKey::DescribeTopicPartitions, 0), request).await;
         assert_encodes(&resp, 0);
         let unknown = ResponseError::UnknownTopicOrPartition.code();
         assert_eq!(

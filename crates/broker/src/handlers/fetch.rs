@@ -39,6 +39,7 @@ use uuid::Uuid;
 
 use crate::broker::Broker;
 use crate::error::ApiError;
+use crate::request_context::RequestContext;
 
 /// Fetch v13 names topics by id.
 const TOPIC_ID_VERSION: i16 = 13;
@@ -57,7 +58,8 @@ pub(super) struct Wanted {
     pub(super) log: Result<Arc<dyn PartitionLog>, ResponseError>,
 }
 
-pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> FetchResponse {
+pub async fn handle(broker: &Broker, ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+    let version = ctx.api_version;
     let mut response = FetchResponse::default();
     if request.session_id != 0 {
         // We never hand out sessions, so any session id is unknown.

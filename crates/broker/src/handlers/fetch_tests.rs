@@ -11,8 +11,9 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use super::fetch::handle;
-use super::test_support::{append_batch, test_broker, test_broker_with, TestBroker};
+use super::test_support::{append_batch, ctx, test_broker, test_broker_with, TestBroker};
 use crate::broker::Broker;
+use kafka_protocol::messages::ApiKey;
 
 const VERSION: i16 = 12;
 
@@ -87,8 +88,8 @@ async fn max_int_max_bytes_is_capped_by_fetch_max_bytes() {
     assert!(stored > cap);
     let response = handle(
         &broker,
+        &ctx(ApiKey::Fetch, VERSION),
         request(i32::MAX, vec![topic("big", vec![partition(0, i32::MAX)])]),
-        VERSION,
     )
     .await;
     let got = records_len(&response)[0][0];
@@ -104,8 +105,8 @@ async fn broker_fetch_max_bytes_caps_every_response() {
     let sizes = fill(&broker, "t", 40, 8 * 1024).await;
     let response = handle(
         &broker,
+        &ctx(ApiKey::Fetch, VERSION),
         request(i32::MAX, vec![topic("t", vec![partition(0, i32::MAX)])]),
-        VERSION,
     )
     .await;
     let got = records_len(&response)[0][0];
@@ -128,7 +129,7 @@ async fn max_bytes_zero_returns_only_the_first_batch() {
     fetch.min_bytes = 1 << 20;
     fetch.max_wait_ms = 10_000;
     let started = Instant::now();
-    let response = handle(&broker, fetch, VERSION).await;
+    let response = handle(&broker, &ctx(ApiKey::Fetch, VERSION), fetch).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(records_len(&response), vec![vec![a[0]], vec![0]]);
 }
@@ -141,6 +142,7 @@ async fn a_partition_listed_three_times_is_answered_once_with_its_last_fields() 
     // Offsets 0, 8, 16 are the starts of the first three batches (8 records each).
     let response = handle(
         &broker,
+        &ctx(ApiKey::Fetch, VERSION),
         request(
             0,
             vec![
@@ -149,7 +151,6 @@ async fn a_partition_listed_three_times_is_answered_once_with_its_last_fields() 
                 topic("a", vec![partition(8, i32::MAX), partition(16, i32::MAX)]),
             ],
         ),
-        VERSION,
     )
     .await;
     let names: Vec<&str> = response
@@ -178,11 +179,11 @@ async fn consecutive_mentions_of_a_topic_share_one_response_topic() {
     p1.partition = 1;
     let response = handle(
         &broker,
+        &ctx(ApiKey::Fetch, VERSION),
         request(
             1 << 20,
             vec![topic("a", vec![partition(0, 1024)]), topic("a", vec![p1])],
         ),
-        VERSION,
     )
     .await;
     assert_eq!(response.responses.len(), 1);
@@ -208,6 +209,7 @@ async fn partition_max_bytes_holds_after_the_first_batch() {
     // partition limit; the second partition's limit then holds.
     let response = handle(
         &broker,
+        &ctx(ApiKey::Fetch, VERSION),
         request(
             1 << 20,
             vec![
@@ -215,18 +217,17 @@ async fn partition_max_bytes_holds_after_the_first_batch() {
                 topic("b", vec![partition(0, 100)]),
             ],
         ),
-        VERSION,
     )
     .await;
     assert_eq!(records_len(&response), vec![vec![a[0]], vec![0]]);
     // A partition limit of one and a half batches gives one batch.
     let response = handle(
         &broker,
+        &ctx(ApiKey::Fetch, VERSION),
         request(
             1 << 20,
             vec![topic("b", vec![partition(0, (b[0] * 3 / 2) as i32)])],
         ),
-        VERSION,
     )
     .await;
     assert_eq!(records_len(&response), vec![vec![b[0]]]);
@@ -239,6 +240,7 @@ async fn an_empty_first_partition_passes_min_one_to_the_next() {
     let b = fill(&broker, "b", 2, 4096).await;
     let response = handle(
         &broker,
+        &ctx(ApiKey::Fetch, VERSION),
         request(
             0,
             vec![
@@ -246,7 +248,6 @@ async fn an_empty_first_partition_passes_min_one_to_the_next() {
                 topic("b", vec![partition(0, i32::MAX)]),
             ],
         ),
-        VERSION,
     )
     .await;
     assert_eq!(records_len(&response), vec![vec![0], vec![b[0]]]);
@@ -259,11 +260,11 @@ async fn a_negative_limit_fails_only_where_there_is_data() {
     let end = broker.topics.partition("a", 0).unwrap().high_watermark();
     let response = handle(
         &broker,
+        &ctx(ApiKey::Fetch, VERSION),
         request(
             1 << 20,
             vec![topic("a", vec![partition(0, -1)]), topic("a", vec![])],
         ),
-        VERSION,
     )
     .await;
     let data = &response.responses[0].partitions[0];
@@ -271,8 +272,8 @@ async fn a_negative_limit_fails_only_where_there_is_data() {
     // At the high watermark there is nothing to read, so no error.
     let response = handle(
         &broker,
+        &ctx(ApiKey::Fetch, VERSION),
         request(1 << 20, vec![topic("a", vec![partition(end, -1)])]),
-        VERSION,
     )
     .await;
     let data = &response.responses[0].partitions[0];

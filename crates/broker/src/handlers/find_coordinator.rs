@@ -7,6 +7,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 
 /// Key types: 0 group, 1 transaction. Share groups (2) are not served.
 const MAX_KEY_TYPE: i8 = 1;
@@ -19,11 +20,12 @@ const INVALID_REQUEST_MESSAGE: &str = "This most likely occurs because of a requ
     malformed by the client library or the message was sent to an incompatible broker. \
     See the broker logs for more details.";
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: FindCoordinatorRequest,
-    version: i16,
 ) -> FindCoordinatorResponse {
+    let version = ctx.api_version;
     let mut response = FindCoordinatorResponse::default();
     let host = StrBytes::from_string(broker.advertised_host.clone());
     let error = if (0..=MAX_KEY_TYPE).contains(&request.key_type) {

@@ -19,7 +19,7 @@ use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::test_support::{assert_encodes, test_broker_with};
+use super::test_support::{assert_encodes, ctx, test_broker_with};
 use crate::broker::Broker;
 
 fn s(value: &str) -> StrBytes {
@@ -41,7 +41,7 @@ async fn join(broker: &Broker, group: &str, member_id: &str, version: i16) -> Jo
     req.member_id = s(member_id);
     req.protocol_type = s("consumer");
     req.protocols = vec![protocol];
-    let response = super::join_group::handle(broker, req, version, "client", "/127.0.0.1").await;
+    let response = super::join_group::handle(broker, &ctx(ApiKey::JoinGroup, version), req).await;
     assert_encodes(&response, version);
     response
 }
@@ -84,7 +84,8 @@ async fn membership_apis_answer_and_encode_at_every_version() {
             sync.protocol_name = Some(s("range"));
         }
         sync.assignments = vec![assignment];
-        let synced = super::sync_group::handle(&broker, sync, sync_version).await;
+        let synced =
+            super::sync_group::handle(&broker, &ctx(ApiKey::SyncGroup, sync_version), sync).await;
         assert_encodes(&synced, sync_version);
         assert_eq!(synced.error_code, 0, "SyncGroup v{sync_version}");
         assert_eq!(&synced.assignment[..], b"assigned");
@@ -94,11 +95,14 @@ async fn membership_apis_answer_and_encode_at_every_version() {
         hb.group_id = gid(&group);
         hb.generation_id = 1;
         hb.member_id = joined.member_id.clone();
-        let beat = super::heartbeat::handle(&broker, hb.clone(), hb_version);
+        let beat =
+            super::heartbeat::handle(&broker, &ctx(ApiKey::Heartbeat, hb_version), hb.clone())
+                .await;
         assert_encodes(&beat, hb_version);
         assert_eq!(beat.error_code, 0);
         hb.generation_id = 7;
-        let wrong = super::heartbeat::handle(&broker, hb, hb_version);
+        let wrong =
+            super::heartbeat::handle(&broker, &ctx(ApiKey::Heartbeat, hb_version), hb).await;
         assert_eq!(wrong.error_code, ResponseError::IllegalGeneration.code());
 
         let leave_version = version.min(5);
@@ -113,7 +117,9 @@ async fn membership_apis_answer_and_encode_at_every_version() {
         } else {
             leave.member_id = joined.member_id.clone();
         }
-        let left = super::leave_group::handle(&broker, leave, leave_version).await;
+        let left =
+            super::leave_group::handle(&broker, &ctx(ApiKey::LeaveGroup, leave_version), leave)
+                .await;
         assert_encodes(&left, leave_version);
         if leave_version >= 3 {
             assert_eq!(left.members.len(), 2);
@@ -152,8 +158,8 @@ async fn offsets_commit_and_fetch_at_every_version() {
     for version in 2..=9i16 {
         let response = super::offset_commit::handle(
             &broker,
+            &ctx(ApiKey::OffsetCommit, version),
             commit_request("c", i64::from(version) * 10),
-            version,
         )
         .await;
         assert_encodes(&response, version);
@@ -170,7 +176,8 @@ async fn offsets_commit_and_fetch_at_every_version() {
     let mut stray = commit_request("c", 1);
     stray.generation_id_or_member_epoch = 3;
     stray.member_id = s("stray");
-    let response = super::offset_commit::handle(&broker, stray, 9).await;
+    let response =
+        super::offset_commit::handle(&broker, &ctx(ApiKey::OffsetCommit, 9), stray).await;
     assert_eq!(
         response.topics[0].partitions[0].error_code,
         ResponseError::UnknownMemberId.code()
@@ -183,7 +190,8 @@ async fn offsets_commit_and_fetch_at_every_version() {
         let mut req = OffsetFetchRequest::default();
         req.group_id = gid("c");
         req.topics = Some(vec![topic]);
-        let response = super::offset_fetch::handle(&broker, req, version).await;
+        let response =
+            super::offset_fetch::handle(&broker, &ctx(ApiKey::OffsetFetch, version), req).await;
         assert_encodes(&response, version);
         let parts = &response.topics[0].partitions;
         assert_eq!(parts[0].committed_offset, 90, "OffsetFetch v{version}");
@@ -206,7 +214,8 @@ async fn offsets_commit_and_fetch_at_every_version() {
         let mut req = OffsetFetchRequest::default();
         req.groups = vec![c, all, missing];
         req.require_stable = true;
-        let response = super::offset_fetch::handle(&broker, req, version).await;
+        let response =
+            super::offset_fetch::handle(&broker, &ctx(ApiKey::OffsetFetch, version), req).await;
         assert_encodes(&response, version);
         assert_eq!(
             response.groups[0].topics[0].partitions[0].committed_offset,
@@ -231,13 +240,20 @@ async fn describe_list_delete_and_offset_delete() {
     let first = join(&broker, "live", "", 4).await;
     let live = join(&broker, "live", &first.member_id.to_string(), 4).await;
     assert_eq!(live.error_code, 0);
-    super::offset_commit::handle(&broker, commit_request("idle", 5), 8).await;
+    super::offset_commit::handle(
+        &broker,
+        &ctx(ApiKey::OffsetCommit, 8),
+        commit_request("idle", 5),
+    )
+    .await;
 
     for version in 0..=6i16 {
         let mut req = DescribeGroupsRequest::default();
         req.groups = vec![gid("live"), gid("idle"), gid("missing")];
         req.include_authorized_operations = version >= 3;
-        let response = super::describe_groups::handle(&broker, req, version);
+        let response =
+            super::describe_groups::handle(&broker, &ctx(ApiKey::DescribeGroups, version), req)
+                .await;
         assert_encodes(&response, version);
         assert_eq!(
             response.groups[0].group_state.as_str(),
@@ -269,7 +285,8 @@ async fn describe_list_delete_and_offset_delete() {
         if version >= 5 {
             req.types_filter = vec![s("classic")];
         }
-        let response = super::list_groups::handle(&broker, req, version);
+        let response =
+            super::list_groups::handle(&broker, &ctx(ApiKey::ListGroups, version), req).await;
         assert_encodes(&response, version);
         let names: Vec<&str> = response
             .groups
@@ -284,9 +301,12 @@ async fn describe_list_delete_and_offset_delete() {
     }
     let mut req = ListGroupsRequest::default();
     req.types_filter = vec![s("consumer")];
-    assert!(super::list_groups::handle(&broker, req, 5)
-        .groups
-        .is_empty());
+    assert!(
+        super::list_groups::handle(&broker, &ctx(ApiKey::ListGroups, 5), req)
+            .await
+            .groups
+            .is_empty()
+    );
 
     let mut topic = OffsetDeleteRequestTopic::default();
     topic.name = TopicName(s("t"));
@@ -296,19 +316,21 @@ async fn describe_list_delete_and_offset_delete() {
     let mut req = OffsetDeleteRequest::default();
     req.group_id = gid("idle");
     req.topics = vec![topic];
-    let response = super::offset_delete::handle(&broker, req.clone(), 0).await;
+    let response =
+        super::offset_delete::handle(&broker, &ctx(ApiKey::OffsetDelete, 0), req.clone()).await;
     assert_encodes(&response, 0);
     assert_eq!(response.error_code, 0);
     assert_eq!(response.topics[0].partitions[0].error_code, 0);
     assert_eq!(broker.groups.store().fetch("idle", "t", 0), None);
     req.group_id = gid("missing");
-    let response = super::offset_delete::handle(&broker, req, 0).await;
+    let response = super::offset_delete::handle(&broker, &ctx(ApiKey::OffsetDelete, 0), req).await;
     assert_eq!(response.error_code, ResponseError::GroupIdNotFound.code());
 
     for version in 0..=2i16 {
         let mut req = DeleteGroupsRequest::default();
         req.groups_names = vec![gid("live"), gid("missing")];
-        let response = super::delete_groups::handle(&broker, req, version).await;
+        let response =
+            super::delete_groups::handle(&broker, &ctx(ApiKey::DeleteGroups, version), req).await;
         assert_encodes(&response, version);
         assert_eq!(
             response.results[0].error_code,
@@ -321,7 +343,35 @@ async fn describe_list_delete_and_offset_delete() {
     }
     let mut req = DeleteGroupsRequest::default();
     req.groups_names = vec![gid("idle")];
-    let response = super::delete_groups::handle(&broker, req, 2).await;
+    let response = super::delete_groups::handle(&broker, &ctx(ApiKey::DeleteGroups, 2), req).await;
     assert_eq!(response.results[0].error_code, 0);
     assert!(broker.groups.describe("idle").is_none());
+}
+
+#[tokio::test]
+async fn a_members_host_and_client_id_come_from_the_request_context() {
+    let broker = broker().await;
+    let mut protocol = JoinGroupRequestProtocol::default();
+    protocol.name = s("range");
+    let mut req = JoinGroupRequest::default();
+    req.group_id = gid("hosted");
+    req.session_timeout_ms = 10_000;
+    req.rebalance_timeout_ms = 10_000;
+    req.protocol_type = s("consumer");
+    req.protocols = vec![protocol];
+    let mut context = ctx(ApiKey::JoinGroup, 3);
+    context.peer = "10.9.8.7:4242".parse().expect("address");
+    context.client_id = s("app-1");
+    let joined = super::join_group::handle(&broker, &context, req).await;
+    assert_eq!(joined.error_code, 0);
+
+    let mut describe = DescribeGroupsRequest::default();
+    describe.groups = vec![gid("hosted")];
+    let described =
+        super::describe_groups::handle(&broker, &ctx(ApiKey::DescribeGroups, 5), describe).await;
+    let members = &described.groups[0].members;
+    assert_eq!(members.len(), 1);
+    // Kafka shows the host as "/" + the peer's address.
+    assert_eq!(members[0].client_host.as_str(), "/10.9.8.7");
+    assert_eq!(members[0].client_id.as_str(), "app-1");
 }

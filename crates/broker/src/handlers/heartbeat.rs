@@ -3,8 +3,13 @@
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 
-pub fn handle(broker: &Broker, request: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
+pub async fn handle(
+    broker: &Broker,
+    _ctx: &RequestContext,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
     let error = broker.groups.heartbeat(
         &request.group_id,
         &request.member_id,

@@ -19,13 +19,14 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::test_support::{assert_encodes, test_broker};
+use super::test_support::{assert_encodes, ctx, test_broker};
 use super::{
     create_partitions, create_topics, delete_topics, describe_configs, describe_topic_partitions,
     fetch, list_offsets, metadata, produce,
 };
 use crate::internal_topics::{CONSUMER_OFFSETS, TRANSACTION_STATE};
 use crate::topics::MAX_TOPICS_AUTO_CREATED_PER_REQUEST;
+use kafka_protocol::messages::ApiKey;
 
 fn name(n: &str) -> TopicName {
     StrBytes::from(n.to_string()).into()
@@ -61,7 +62,12 @@ async fn metadata_lists_consumer_offsets_as_internal() {
         .await
         .unwrap();
 
-    let all = metadata::handle(&broker, MetadataRequest::default().with_topics(None), 12).await;
+    let all = metadata::handle(
+        &broker,
+        &ctx(ApiKey::Metadata, 12),
+        MetadataRequest::default().with_topics(None),
+    )
+    .await;
     assert_encodes(&all, 12);
     let listed: Vec<_> = all
         .topics
@@ -83,7 +89,12 @@ async fn metadata_lists_consumer_offsets_as_internal() {
     );
 
     // Named, with auto-creation on: listed, not created as an ordinary topic.
-    let named = metadata::handle(&broker, metadata_for(&[CONSUMER_OFFSETS]), 12).await;
+    let named = metadata::handle(
+        &broker,
+        &ctx(ApiKey::Metadata, 12),
+        metadata_for(&[CONSUMER_OFFSETS]),
+    )
+    .await;
     let topic = &named.topics[0];
     assert_eq!(topic.error_code, 0);
     assert!(topic.is_internal);
@@ -96,7 +107,12 @@ async fn metadata_lists_consumer_offsets_as_internal() {
     assert_no_ordinary_topic(&broker, CONSUMER_OFFSETS);
 
     // __transaction_state exists only once transactions do.
-    let txn = metadata::handle(&broker, metadata_for(&[TRANSACTION_STATE]), 12).await;
+    let txn = metadata::handle(
+        &broker,
+        &ctx(ApiKey::Metadata, 12),
+        metadata_for(&[TRANSACTION_STATE]),
+    )
+    .await;
     assert_eq!(
         txn.topics[0].error_code,
         ResponseError::UnknownTopicOrPartition.code()
@@ -117,7 +133,7 @@ async fn internal_names_cannot_be_created_grown_or_deleted() {
             .with_num_partitions(3)
             .with_replication_factor(1),
     ]);
-    let created = create_topics::handle(&broker, create, 7).await;
+    let created = create_topics::handle(&broker, &ctx(ApiKey::CreateTopics, 7), create).await;
     let codes: Vec<_> = created.topics.iter().map(|t| t.error_code).collect();
     assert_eq!(
         codes,
@@ -132,7 +148,7 @@ async fn internal_names_cannot_be_created_grown_or_deleted() {
             .with_name(name(CONSUMER_OFFSETS))
             .with_count(60)
             .with_assignments(None)]);
-    let grown = create_partitions::handle(&broker, grow, 3).await;
+    let grown = create_partitions::handle(&broker, &ctx(ApiKey::CreatePartitions, 3), grow).await;
     assert_eq!(
         grown.results[0].error_code,
         ResponseError::InvalidTopicException.code()
@@ -143,7 +159,7 @@ async fn internal_names_cannot_be_created_grown_or_deleted() {
         DeleteTopicState::default().with_name(Some(name(CONSUMER_OFFSETS))),
         DeleteTopicState::default().with_name(Some(name(TRANSACTION_STATE))),
     ]);
-    let deleted = delete_topics::handle(&broker, delete, 6).await;
+    let deleted = delete_topics::handle(&broker, &ctx(ApiKey::DeleteTopics, 6), delete).await;
     for result in &deleted.responses {
         assert_eq!(
             result.error_code,
@@ -153,7 +169,7 @@ async fn internal_names_cannot_be_created_grown_or_deleted() {
     }
     let by_id = DeleteTopicsRequest::default()
         .with_topics(vec![DeleteTopicState::default().with_topic_id(id)]);
-    let deleted = delete_topics::handle(&broker, by_id, 6).await;
+    let deleted = delete_topics::handle(&broker, &ctx(ApiKey::DeleteTopics, 6), by_id).await;
     assert_eq!(
         deleted.responses[0].error_code,
         ResponseError::InvalidTopicException.code()
@@ -174,7 +190,7 @@ async fn consumer_offsets_is_described_but_not_readable_or_writable() {
             .with_partitions(vec![FetchPartition::default()
                 .with_partition(0)
                 .with_partition_max_bytes(1 << 20)])]);
-    let fetched = fetch::handle(&broker, fetch_request, 12).await;
+    let fetched = fetch::handle(&broker, &ctx(ApiKey::Fetch, 12), fetch_request).await;
     assert_eq!(
         fetched.responses[0].partitions[0].error_code,
         ResponseError::TopicAuthorizationFailed.code()
@@ -185,7 +201,7 @@ async fn consumer_offsets_is_described_but_not_readable_or_writable() {
         .with_partitions(vec![ListOffsetsPartition::default()
             .with_partition_index(0)
             .with_timestamp(-1)])]);
-    let listed = list_offsets::handle(&broker, list, 7).await;
+    let listed = list_offsets::handle(&broker, &ctx(ApiKey::ListOffsets, 7), list).await;
     let answer = &listed.topics[0].partitions[0];
     assert_eq!((answer.error_code, answer.offset), (0, 0), "an empty log");
 
@@ -199,7 +215,7 @@ async fn consumer_offsets_is_described_but_not_readable_or_writable() {
                     .with_records(Some(bytes::Bytes::from_static(
                         b"not even a batch",
                     )))])]);
-    let produced = produce::handle(&broker, produce_request, 9).await;
+    let produced = produce::handle(&broker, &ctx(ApiKey::Produce, 9), produce_request).await;
     assert_eq!(
         produced.responses[0].partition_responses[0].error_code,
         ResponseError::InvalidTopicException.code()
@@ -207,12 +223,12 @@ async fn consumer_offsets_is_described_but_not_readable_or_writable() {
 
     let described = describe_topic_partitions::handle(
         &broker,
+        &ctx(ApiKey::DescribeTopicPartitions, 0),
         DescribeTopicPartitionsRequest::default()
             .with_topics(vec![
                 TopicRequest::default().with_name(name(CONSUMER_OFFSETS))
             ])
             .with_response_partition_limit(2000),
-        0,
     )
     .await;
     let topic = &described.topics[0];
@@ -222,10 +238,10 @@ async fn consumer_offsets_is_described_but_not_readable_or_writable() {
 
     let configs = describe_configs::handle(
         &broker,
+        &ctx(ApiKey::DescribeConfigs, 4),
         DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
             .with_resource_type(2)
             .with_resource_name(StrBytes::from_static_str(CONSUMER_OFFSETS))]),
-        4,
     )
     .await;
     let result = &configs.results[0];
@@ -249,7 +265,7 @@ async fn one_metadata_request_auto_creates_a_bounded_number_of_topics() {
         .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
 
-    let first = metadata::handle(&broker, metadata_for(&refs), 12).await;
+    let first = metadata::handle(&broker, &ctx(ApiKey::Metadata, 12), metadata_for(&refs)).await;
     let created = first.topics.iter().filter(|t| t.error_code == 0).count();
     let later = first
         .topics
@@ -263,7 +279,7 @@ async fn one_metadata_request_auto_creates_a_bounded_number_of_topics() {
     );
 
     // A client retrying gets the rest.
-    let second = metadata::handle(&broker, metadata_for(&refs), 12).await;
+    let second = metadata::handle(&broker, &ctx(ApiKey::Metadata, 12), metadata_for(&refs)).await;
     assert!(second.topics.iter().all(|t| t.error_code == 0));
     assert_eq!(broker.topics.all().len(), names.len() + 1);
 }

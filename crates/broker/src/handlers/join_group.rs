@@ -8,6 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::groups::JoinRequest;
+use crate::request_context::RequestContext;
 
 fn ms(value: i32) -> Duration {
     Duration::from_millis(value.max(0) as u64)
@@ -15,11 +16,10 @@ fn ms(value: i32) -> Duration {
 
 pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: JoinGroupRequest,
-    version: i16,
-    client_id: &str,
-    client_host: &str,
 ) -> JoinGroupResponse {
+    let version = ctx.api_version;
     let session_timeout = ms(request.session_timeout_ms);
     // v0 has no rebalance timeout: Kafka uses the session timeout.
     let rebalance_timeout = if version >= 1 {
@@ -30,8 +30,9 @@ pub async fn handle(
     let join = JoinRequest {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
-        client_id: client_id.to_string(),
-        client_host: client_host.to_string(),
+        client_id: ctx.client_id.to_string(),
+        // Kafka shows a member's host as "/" + its address.
+        client_host: format!("/{}", ctx.peer.ip()),
         session_timeout,
         rebalance_timeout,
         protocol_type: request.protocol_type.to_string(),

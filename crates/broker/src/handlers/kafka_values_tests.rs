@@ -14,8 +14,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-use super::test_support::{test_broker, TestBroker};
+use super::test_support::{ctx, test_broker, TestBroker};
 use super::{describe_configs, find_coordinator, metadata};
+use kafka_protocol::messages::ApiKey;
 
 /// The response as a client decodes it from the wire.
 fn round_trip(response: &FindCoordinatorResponse, version: i16) -> FindCoordinatorResponse {
@@ -32,7 +33,8 @@ async fn find_coordinator_messages_are_kafkas() {
             .with_key(StrBytes::from_static_str("group"))
             .with_key_type(0);
         let response = round_trip(
-            &find_coordinator::handle(&broker, request, version),
+            &find_coordinator::handle(&broker, &ctx(ApiKey::FindCoordinator, version), request)
+                .await,
             version,
         );
         assert_eq!(response.error_code, 0);
@@ -48,7 +50,10 @@ async fn find_coordinator_messages_are_kafkas() {
         let bad = FindCoordinatorRequest::default()
             .with_key(StrBytes::from_static_str("group"))
             .with_key_type(7);
-        let response = round_trip(&find_coordinator::handle(&broker, bad, version), version);
+        let response = round_trip(
+            &find_coordinator::handle(&broker, &ctx(ApiKey::FindCoordinator, version), bad).await,
+            version,
+        );
         assert_eq!(response.error_code, ResponseError::InvalidRequest.code());
         let message = response.error_message.unwrap_or_default();
         assert!(message.starts_with("This most likely occurs"), "{message}");
@@ -58,7 +63,8 @@ async fn find_coordinator_messages_are_kafkas() {
             .with_key_type(0)
             .with_coordinator_keys(vec![StrBytes::from_static_str("g")]);
         let response = round_trip(
-            &find_coordinator::handle(&broker, request, version),
+            &find_coordinator::handle(&broker, &ctx(ApiKey::FindCoordinator, version), request)
+                .await,
             version,
         );
         // Kafka leaves a coordinator's message at its default: "".
@@ -85,7 +91,8 @@ async fn describe_configs_success_message_is_empty_not_null() {
         .with_resource_type(2)
         .with_resource_name(StrBytes::from_static_str("t"));
     let request = DescribeConfigsRequest::default().with_resources(vec![resource]);
-    let response = describe_configs::handle(&broker, request, 4).await;
+    let response =
+        describe_configs::handle(&broker, &ctx(ApiKey::DescribeConfigs, 4), request).await;
     assert_eq!(response.results[0].error_code, 0);
     assert_eq!(response.results[0].error_message.as_deref(), Some(""));
 }
@@ -98,7 +105,7 @@ async fn metadata_authorized_operations_are_kafkas() {
         .with_topics(Some(vec![topic]))
         .with_include_cluster_authorized_operations(true)
         .with_include_topic_authorized_operations(true);
-    let response = metadata::handle(&broker, request, 10).await;
+    let response = metadata::handle(&broker, &ctx(ApiKey::Metadata, 10), request).await;
     // Kafka 4.1 without an authorizer; 5624 (IDEMPOTENT_WRITE instead of
     // ALTER_CONFIGS) was Fjord's old answer for the topic.
     assert_eq!(response.topics[0].topic_authorized_operations, 3576);

@@ -5,12 +5,14 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use crate::broker::Broker;
 use crate::groups::LeavingMember;
+use crate::request_context::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: LeaveGroupRequest,
-    version: i16,
 ) -> LeaveGroupResponse {
+    let version = ctx.api_version;
     let leaving: Vec<LeavingMember> = if version >= 3 {
         request
             .members

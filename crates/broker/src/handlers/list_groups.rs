@@ -5,11 +5,17 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 
 /// Every group here is a classic group.
 const GROUP_TYPE: &str = "classic";
 
-pub fn handle(broker: &Broker, request: ListGroupsRequest, version: i16) -> ListGroupsResponse {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let version = ctx.api_version;
     let states: Vec<String> = request
         .states_filter
         .iter()

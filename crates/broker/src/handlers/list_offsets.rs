@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use crate::broker::Broker;
 use crate::error::{ApiError, ApiResult};
 use crate::internal_topics::is_internal;
+use crate::request_context::RequestContext;
 use fjord_storage::PartitionLog;
 
 const LATEST: i64 = -1;
@@ -28,9 +29,10 @@ const LEADER_EPOCH_VERSION: i16 = 4;
 
 pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: ListOffsetsRequest,
-    version: i16,
 ) -> ListOffsetsResponse {
+    let version = ctx.api_version;
     let mut response = ListOffsetsResponse::default();
     let read_committed = request.isolation_level == READ_COMMITTED;
     for topic in request.topics {

@@ -9,9 +9,15 @@ use kafka_protocol::protocol::StrBytes;
 use super::{ALL_CLUSTER_OPERATIONS, ALL_TOPIC_OPERATIONS, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::broker::Broker;
 use crate::internal_topics::is_internal;
+use crate::request_context::RequestContext;
 use crate::topics::{validate_topic_name, MAX_TOPICS_AUTO_CREATED_PER_REQUEST};
 
-pub async fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: MetadataRequest,
+) -> MetadataResponse {
+    let version = ctx.api_version;
     let mut response = MetadataResponse::default();
     response.brokers = vec![this_broker(broker)];
     response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));

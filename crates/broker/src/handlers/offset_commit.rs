@@ -11,12 +11,14 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use crate::broker::Broker;
 use crate::groups::group::now_ms;
 use crate::groups::Committer;
+use crate::request_context::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: OffsetCommitRequest,
-    version: i16,
 ) -> OffsetCommitResponse {
+    let version = ctx.api_version;
     let now = now_ms();
     let expire_timestamp = if version <= 4 && request.retention_time_ms >= 0 {
         now.saturating_add(request.retention_time_ms)

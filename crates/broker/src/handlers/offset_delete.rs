@@ -7,11 +7,12 @@ use kafka_protocol::messages::offset_delete_response::{
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
+    _ctx: &RequestContext,
     request: OffsetDeleteRequest,
-    _version: i16,
 ) -> OffsetDeleteResponse {
     let mut response = OffsetDeleteResponse::default();
     let mut asked = Vec::new();

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 
 /// One partition's answer: offset, leader epoch, metadata.
 struct Fetched {
@@ -63,9 +64,10 @@ fn fetch(
 
 pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: OffsetFetchRequest,
-    version: i16,
 ) -> OffsetFetchResponse {
+    let version = ctx.api_version;
     let mut response = OffsetFetchResponse::default();
     if version >= 8 {
         response.groups = request

@@ -9,13 +9,19 @@ use kafka_protocol::protocol::StrBytes;
 use crate::broker::Broker;
 use crate::configs::topic_config;
 use crate::error::{ApiError, ApiResult};
+use crate::request_context::RequestContext;
 use fjord_storage::meta::TopicMeta;
 use fjord_storage::{AppendOutcome, Durability};
 
 /// Produce v13 names topics by id instead of by name.
 const TOPIC_ID_VERSION: i16 = 13;
 
-pub async fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> ProduceResponse {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: ProduceRequest,
+) -> ProduceResponse {
+    let version = ctx.api_version;
     let durability = match request.acks {
         -1 => Some(Durability::Synced),
         0 | 1 => Some(Durability::Written),

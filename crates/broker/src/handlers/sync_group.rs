@@ -7,8 +7,14 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::groups::SyncRequest;
+use crate::request_context::RequestContext;
 
-pub async fn handle(broker: &Broker, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: SyncGroupRequest,
+) -> SyncGroupResponse {
+    let version = ctx.api_version;
     let mut assignments = HashMap::new();
     for a in request.assignments {
         assignments.insert(a.member_id.to_string(), a.assignment);

@@ -3,6 +3,7 @@
 use std::ops::Deref;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -11,6 +12,7 @@ use tempfile::TempDir;
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::request_context::RequestContext;
 use crate::server::{self, RunningBroker};
 
 /// A started broker that lives as long as its temp dir.
@@ -108,4 +110,9 @@ pub(crate) fn assert_encodes<M: Encodable>(message: &M, version: i16) {
     if let Err(e) = message.encode(&mut buf, version) {
         panic!("response does not encode at v{version}: {e}");
     }
+}
+
+/// The context of a request from a test client (see [`RequestContext::for_tests`]).
+pub(crate) fn ctx(api_key: ApiKey, version: i16) -> RequestContext {
+    RequestContext::for_tests(api_key, version)
 }

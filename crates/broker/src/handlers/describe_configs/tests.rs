@@ -2,7 +2,8 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 
 use super::*;
 use crate::configs::Kind;
-use crate::handlers::test_support::{assert_encodes, test_broker_with};
+use crate::handlers::test_support::{assert_encodes, ctx, test_broker_with};
+use kafka_protocol::messages::ApiKey;
 
 fn resource(kind: i8, name: &str, keys: Option<Vec<&'static str>>) -> DescribeConfigsResource {
     DescribeConfigsResource::default()
@@ -38,7 +39,7 @@ async fn topic_configs_with_sources_and_synonyms() {
         ])
         .with_include_synonyms(true)
         .with_include_documentation(true);
-    let resp = handle(&broker, req, 4).await;
+    let resp = handle(&broker, &ctx(ApiKey::DescribeConfigs, 4), req).await;
     assert_encodes(&resp, 4);
     assert_encodes(&resp, 1);
     let all = &resp.results[0];
@@ -90,7 +91,7 @@ async fn broker_configs_show_real_values() {
         resource(RESOURCE_BROKER, "", None),
         resource(RESOURCE_BROKER, "99", None),
     ]);
-    let resp = handle(&broker, req, 2).await;
+    let resp = handle(&broker, &ctx(ApiKey::DescribeConfigs, 2), req).await;
     assert_encodes(&resp, 2);
     let r = &resp.results[0];
     assert_eq!(r.error_code, 0);
@@ -159,7 +160,7 @@ async fn named_configs_come_in_kafkas_order() {
         resource(RESOURCE_TOPIC, "t", Some(reversed)),
         resource(RESOURCE_TOPIC, "t", None),
     ]);
-    let resp = handle(&broker, req, 4).await;
+    let resp = handle(&broker, &ctx(ApiKey::DescribeConfigs, 4), req).await;
     let kafka_order = vec![
         "compression.type",
         "cleanup.policy",
@@ -206,7 +207,7 @@ async fn a_config_with_no_effect_says_so_in_its_documentation() {
             ),
         ])
         .with_include_documentation(true);
-    let resp = handle(&broker, req, 4).await;
+    let resp = handle(&broker, &ctx(ApiKey::DescribeConfigs, 4), req).await;
     assert_encodes(&resp, 4);
     let doc = |result: &DescribeConfigsResult, name: &str| {
         find(result, name)
