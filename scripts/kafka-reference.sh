@@ -64,7 +64,11 @@ group.initial.rebalance.delay.ms=0
 PROPS
   local setting
   for setting in "$@"; do echo "$setting" >>"$dir/server.properties"; done
+  # Without eligible leader replicas (KIP-966), which only matter with replication: with them
+  # on, formatting writes a cluster-wide min.insync.replicas=1 that every topic then reports
+  # as a dynamic default, a difference from a plain broker that has nothing to do with clients.
   java_kafka kafka.tools.StorageTool format -t "$(java_kafka kafka.tools.StorageTool random-uuid)" \
+    --feature eligible.leader.replicas.version=0 \
     -c "$dir/server.properties" >"$dir/format.log" 2>&1
   java_kafka kafka.Kafka "$dir/server.properties" >"$dir/kafka.log" 2>&1 &
   echo $! >"$dir/kafka.pid"
