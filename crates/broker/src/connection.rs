@@ -93,6 +93,11 @@ pub async fn serve<S>(
         loop {
             while let Some(frame) = next_frame(&mut input, max_frame)? {
                 if may_wait(&frame) {
+                    // Answers already made go out before this one parks, as
+                    // Kafka sends each answer when it is ready.
+                    if !write_out(&mut socket, &mut output, max_idle, &mut shutdown).await? {
+                        return Ok(());
+                    }
                     // A client may ask to wait for as long as it likes; a
                     // shutdown must not.
                     tokio::select! {
@@ -103,17 +108,10 @@ pub async fn serve<S>(
                     handle_frame(&broker, &mut connection, frame, &mut output).await?;
                 }
                 let more_buffered = frame_ready(&input, max_frame);
-                if !output.is_empty() && (!more_buffered || output.len() >= MAX_PENDING_OUTPUT) {
-                    let mut written = 0;
-                    while written < output.len() {
-                        let write = socket.write(&output[written..]);
-                        match unless_idle(write, max_idle, &mut shutdown).await? {
-                            Some(0) => return Ok(()),
-                            Some(n) => written += n,
-                            None => return Ok(()),
-                        }
-                    }
-                    release_if_large(&mut output);
+                if (!more_buffered || output.len() >= MAX_PENDING_OUTPUT)
+                    && !write_out(&mut socket, &mut output, max_idle, &mut shutdown).await?
+                {
+                    return Ok(());
                 }
             }
             if input.is_empty() {
@@ -146,6 +144,26 @@ pub async fn serve<S>(
     }
 }
 
+/// Writes every gathered answer and empties `output`; false when the
+/// client or the broker closed first.
+async fn write_out(
+    socket: &mut TcpStream,
+    output: &mut BytesMut,
+    max_idle: Option<Duration>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<bool, ConnectionError> {
+    let mut written = 0;
+    while written < output.len() {
+        let write = socket.write(&output[written..]);
+        match unless_idle(write, max_idle, shutdown).await? {
+            Some(0) | None => return Ok(false),
+            Some(n) => written += n,
+        }
+    }
+    release_if_large(output);
+    Ok(true)
+}
+
 /// Waits for one read or write on the socket: `None` when the broker shuts
 /// down first, `Idle` when nothing moved for `max_idle`.
 async fn unless_idle<T>(
@@ -167,10 +185,7 @@ async fn unless_idle<T>(
 }
 
 /// Requests whose answer may be held back for a while by design (long-poll
-/// fetches, group joins and syncs waiting for the rebalance). Answers to
-/// requests pipelined before them still go out only after them: sending
-/// those first made the static-membership group test flaky under load, not
-/// yet understood.
+/// fetches, group joins and syncs waiting for the rebalance).
 fn may_wait(frame: &[u8]) -> bool {
     let Some(key) = frame.get(..2) else {
         return false;

@@ -98,9 +98,25 @@ impl Group {
                     self.rejoin(&id, &req, now, limits)
                 }
             }
-            // A known member joining a stable group wants a rebalance (new
-            // subscription, cooperative follow-up round): always give it one.
-            GroupState::Stable => self.rejoin(&id, &req, now, limits),
+            GroupState::Stable => {
+                let unchanged = self
+                    .member(&id)
+                    .is_some_and(|m| m.protocols == req.protocols);
+                if self.is_leader(&id) || !unchanged {
+                    // The leader rejoins to have the assignment redone (its
+                    // view of the topics changed); a member with new
+                    // metadata (subscription, owned partitions) needs one.
+                    self.rejoin(&id, &req, now, limits)
+                } else {
+                    // A follower asking again with nothing changed (it lost
+                    // the answer, or is catching up) gets the current
+                    // generation, as from Kafka: no rebalance for the group.
+                    if let Some(m) = self.member_mut(&id) {
+                        m.touch(now);
+                    }
+                    JoinStep::Done(self.current_join_outcome(&id, false))
+                }
+            }
             GroupState::Empty | GroupState::Dead => fail(ResponseError::UnknownMemberId, &id),
         }
     }
@@ -193,6 +209,7 @@ impl Group {
         now: Instant,
         limits: JoinLimits,
     ) -> JoinStep {
+        let previous_leader = self.leader.clone().unwrap_or_default();
         let Some(member) = self.member_mut(old_id) else {
             return fail(ResponseError::UnknownMemberId, "");
         };
@@ -221,9 +238,25 @@ impl Group {
         self.dirty = true;
         tracing::info!(group = %self.id, old = old_id, new = %new_id, "static member rejoined");
         let selected_unchanged = self.select_protocol() == self.protocol_name;
-        if self.state == GroupState::Stable && selected_unchanged {
-            return JoinStep::Done(self.current_join_outcome(&new_id, true));
+        if self.state != GroupState::Stable || !selected_unchanged {
+            return self.rejoin(&new_id, &req, now, limits);
         }
-        self.rejoin(&new_id, &req, now, limits)
+        let outcome = if req.supports_skip_assignment {
+            self.current_join_outcome(&new_id, true)
+        } else {
+            // Before v9 the leader cannot be told to skip the assignment;
+            // it is not told it leads (the old leader id, as Kafka answers),
+            // so it runs no assignment a Stable group would ignore anyway.
+            JoinOutcome {
+                leader: previous_leader,
+                members: Vec::new(),
+                ..self.current_join_outcome(&new_id, false)
+            }
+        };
+        // Answered once the new member id is stored: a restart must not
+        // bring back the fenced one.
+        let (tx, rx) = oneshot::channel();
+        self.outbox.push(super::group::Reply::Join(tx, outcome));
+        JoinStep::Wait(rx)
     }
 }

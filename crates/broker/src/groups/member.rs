@@ -77,6 +77,8 @@ pub struct JoinRequest {
     pub protocols: Vec<(String, Bytes)>,
     /// JoinGroup v4+: a new dynamic member first gets MEMBER_ID_REQUIRED.
     pub require_known_member_id: bool,
+    /// JoinGroup v9+: a static leader can be told to skip the assignment.
+    pub supports_skip_assignment: bool,
 }
 
 #[derive(Debug)]

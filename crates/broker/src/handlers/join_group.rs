@@ -42,6 +42,7 @@ pub async fn handle(
             .map(|p| (p.name.to_string(), p.metadata.clone()))
             .collect(),
         require_known_member_id: version >= 4,
+        supports_skip_assignment: version >= 9,
     };
     let outcome = broker.groups.join(&request.group_id, join).await;
     let mut response = JoinGroupResponse::default();
@@ -59,27 +60,21 @@ pub async fn handle(
     if version >= 7 {
         response.protocol_type = outcome.protocol_type.map(StrBytes::from_string);
     }
-    let skip = outcome.skip_assignment;
     if version >= 9 {
-        response.skip_assignment = skip;
+        response.skip_assignment = outcome.skip_assignment;
     }
-    // A static leader rejoining a Stable group must not reassign; clients
-    // before v9 cannot be told, so they get no member list (their SyncGroup
-    // in a Stable group returns the current assignment anyway).
-    if !skip || version >= 9 {
-        response.members = outcome
-            .members
-            .into_iter()
-            .map(|m| {
-                let mut member = JoinGroupResponseMember::default();
-                member.member_id = StrBytes::from_string(m.member_id);
-                if version >= 5 {
-                    member.group_instance_id = m.instance_id.map(StrBytes::from_string);
-                }
-                member.metadata = m.metadata;
-                member
-            })
-            .collect();
-    }
+    response.members = outcome
+        .members
+        .into_iter()
+        .map(|m| {
+            let mut member = JoinGroupResponseMember::default();
+            member.member_id = StrBytes::from_string(m.member_id);
+            if version >= 5 {
+                member.group_instance_id = m.instance_id.map(StrBytes::from_string);
+            }
+            member.metadata = m.metadata;
+            member
+        })
+        .collect();
     response
 }

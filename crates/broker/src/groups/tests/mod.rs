@@ -4,6 +4,7 @@
 mod membership;
 mod offsets;
 mod rebalance;
+mod rejoin;
 mod statics;
 
 use std::sync::Arc;
@@ -54,6 +55,7 @@ pub(super) fn request(member_id: &str) -> JoinRequest {
         protocol_type: "consumer".into(),
         protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
         require_known_member_id: true,
+        supports_skip_assignment: true,
     }
 }
 
