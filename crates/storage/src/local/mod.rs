@@ -11,6 +11,7 @@
 //! The `.log` file is the only source of truth: indexes are hints that
 //! recovery checks and rebuilds, and every read re-checks batch headers.
 
+mod blocking;
 mod file_cache;
 mod index;
 mod load_segment;
@@ -24,6 +25,7 @@ mod segment;
 mod store;
 mod timestamp;
 
+pub use blocking::{install_read_hook, ReadHook, ReadHookGuard, ReadKind};
 pub use file_cache::{open_segment_files, set_max_open_segment_files};
 pub use partition::LocalPartitionLog;
 pub use store::LocalLogStore;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, Weak};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -17,6 +17,7 @@ use crate::batch::{validate_batches, BatchHeaderMut};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
 use crate::group_commit::GroupCommit;
+use crate::local::blocking::{on_read, IoClass, ReadKind};
 use crate::local::file_cache::OpenFile;
 use crate::local::log_start::write_recovery_point;
 use crate::local::recovery::{load_partition, Shutdown};
@@ -159,6 +160,15 @@ pub struct LocalPartitionLog {
     loaded: OnceLock<std::result::Result<(), String>>,
     /// How the broker stopped before this start-up (for the first load).
     last_shutdown: Shutdown,
+    /// This log itself, for the work it hands to the blocking pool.
+    pub(crate) me: Weak<LocalPartitionLog>,
+}
+
+/// What an append found before writing.
+enum Appended {
+    Done(AppendOutcome),
+    /// The batches need a new segment first; they come back untouched.
+    RollFirst(Bytes),
 }
 
 impl LocalPartitionLog {
@@ -167,10 +177,21 @@ impl LocalPartitionLog {
         partition: i32,
         dir: PathBuf,
         state: PartitionState,
-    ) -> Self {
+    ) -> Arc<Self> {
+        Self::with_state(topic, partition, dir, state, true, Shutdown::Unclean)
+    }
+
+    fn with_state(
+        topic: String,
+        partition: i32,
+        dir: PathBuf,
+        state: PartitionState,
+        loaded: bool,
+        last_shutdown: Shutdown,
+    ) -> Arc<Self> {
         let next_offset = state.next_offset();
         let log_start = state.log_start_offset;
-        LocalPartitionLog {
+        Arc::new_cyclic(|me| LocalPartitionLog {
             topic,
             partition,
             dir,
@@ -181,9 +202,14 @@ impl LocalPartitionLog {
             // Recovery fsyncs what it keeps, so everything loaded is durable.
             group_commit: GroupCommit::new(next_offset),
             log_start_writer: tokio::sync::Mutex::new(()),
-            loaded: OnceLock::from(Ok(())),
-            last_shutdown: Shutdown::Unclean,
-        }
+            loaded: if loaded {
+                OnceLock::from(Ok(()))
+            } else {
+                OnceLock::new()
+            },
+            last_shutdown,
+            me: me.clone(),
+        })
     }
 
     /// A partition directory found at start-up, loaded on first use (or by
@@ -197,7 +223,7 @@ impl LocalPartitionLog {
         partition: i32,
         dir: PathBuf,
         shutdown: Shutdown,
-    ) -> Self {
+    ) -> Arc<Self> {
         let placeholder = PartitionState {
             segments: BTreeMap::new(),
             log_start_offset: 0,
@@ -206,10 +232,7 @@ impl LocalPartitionLog {
             failure: None,
             recovery_point: 0,
         };
-        let mut log = LocalPartitionLog::from_state(topic, partition, dir, placeholder);
-        log.loaded = OnceLock::new();
-        log.last_shutdown = shutdown;
-        log
+        Self::with_state(topic, partition, dir, placeholder, false, shutdown)
     }
 
     pub(crate) fn is_loaded(&self) -> bool {
@@ -282,12 +305,14 @@ impl LocalPartitionLog {
         self.group_commit
             .wait_durable(needed, || self.flush_once())
             .await?;
-        let mut state = self.state.lock();
-        if state.failure.is_some() {
-            return Ok(());
-        }
-        let active = state.active_mut()?;
-        active.persist_indexes()
+        self.off_runtime(IoClass::Background, "index write", |log| {
+            let mut state = log.state.lock();
+            if state.failure.is_some() {
+                return Ok(());
+            }
+            state.active_mut()?.persist_indexes()
+        })
+        .await
     }
 
     /// Marks the log unusable (after deletion or an I/O failure).
@@ -419,7 +444,14 @@ impl LocalPartitionLog {
     }
 
     /// Validates, stamps and writes the batches under the partition lock.
-    fn append_locked(&self, batches: Bytes, durability: Durability) -> Result<AppendOutcome> {
+    /// `roll_here`: a roll the batches need is done in this call; otherwise
+    /// they come back for the caller to append again off the runtime.
+    fn append_locked(
+        &self,
+        batches: Bytes,
+        durability: Durability,
+        roll_here: bool,
+    ) -> Result<Appended> {
         self.ensure_loaded()?;
         let max_message_bytes = self.state.lock().config.max_message_bytes;
         // All-or-nothing: every batch is checked before anything is written.
@@ -441,6 +473,32 @@ impl LocalPartitionLog {
         let log_append_time = state.config.timestamp_type == TimestampType::LogAppendTime;
         let epoch = self.leader_epoch.load(Ordering::Relaxed);
 
+        // Only a damaged or hand-made data dir starts a log this close to
+        // i64::MAX (found by fuzzing); refuse rather than wrap around.
+        let records: i64 = summaries.iter().map(|s| i64::from(s.record_count)).sum();
+        let last_offset = base_offset.checked_add(records).ok_or_else(|| {
+            StorageError::Io(std::io::Error::other(format!(
+                "{}: offsets past {} cannot be assigned",
+                self.dir.display(),
+                i64::MAX
+            )))
+        })? - 1;
+        let config = state.config.clone();
+        let incoming = buf.len() as u64;
+        if state
+            .active()?
+            .should_roll(incoming, last_offset, &config, now)
+        {
+            if !roll_here {
+                // Creating files may wait for the disk: not on the runtime.
+                return Ok(Appended::RollFirst(buf.freeze()));
+            }
+            if let Err(err) = state.roll(&self.dir) {
+                state.failure = Some(format!("segment roll failed: {err}"));
+                return Err(err);
+            }
+        }
+
         let mut headers = Vec::with_capacity(summaries.len());
         let mut next_offset = base_offset;
         for summary in &summaries {
@@ -452,31 +510,10 @@ impl LocalPartitionLog {
                 header.set_log_append_time(now);
             }
             headers.push(header.view().header_info());
-            // Only a damaged or hand-made data dir starts a log this close to
-            // i64::MAX (found by fuzzing); refuse rather than wrap around.
-            next_offset = next_offset
-                .checked_add(i64::from(summary.record_count))
-                .ok_or_else(|| {
-                    StorageError::Io(std::io::Error::other(format!(
-                        "{}: offsets past {} cannot be assigned",
-                        self.dir.display(),
-                        i64::MAX
-                    )))
-                })?;
+            // Cannot overflow: checked against last_offset above.
+            next_offset += i64::from(summary.record_count);
         }
-        let last_offset = next_offset - 1;
 
-        let config = state.config.clone();
-        let incoming = buf.len() as u64;
-        if state
-            .active()?
-            .should_roll(incoming, last_offset, &config, now)
-        {
-            if let Err(err) = state.roll(&self.dir) {
-                state.failure = Some(format!("segment roll failed: {err}"));
-                return Err(err);
-            }
-        }
         if let Err(err) = state.active_mut()?.append(
             &buf,
             &headers,
@@ -488,19 +525,37 @@ impl LocalPartitionLog {
             return Err(err);
         }
         self.log_end.send_replace(next_offset);
-        Ok(AppendOutcome {
+        Ok(Appended::Done(AppendOutcome {
             base_offset,
             last_offset,
             log_append_time: if log_append_time { now } else { -1 },
             log_start_offset: state.log_start_offset,
-        })
+        }))
     }
 }
 
 #[async_trait]
 impl PartitionLog for LocalPartitionLog {
     async fn append(&self, batches: Bytes, durability: Durability) -> Result<AppendOutcome> {
-        let outcome = self.append_locked(batches, durability)?;
+        self.loaded_off_runtime(IoClass::Foreground).await?;
+        let outcome = match self.append_locked(batches, durability, false)? {
+            Appended::Done(outcome) => outcome,
+            Appended::RollFirst(batches) => {
+                let appended = self
+                    .off_runtime(IoClass::Foreground, "segment roll", move |log| {
+                        log.append_locked(batches, durability, true)
+                    })
+                    .await?;
+                match appended {
+                    Appended::Done(outcome) => outcome,
+                    Appended::RollFirst(_) => {
+                        return Err(StorageError::Io(std::io::Error::other(
+                            "append asked for a roll it was allowed to do",
+                        )))
+                    }
+                }
+            }
+        };
         if durability == Durability::Synced {
             self.group_commit
                 .wait_durable(outcome.last_offset + 1, || self.flush_once())
@@ -510,8 +565,13 @@ impl PartitionLog for LocalPartitionLog {
     }
 
     async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome> {
-        self.ensure_loaded()?;
-        self.read_batches(offset, max_bytes, min_one)
+        if let Some(at_end) = self.read_at_log_end(offset) {
+            return at_end;
+        }
+        self.off_runtime(IoClass::Foreground, "fetch read", move |log| {
+            log.read_batches(offset, max_bytes, min_one)
+        })
+        .await
     }
 
     // The accessors without a Result load too; a partition that cannot be
@@ -532,24 +592,29 @@ impl PartitionLog for LocalPartitionLog {
     }
 
     fn watch_high_watermark(&self) -> watch::Receiver<i64> {
-        // Loaded first so the receiver starts at the real value; a failed
-        // load is reported by the read that follows.
-        self.ensure_loaded().ok();
+        // Not loaded here (that reads files, and this is called on the
+        // runtime): the load sets the real value, which wakes the receiver.
         self.log_end.subscribe()
     }
 
     async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
-        self.ensure_loaded()?;
-        self.find_offset_for_timestamp(timestamp)
+        self.off_runtime(IoClass::Foreground, "timestamp lookup", move |log| {
+            on_read(&log.dir, ReadKind::Timestamp);
+            log.find_offset_for_timestamp(timestamp)
+        })
+        .await
     }
 
     async fn max_timestamp(&self) -> Result<Option<TimestampOffset>> {
-        self.ensure_loaded()?;
-        self.find_max_timestamp()
+        self.off_runtime(IoClass::Foreground, "timestamp lookup", |log| {
+            on_read(&log.dir, ReadKind::Timestamp);
+            log.find_max_timestamp()
+        })
+        .await
     }
 
     async fn delete_records_before(&self, offset: i64) -> Result<i64> {
-        self.ensure_loaded()?;
+        self.loaded_off_runtime(IoClass::Foreground).await?;
         self.raise_log_start(offset).await
     }
 

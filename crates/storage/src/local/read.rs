@@ -8,12 +8,27 @@
 use bytes::Bytes;
 
 use crate::error::{Result, StorageError};
+use crate::local::blocking::{on_read, ReadKind};
 use crate::local::partition::LocalPartitionLog;
 use crate::local::scan::{check_served, NextBatch};
 use crate::local::segment::{find_batch_containing, ReadAt, Scanned, SegmentSnapshot};
 use crate::{LogOffsets, ReadOutcome};
 
 impl LocalPartitionLog {
+    /// A Fetch read at the log end needs no file: answered here, without a
+    /// hand-off to the blocking pool (caught-up consumers poll there).
+    pub(crate) fn read_at_log_end(&self, offset: i64) -> Option<Result<ReadOutcome>> {
+        if !self.is_loaded() {
+            return None;
+        }
+        let state = self.state.lock();
+        if let Err(err) = state.check_usable() {
+            return Some(Err(err));
+        }
+        let offsets = state.offsets();
+        (offset == offsets.log_end_offset).then(|| Ok(empty(offsets)))
+    }
+
     pub(crate) fn read_batches(
         &self,
         offset: i64,
@@ -58,6 +73,7 @@ impl LocalPartitionLog {
             }
             (offsets, segments, start_position)
         };
+        on_read(&self.dir, ReadKind::Fetch);
         let records =
             match read_from_segments(&segments, start_position, offset, max_bytes, min_one) {
                 Err(StorageError::CorruptBatch(damage)) => {

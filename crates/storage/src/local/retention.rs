@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use crate::error::{Result, StorageError};
+use crate::local::blocking::{run_blocking, IoClass};
 use crate::local::log_start::write_log_start;
 use crate::local::partition::{LocalPartitionLog, PartitionState};
 use crate::local::segment::Segment;
@@ -36,13 +37,10 @@ impl LocalPartitionLog {
             }
         }
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || write_log_start(&dir, offset))
-            .await
-            .map_err(|join| {
-                StorageError::Io(std::io::Error::other(format!(
-                    "log start write task failed: {join}"
-                )))
-            })??;
+        run_blocking(IoClass::Foreground, "log start write", move || {
+            write_log_start(&dir, offset)
+        })
+        .await?;
 
         let (new_start, removed) = {
             let mut state = self.state.lock();
@@ -52,7 +50,12 @@ impl LocalPartitionLog {
                 .store(state.log_start_offset, Ordering::Release);
             (state.log_start_offset, removed)
         };
-        delete_files(removed)?;
+        // Deleting a large backlog takes a while: with the background
+        // permits, so that reads never queue behind it.
+        run_blocking(IoClass::Background, "segment deletion", move || {
+            delete_files(removed)
+        })
+        .await?;
         Ok(new_start)
     }
 

@@ -12,6 +12,7 @@ use tracing::{error, info, warn};
 
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
+use crate::local::blocking::{run_blocking, IoClass};
 use crate::local::partition::{LocalPartitionLog, PartitionState};
 use crate::local::recovery::{load_partition, Shutdown};
 use crate::local::{
@@ -114,7 +115,7 @@ impl LocalLogStore {
             // Loaded (and recovered) on first use, so start-up does not read
             // every partition directory.
             let log = LocalPartitionLog::unloaded(topic.clone(), partition, path, shutdown);
-            partitions.insert((topic, partition), Arc::new(log));
+            partitions.insert((topic, partition), log);
         }
         report_ignored(
             &data_dir,
@@ -165,19 +166,11 @@ impl LocalLogStore {
         let dir = self.data_dir.join(partition_dir_name(topic, partition));
         let data_dir = self.data_dir.clone();
         let task_dir = dir.clone();
-        let state = tokio::task::spawn_blocking(move || make(&data_dir, &task_dir))
-            .await
-            .map_err(|join| {
-                StorageError::Io(std::io::Error::other(format!(
-                    "partition {what} task failed: {join}"
-                )))
-            })??;
-        let log = Arc::new(LocalPartitionLog::from_state(
-            topic.to_string(),
-            partition,
-            dir,
-            state,
-        ));
+        let state = run_blocking(IoClass::Background, what, move || {
+            make(&data_dir, &task_dir)
+        })
+        .await?;
+        let log = LocalPartitionLog::from_state(topic.to_string(), partition, dir, state);
         self.partitions
             .write()
             .insert((topic.to_string(), partition), Arc::clone(&log));
@@ -381,17 +374,12 @@ impl LogStore for LocalLogStore {
             uuid::Uuid::new_v4().simple()
         ));
         let data_dir = self.data_dir.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
+        run_blocking(IoClass::Background, "partition delete", move || {
             std::fs::rename(&dir, &doomed).map_err(|e| io_context("rename", &dir, e))?;
             sync_dir(&data_dir)?;
             std::fs::remove_dir_all(&doomed).map_err(|e| io_context("remove", &doomed, e))
         })
         .await
-        .map_err(|join| {
-            StorageError::Io(std::io::Error::other(format!(
-                "partition delete task failed: {join}"
-            )))
-        })?
     }
 
     async fn run_housekeeping(&self) -> Result<()> {
@@ -404,9 +392,7 @@ impl LogStore for LocalLogStore {
             .collect();
         // A failed load is logged by the load; the partition stays offline.
         on_each_in_parallel(unloaded, |log| async move {
-            tokio::task::spawn_blocking(move || log.ensure_loaded())
-                .await
-                .map_err(|join| StorageError::Io(std::io::Error::other(join.to_string())))?
+            log.loaded_off_runtime(IoClass::Background).await
         })
         .await;
         let mut first_error = None;
@@ -415,7 +401,13 @@ impl LogStore for LocalLogStore {
                 continue;
             }
             // One partition's failure must not stop retention on the others.
-            let done = match log.housekeeping() {
+            // Rolls and deletions create and remove files: off the runtime.
+            let done = match log
+                .off_runtime(IoClass::Background, "housekeeping", |log| {
+                    log.housekeeping()
+                })
+                .await
+            {
                 Ok(()) => log.flush_after_roll().await,
                 Err(err) => Err(err),
             };
