@@ -91,7 +91,9 @@ impl StaticConfigs {
     }
 
     /// Every resolution step for a topic config, most specific first
-    /// (DescribeConfigs synonyms).
+    /// (DescribeConfigs synonyms): its own override, then the broker's
+    /// synonyms as [`Self::broker_chain`] lists them from the most specific
+    /// one on.
     pub fn topic_config_chain(
         &self,
         def: &ConfigDef,
@@ -105,6 +107,20 @@ impl StaticConfigs {
                 source: ConfigSource::Topic,
             });
         }
+        if let Some((most_specific, _)) = def.kafka.synonyms.first() {
+            chain.extend(self.broker_chain(def, most_specific));
+        }
+        chain
+    }
+
+    /// The broker configs standing in for a topic config, as Kafka lists
+    /// them: those set statically, then the one whose default applies,
+    /// starting at the first entry named `from`. Kafka drops every entry
+    /// before that one, so with only log.retention.hours set, retention.ms
+    /// (from log.retention.ms) lists none at all while log.retention.hours
+    /// lists itself twice (static, default); Kafka 4.1 answers so.
+    pub fn broker_chain(&self, def: &ConfigDef, from: &str) -> Vec<ResolvedConfig> {
+        let mut chain = Vec::new();
         for (name, _) in def.kafka.synonyms {
             if let Some(raw) = self.values.get(*name) {
                 chain.push(ResolvedConfig {
@@ -120,7 +136,7 @@ impl StaticConfigs {
             value,
             source: ConfigSource::Default,
         });
-        chain
+        chain.into_iter().skip_while(|c| c.name != from).collect()
     }
 
     /// The effective value of a topic config and its source.

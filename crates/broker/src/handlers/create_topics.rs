@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::broker::Broker;
 use crate::configs::{topic_config, topic_configs};
 use crate::error::{ApiError, ApiResult};
+use crate::handlers::describe_configs::chain_source;
 use crate::request_context::RequestContext;
 use fjord_storage::meta::TopicMeta;
 
@@ -167,7 +168,8 @@ fn result(
             let configs = topic_configs()
                 .filter(|def| !def.kafka.internal || topic.configs.contains_key(def.name()))
                 .map(|def| {
-                    let (value, source) = statics.topic_value(&def, &topic.configs);
+                    let (value, _) = statics.topic_value(&def, &topic.configs);
+                    let source = chain_source(&statics.topic_config_chain(&def, &topic.configs));
                     CreatableTopicConfigs::default()
                         .with_name(StrBytes::from_static_str(def.name()))
                         .with_value(value.map(StrBytes::from))
@@ -194,7 +196,8 @@ fn result(
             .with_error_message(Some(StrBytes::from(e.message)))
             .with_num_partitions(-1)
             .with_replication_factor(-1)
-            .with_configs(None),
+            // Kafka 4.1 sends an empty list, not null (scripts/diffcheck).
+            .with_configs(Some(Vec::new())),
     }
 }
 

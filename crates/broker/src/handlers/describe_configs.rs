@@ -180,13 +180,14 @@ fn topic_entries(broker: &Broker, name: &str) -> ApiResult<Vec<Entry>> {
         // Kafka lists an internal config only where it is set.
         .filter(|def| !def.kafka.internal || topic.configs.contains_key(def.name()))
         .map(|def| {
-            let (value, source) = statics.topic_value(&def, &topic.configs);
+            let (value, _) = statics.topic_value(&def, &topic.configs);
+            let synonyms = statics.topic_config_chain(&def, &topic.configs);
             Entry {
                 def,
                 value,
-                source,
+                source: chain_source(&synonyms),
                 read_only: false,
-                synonyms: statics.topic_config_chain(&def, &topic.configs),
+                synonyms,
             }
         })
         .collect())
@@ -269,24 +270,25 @@ fn broker_entry(broker: &Broker, def: ConfigDef) -> Entry {
     entry(value, source, synonyms)
 }
 
-/// A broker config standing in for a topic config. The most specific one
-/// (log.retention.ms) shows the broker-level value in force even when unset;
-/// the others show their own value, null when unset.
+/// Kafka reports a config's source as its first synonym's, and DEFAULT
+/// when it lists none (retention.ms with only log.retention.hours set is a
+/// DEFAULT_CONFIG of 86400000 in Kafka 4.1).
+pub(crate) fn chain_source(synonyms: &[ResolvedConfig]) -> ConfigSource {
+    synonyms.first().map_or(ConfigSource::Default, |s| s.source)
+}
+
+/// A broker config standing in for a topic config: its own value (static,
+/// else its default, null for log.retention.ms and log.roll.ms), and the
+/// synonyms from its own name on.
 fn synonym_entry(broker: &Broker, def: ConfigDef, topic_def: ConfigDef) -> Entry {
     let statics = broker.topics.statics();
-    let no_overrides = Default::default();
-    let most_specific = topic_def.kafka.synonyms.first().map(|(n, _)| *n) == Some(def.name());
-    let (value, source) = match statics.values.get(def.name()) {
-        Some(raw) => (Some(raw.clone()), ConfigSource::StaticBroker),
-        None if most_specific => statics.topic_value(&topic_def, &no_overrides),
-        None => (None, ConfigSource::Default),
-    };
+    let (value, source) = statics.broker_value_or_default(&def);
     Entry {
         def,
         value,
         source,
         read_only: true,
-        synonyms: statics.topic_config_chain(&topic_def, &no_overrides),
+        synonyms: statics.broker_chain(&topic_def, def.name()),
     }
 }
 

@@ -194,6 +194,9 @@ pub(super) async fn read_all(
             Err(code) => {
                 data.error_code = code.code();
                 data.high_watermark = -1;
+                // Kafka answers a partition it does not know with an empty
+                // (not null) aborted-transactions list, whatever the isolation.
+                data.aborted_transactions = Some(Vec::new());
                 any_error = true;
             }
             Ok(log) => {
@@ -219,11 +222,13 @@ pub(super) async fn read_all(
                         any_error = true;
                     }
                     Err(Failure::Read(e)) => {
+                        // As Kafka: a failed read (offset out of range, log
+                        // offline) reports no offsets at all.
                         data.error_code = e.code();
-                        let offsets = log.offsets();
-                        data.high_watermark = offsets.high_watermark;
-                        data.last_stable_offset = offsets.last_stable_offset;
-                        data.log_start_offset = offsets.log_start_offset;
+                        data.high_watermark = -1;
+                        data.last_stable_offset = -1;
+                        data.log_start_offset = -1;
+                        data.aborted_transactions = None;
                         any_error = true;
                     }
                 }

@@ -280,3 +280,44 @@ async fn a_negative_limit_fails_only_where_there_is_data() {
     assert_eq!(data.error_code, 0);
     assert_eq!(data.high_watermark, end);
 }
+
+/// Error partitions are shaped as Kafka 4.1 shapes them (found by
+/// scripts/diffcheck): a failed read reports no offsets and a null
+/// aborted-transactions list; an unknown partition an empty list.
+#[tokio::test]
+async fn error_partitions_carry_kafkas_placeholders() {
+    let broker = test_broker().await;
+    fill(&broker, "a", 1, 100).await;
+    let mut unknown = partition(0, 1 << 20);
+    unknown.partition = 9;
+    let response = handle(
+        &broker,
+        &ctx(ApiKey::Fetch, VERSION),
+        request(
+            1 << 20,
+            vec![topic("a", vec![partition(99, 1 << 20), unknown])],
+        ),
+    )
+    .await;
+    let out_of_range = &response.responses[0].partitions[0];
+    assert_eq!(
+        out_of_range.error_code,
+        ResponseError::OffsetOutOfRange.code()
+    );
+    assert_eq!(
+        (
+            out_of_range.high_watermark,
+            out_of_range.last_stable_offset,
+            out_of_range.log_start_offset
+        ),
+        (-1, -1, -1)
+    );
+    assert_eq!(out_of_range.aborted_transactions, None);
+    let unknown = &response.responses[0].partitions[1];
+    assert_eq!(
+        unknown.error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    assert_eq!(unknown.high_watermark, -1);
+    assert_eq!(unknown.aborted_transactions, Some(Vec::new()));
+}

@@ -18,6 +18,9 @@ pub async fn handle(
     request: MetadataRequest,
 ) -> MetadataResponse {
     let version = ctx.api_version;
+    if version < 12 && asks_by_id(&request) {
+        return topic_ids_unsupported(request);
+    }
     let mut response = MetadataResponse::default();
     response.brokers = vec![this_broker(broker)];
     response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
@@ -50,9 +53,14 @@ pub async fn handle(
         broker.config.auto_create_topics() && (version < 4 || request.allow_auto_topic_creation);
     let mut may_create = MAX_TOPICS_AUTO_CREATED_PER_REQUEST;
     for wanted in requested {
+        // As Kafka: a topic asked for by a (non-zero) id is looked up by
+        // id, whatever name came with it, and an unknown id has no name.
+        let by_id = !wanted.topic_id.is_nil() || wanted.name.is_none();
         let topic = match &wanted.name {
-            Some(name) => lookup_by_name(broker, name, auto_create, &mut may_create).await,
-            None => broker
+            Some(name) if !by_id => {
+                lookup_by_name(broker, name, auto_create, &mut may_create).await
+            }
+            _ => broker
                 .topics
                 .by_id(wanted.topic_id)
                 .ok_or(ResponseError::UnknownTopicId),
@@ -62,13 +70,44 @@ pub async fn handle(
             Err(code) => {
                 let mut entry = MetadataResponseTopic::default();
                 entry.error_code = code.code();
-                entry.name = wanted.name;
+                entry.name = if by_id { None } else { wanted.name };
                 entry.topic_id = wanted.topic_id;
                 entry.topic_authorized_operations = operations;
                 entry
             }
         });
     }
+    response
+}
+
+fn asks_by_id(request: &MetadataRequest) -> bool {
+    request
+        .topics
+        .iter()
+        .flatten()
+        .any(|t| !t.topic_id.is_nil())
+}
+
+/// Topic ids in Metadata requests are served from v12 on; before that Kafka
+/// 4.1 answers INVALID_REQUEST for every topic, with no brokers and no
+/// controller (found by scripts/diffcheck).
+fn topic_ids_unsupported(request: MetadataRequest) -> MetadataResponse {
+    let mut response = MetadataResponse::default();
+    response.controller_id = BrokerId(-1);
+    response.cluster_authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
+    response.topics = request
+        .topics
+        .into_iter()
+        .flatten()
+        .map(|wanted| {
+            let mut entry = MetadataResponseTopic::default();
+            entry.error_code = ResponseError::InvalidRequest.code();
+            entry.name = wanted.name;
+            entry.topic_id = wanted.topic_id;
+            entry.topic_authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
+            entry
+        })
+        .collect();
     response
 }
 
