@@ -146,8 +146,8 @@ pub async fn serve<S>(
 
 /// Writes every gathered answer and empties `output`; false when the
 /// client or the broker closed first.
-async fn write_out(
-    socket: &mut TcpStream,
+async fn write_out<S: AsyncWrite + Unpin>(
+    socket: &mut S,
     output: &mut BytesMut,
     max_idle: Option<Duration>,
     shutdown: &mut watch::Receiver<bool>,
