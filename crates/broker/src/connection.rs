@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -255,12 +255,13 @@ fn release_if_large(buffer: &mut BytesMut) {
 /// A frame decoded as far as the broker reads it before dispatch. Moved
 /// once per request, so the large variant costs nothing worth a box.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
 pub enum DecodedFrame {
     Request {
         key: ApiKey,
         version: i16,
         header: RequestHeader,
-        request: RequestKind,
+        request: api::Request,
     },
     /// ApiVersions at a version above ours: answered v0-shaped (KIP-511)
     /// without decoding the rest.
@@ -286,7 +287,7 @@ pub fn decode_frame(mut frame: Bytes) -> Result<DecodedFrame, ConnectionError> {
     }
     let header = RequestHeader::decode(&mut frame, key.request_header_version(version))
         .map_err(|e| ConnectionError::Malformed(key, version, format!("header: {e:#}")))?;
-    let request = RequestKind::decode(key, &mut frame, version)
+    let request = (entry.decode)(&mut frame, version)
         .map_err(|e| ConnectionError::Malformed(key, version, format!("{e:#}")))?;
     Ok(DecodedFrame::Request {
         key,

@@ -10,7 +10,9 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+
+use crate::api::Request;
 use kafka_protocol::protocol::StrBytes;
 
 /// Kafka's `KafkaPrincipal`: a type and a name, shown as `type:name`.
@@ -166,10 +168,10 @@ impl ConnectionContext {
         &mut self,
         api_key: ApiKey,
         header: RequestHeader,
-        request: &RequestKind,
+        request: &Request,
     ) -> RequestContext {
         let api_version = header.request_api_version;
-        if let RequestKind::ApiVersions(api_versions) = request {
+        if let Request::ApiVersions(api_versions) = request {
             if api_version >= 3 {
                 if let Some(software) = ClientSoftware::from_api_versions(
                     &api_versions.client_software_name,
@@ -301,8 +303,8 @@ mod tests {
             .with_correlation_id(correlation_id)
     }
 
-    fn api_versions(name: &'static str, version: &'static str) -> RequestKind {
-        RequestKind::ApiVersions(
+    fn api_versions(name: &'static str, version: &'static str) -> Request {
+        Request::ApiVersions(
             ApiVersionsRequest::default()
                 .with_client_software_name(StrBytes::from_static_str(name))
                 .with_client_software_version(StrBytes::from_static_str(version)),
@@ -321,7 +323,7 @@ mod tests {
     fn client_software_from_api_versions_reaches_later_requests() {
         let peer = SocketAddr::from(([10, 1, 2, 3], 4567));
         let mut connection = plaintext(peer);
-        let metadata = RequestKind::Metadata(MetadataRequest::default());
+        let metadata = Request::Metadata(MetadataRequest::default());
         let before =
             connection.request(ApiKey::Metadata, header(ApiKey::Metadata, 12, 1), &metadata);
         assert_eq!(before.client_software, ClientSoftware::unknown());

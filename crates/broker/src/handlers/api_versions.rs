@@ -21,7 +21,7 @@ pub fn unsupported_version() -> ApiVersionsResponse {
     supported_apis(ResponseError::UnsupportedVersion.code())
 }
 
-fn supported_apis(error_code: i16) -> ApiVersionsResponse {
+pub(crate) fn supported_apis(error_code: i16) -> ApiVersionsResponse {
     let mut response = ApiVersionsResponse::default();
     response.error_code = error_code;
     response.api_keys = APIS

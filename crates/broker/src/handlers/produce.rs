@@ -3,9 +3,10 @@
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::api::Outcome;
 use crate::broker::Broker;
 use crate::configs::topic_config;
 use crate::error::{ApiError, ApiResult};
@@ -15,6 +16,19 @@ use fjord_storage::{AppendOutcome, Durability};
 
 /// Produce v13 names topics by id instead of by name.
 const TOPIC_ID_VERSION: i16 = 13;
+
+/// Produce as the connection answers it: with acks=0 nothing is sent back,
+/// and a failure closes the connection, the only way Kafka has to tell such
+/// a producer.
+pub async fn answer(broker: &Broker, ctx: &RequestContext, request: ProduceRequest) -> Outcome {
+    let acks = request.acks;
+    let response = handle(broker, ctx, request).await;
+    match acks {
+        0 if has_errors(&response) => Outcome::Close("acks=0 produce failed"),
+        0 => Outcome::Silent,
+        _ => Outcome::Respond(ResponseKind::Produce(response)),
+    }
+}
 
 pub async fn handle(
     broker: &Broker,
@@ -79,7 +93,7 @@ pub async fn handle(
 
 /// True when any partition failed: with acks=0 Kafka closes the connection
 /// then, the only way such a producer learns of it.
-pub fn has_errors(response: &ProduceResponse) -> bool {
+fn has_errors(response: &ProduceResponse) -> bool {
     response
         .responses
         .iter()
