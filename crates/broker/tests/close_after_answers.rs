@@ -5,26 +5,20 @@
 use std::time::Duration;
 
 use fjord_broker::{start, BrokerConfig};
+use fjord_testkit::frames::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// An ApiVersions v0 request (empty body) with this correlation id.
-fn api_versions(correlation_id: i32) -> Vec<u8> {
-    let mut payload = Vec::new();
-    payload.extend_from_slice(&18i16.to_be_bytes());
-    payload.extend_from_slice(&0i16.to_be_bytes());
-    payload.extend_from_slice(&correlation_id.to_be_bytes());
-    payload.extend_from_slice(&(-1i16).to_be_bytes()); // null client id
-    let mut out = (payload.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&payload);
-    out
-}
 
 #[tokio::test]
 async fn answers_before_a_closing_request_are_sent() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(BrokerConfig::for_tests(dir.path())).await.unwrap();
-    let mut bytes = api_versions(7);
+    // An ApiVersions v0 request (empty body).
+    let mut bytes = Frame::raw(18, 0, 1)
+        .correlation_id(7)
+        .client_id(None)
+        .with_body_bytes(&[])
+        .to_vec();
     // Api key 32000 does not exist: the broker closes the connection.
     bytes.extend_from_slice(&[0, 0, 0, 8, 0x7d, 0x00, 0, 0, 0, 0, 0, 8]);
     let mut socket = TcpStream::connect(broker.bootstrap()).await.unwrap();

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use fjord_broker::api::APIS;
 use fjord_broker::{start, BrokerConfig};
+use fjord_testkit::frames::Frame;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,22 +55,12 @@ impl Rng {
     }
 }
 
-fn frame(api_key: i16, version: i16, header_version: i16, body: &[u8]) -> Vec<u8> {
-    let mut payload = Vec::new();
-    payload.extend_from_slice(&api_key.to_be_bytes());
-    payload.extend_from_slice(&version.to_be_bytes());
-    payload.extend_from_slice(&7i32.to_be_bytes());
-    if header_version >= 1 {
-        payload.extend_from_slice(&4i16.to_be_bytes());
-        payload.extend_from_slice(b"fuzz");
-    }
-    if header_version >= 2 {
-        payload.push(0);
-    }
-    payload.extend_from_slice(body);
-    let mut out = (payload.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&payload);
-    out
+/// A frame with correlation id 7, whatever the api key and header version.
+fn frame(api_key: i16, version: i16, header_version: i16, body: &[u8]) -> Bytes {
+    Frame::raw(api_key, version, header_version)
+        .correlation_id(7)
+        .client_id(Some("fuzz"))
+        .with_body_bytes(body)
 }
 
 /// Bodies that are mostly small numbers, lengths and -1s: the shapes that

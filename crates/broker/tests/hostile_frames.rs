@@ -3,23 +3,18 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use fjord_broker::{start, BrokerConfig};
+use fjord_testkit::frames::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn frame(api_key: i16, version: i16, flexible_header: bool, body: &[u8]) -> Vec<u8> {
-    let mut payload = Vec::new();
-    payload.extend_from_slice(&api_key.to_be_bytes());
-    payload.extend_from_slice(&version.to_be_bytes());
-    payload.extend_from_slice(&42i32.to_be_bytes());
-    payload.extend_from_slice(&(-1i16).to_be_bytes()); // null client id
-    if flexible_header {
-        payload.push(0); // no tagged fields
-    }
-    payload.extend_from_slice(body);
-    let mut out = (payload.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&payload);
-    out
+fn frame(api_key: i16, version: i16, flexible_header: bool, body: &[u8]) -> Bytes {
+    let header_version = if flexible_header { 2 } else { 1 };
+    Frame::raw(api_key, version, header_version)
+        .correlation_id(42)
+        .client_id(None)
+        .with_body_bytes(body)
 }
 
 /// Sends the frame and returns what came back before the broker closed.

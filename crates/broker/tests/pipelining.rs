@@ -5,37 +5,22 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use fjord_broker::{start, BrokerConfig, RunningBroker};
+use fjord_testkit::frames::request;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, FetchRequest, GroupId, OffsetCommitRequest, OffsetCommitResponse, RequestHeader,
-    ResponseHeader, TopicName,
+    ApiKey, FetchRequest, GroupId, OffsetCommitRequest, OffsetCommitResponse, ResponseHeader,
+    TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const FETCH_VERSION: i16 = 12;
 const COMMIT_VERSION: i16 = 8;
-
-fn frame(key: ApiKey, version: i16, correlation_id: i32, body: &impl Encodable) -> Vec<u8> {
-    let mut header = RequestHeader::default();
-    header.request_api_key = key as i16;
-    header.request_api_version = version;
-    header.correlation_id = correlation_id;
-    let mut buf = BytesMut::new();
-    header
-        .encode(&mut buf, key.request_header_version(version))
-        .unwrap();
-    body.encode(&mut buf, version).unwrap();
-    let mut out = (buf.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&buf);
-    out
-}
 
 /// A fetch of partition 0 of `topic` that no data can satisfy: it waits its
 /// whole `max_wait_ms`.
@@ -90,8 +75,8 @@ async fn an_answer_made_before_a_fetch_parks_is_sent_at_once() {
     commit.group_id = GroupId(StrBytes::from_static_str("standalone"));
     commit.generation_id_or_member_epoch = -1;
     commit.topics = vec![topic];
-    let mut pipelined = frame(ApiKey::OffsetCommit, COMMIT_VERSION, 1, &commit);
-    pipelined.extend(frame(
+    let mut pipelined = request(ApiKey::OffsetCommit, COMMIT_VERSION, 1, &commit).to_vec();
+    pipelined.extend(request(
         ApiKey::Fetch,
         FETCH_VERSION,
         2,
@@ -141,7 +126,7 @@ async fn shutdown_does_not_wait_for_a_parked_fetch() {
     let fetch = unsatisfiable_fetch("t", i32::MAX);
     let mut socket = TcpStream::connect(running.bootstrap()).await.unwrap();
     socket
-        .write_all(&frame(ApiKey::Fetch, FETCH_VERSION, 1, &fetch))
+        .write_all(&request(ApiKey::Fetch, FETCH_VERSION, 1, &fetch))
         .await
         .unwrap();
     // Let the fetch reach its wait.

@@ -6,11 +6,9 @@ mod common;
 use bytes::{BufMut, Bytes, BytesMut};
 use common::raw::{api_versions_request, connect, expect_closed, frame, produce_raw, read_frame};
 use common::TestBroker;
+use fjord_testkit::batches::{self, Compression};
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseHeader};
 use kafka_protocol::protocol::Decodable;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
 use rdkafka::Offset;
@@ -18,34 +16,15 @@ use tokio::io::AsyncWriteExt;
 
 const MAX_REQUEST: usize = 1 << 20;
 
-/// One uncompressed magic-v2 batch holding one record.
+/// One uncompressed magic-v2 batch holding one record, to damage.
 fn one_record_batch(value: &'static str) -> BytesMut {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: common::now_ms(),
-        key: Some(Bytes::from_static(b"raw-key")),
-        value: Some(Bytes::from_static(value.as_bytes())),
-        headers: Default::default(),
-    };
-    let mut batch = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut batch,
-        [&record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
-    batch
+    let record = batches::record(
+        0,
+        Some(Bytes::from_static(b"raw-key")),
+        Some(Bytes::from_static(value.as_bytes())),
+        common::now_ms(),
+    );
+    BytesMut::from(&batches::encode(&[record], Compression::None)[..])
 }
 
 /// After the abuse: a real client still produces and consumes.

@@ -1,14 +1,12 @@
 //! The record batch header view: parsing, validation, rewriting.
 
-mod common;
-
 use bytes::Bytes;
-use common::{batch, ALL_COMPRESSIONS};
 use fjord_storage::batch::{
     batches, validate_batch, validate_batches, BatchHeaderMut, BatchView, ATTRIBUTES_OFFSET,
     CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, MAGIC_OFFSET, RECORD_COUNT_OFFSET,
 };
 use fjord_storage::StorageError;
+use fjord_testkit::batches::{batch, ALL_COMPRESSIONS};
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
 const MAX: usize = 1024 * 1024;

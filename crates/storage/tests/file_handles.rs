@@ -3,16 +3,14 @@
 //! This file is its own test binary (own process) because it lowers the
 //! process's open-file limit; it holds a single test for the same reason.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::batch;
 use fjord_storage::batch::batches;
 use fjord_storage::local::{open_segment_files, LocalLogStore};
 use fjord_storage::{Durability, LogConfig, LogStore, PartitionLog};
+use fjord_testkit::batches::batch;
 use kafka_protocol::records::Compression;
 
 /// Far below what 3 files per segment would need (100 partitions x 3 segments x 3 files).

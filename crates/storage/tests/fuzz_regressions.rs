@@ -1,11 +1,9 @@
 //! Inputs the fuzz targets (fuzz/) found, each pinned by the outcome it
 //! must have.
 
-mod common;
-
-use common::batch;
 use fjord_storage::local::LocalLogStore;
 use fjord_storage::{Durability, LogConfig, LogStore};
+use fjord_testkit::batches::batch;
 use kafka_protocol::records::Compression;
 
 /// segment_recovery: a segment file named with a base offset near i64::MAX

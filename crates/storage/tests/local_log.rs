@@ -1,17 +1,15 @@
 //! The local engine through the `LogStore` / `PartitionLog` traits.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{batch, batch_with, ALL_COMPRESSIONS};
 use fjord_storage::batch::{batches, BatchView};
 use fjord_storage::local::LocalLogStore;
 use fjord_storage::{
     Durability, LogConfig, LogOffsets, LogStore, PartitionLog, StorageError, TimestampType,
 };
+use fjord_testkit::batches::{batch, batch_with, ALL_COMPRESSIONS};
 use kafka_protocol::records::Compression;
 
 const TOPIC: &str = "orders-eu-west";

@@ -2,18 +2,16 @@
 //! cut only when nothing intact follows it; other damage is served as stored
 //! or takes the partition offline, never leaving a silent hole.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::batch_with;
 use fjord_storage::batch::batches;
 use fjord_storage::local::LocalLogStore;
 use fjord_storage::{Durability, LogConfig, LogStore, PartitionLog, StorageError};
+use fjord_testkit::batches::batch_with;
 use kafka_protocol::records::Compression;
 
 const TOPIC: &str = "payments";

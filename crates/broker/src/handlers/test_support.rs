@@ -3,11 +3,9 @@
 use std::ops::Deref;
 
 use bytes::{Bytes, BytesMut};
+use fjord_testkit::batches;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use tempfile::TempDir;
 
 use crate::broker::Broker;
@@ -60,44 +58,13 @@ pub(crate) async fn append_batch(
 ) -> usize {
     // Now, not a fixed date: the broker's first housekeeping pass applies
     // the 7-day retention.ms, and deleted records stamped in the past.
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64;
-    let records: Vec<Record> = values
-        .into_iter()
-        .enumerate()
-        .map(|(i, value)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The crate's encoder starts a new batch whenever offset - sequence
-            // changes; keeping it constant gives one batch with base offset 0,
-            // as a producer sends.
-            sequence: i as i32,
-            timestamp: now_ms,
-            key: None,
-            value: Some(value),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode batch");
-    let size = buf.len();
+    let batch = batches::batch_of_values(values, batches::now_ms());
+    let size = batch.len();
     let log = broker
         .topics
         .partition(topic, partition)
         .expect("partition exists");
-    log.append(buf.freeze(), fjord_storage::Durability::Written)
+    log.append(batch, fjord_storage::Durability::Written)
         .await
         .expect("append");
     size

@@ -1,15 +1,17 @@
 //! Raw Kafka frames over plain TCP, for tests that must send what no real
-//! client would (malformed, trickled, pipelined without reading).
+//! client would (malformed, trickled, pipelined without reading). The
+//! frames themselves are built by `fjord_testkit::frames`.
 
 use std::net::{IpAddr, SocketAddr};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
+use fjord_testkit::frames::Frame;
+pub use fjord_testkit::frames::{api_versions_request, request};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ProduceRequest, ProduceResponse,
-    RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsResponse, ProduceRequest, ProduceResponse, ResponseHeader, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -39,8 +41,7 @@ pub async fn expect_closed(stream: &mut TcpStream, what: &str) {
     }
 }
 
-/// A whole request frame: length, header (at the header version the api
-/// key and version call for), body bytes.
+/// A whole request frame with any api key, version and header version.
 pub fn frame(
     api_key: i16,
     version: i16,
@@ -48,20 +49,10 @@ pub fn frame(
     header_version: i16,
     body: &[u8],
 ) -> Bytes {
-    let header = RequestHeader::default()
-        .with_request_api_key(api_key)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("raw-test")));
-    let mut payload = BytesMut::new();
-    header
-        .encode(&mut payload, header_version)
-        .expect("encode header");
-    payload.put_slice(body);
-    let mut out = BytesMut::new();
-    out.put_i32(payload.len() as i32);
-    out.put_slice(&payload);
-    out.freeze()
+    Frame::raw(api_key, version, header_version)
+        .correlation_id(correlation_id)
+        .client_id(Some("raw-test"))
+        .with_body_bytes(body)
 }
 
 pub async fn read_frame(stream: &mut TcpStream) -> Bytes {
@@ -78,13 +69,6 @@ pub async fn read_frame(stream: &mut TcpStream) -> Bytes {
     Bytes::from(body)
 }
 
-pub fn api_versions_request(correlation_id: i32) -> Bytes {
-    let body = ApiVersionsRequest::default()
-        .with_client_software_name(StrBytes::from_static_str("raw"))
-        .with_client_software_version(StrBytes::from_static_str("1.0"));
-    request(ApiKey::ApiVersions, 3, correlation_id, &body)
-}
-
 /// Sends an ApiVersions request and checks that its answer comes back.
 pub async fn api_versions_answered(stream: &mut TcpStream, correlation_id: i32) {
     stream
@@ -97,21 +81,6 @@ pub async fn api_versions_answered(stream: &mut TcpStream, correlation_id: i32) 
     let response = ApiVersionsResponse::decode(&mut answer, 3).expect("ApiVersions body");
     assert_eq!(response.error_code, 0);
     assert!(!response.api_keys.is_empty());
-}
-
-/// A whole request frame for `body` at `version`, header version as the
-/// api key calls for.
-pub fn request(key: ApiKey, version: i16, correlation_id: i32, body: &impl Encodable) -> Bytes {
-    let mut bytes = BytesMut::new();
-    body.encode(&mut bytes, version)
-        .expect("encode request body");
-    frame(
-        key as i16,
-        version,
-        correlation_id,
-        key.request_header_version(version),
-        &bytes,
-    )
 }
 
 /// Sends a Produce v9 with `records` to partition 0 of `topic`; returns the
