@@ -24,6 +24,7 @@ use kafka_protocol::messages::{
     ProduceResponse, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::records::Record;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -59,9 +60,23 @@ async fn call<R: Decodable>(
     body
 }
 
+/// A batch already carrying the leader epoch the broker stamps (0), so the
+/// batch stored is byte for byte the one sent but for its offsets.
 fn batch(values: &[&str]) -> Bytes {
-    let values = values.iter().map(|v| Bytes::copy_from_slice(v.as_bytes()));
-    batches::batch_of_values(values, batches::SOME_TIME_MS)
+    let records: Vec<_> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| Record {
+            partition_leader_epoch: 0,
+            ..batches::record(
+                i,
+                None,
+                Some(Bytes::copy_from_slice(value.as_bytes())),
+                batches::SOME_TIME_MS,
+            )
+        })
+        .collect();
+    batches::encode(&records, batches::Compression::None)
 }
 
 fn produce(topic: &str, records: Bytes) -> ProduceRequest {
