@@ -41,15 +41,30 @@ impl Connection {
         version: i16,
         request: &RequestKind,
     ) -> anyhow::Result<Answer> {
+        let mut body = BytesMut::new();
+        request.encode(&mut body, version)?;
+        self.send_body(key, version, version, &body).await
+    }
+
+    /// Sends `body` under a header claiming `claimed_version` and decodes
+    /// the answer at `answer_version`: for versions a broker must refuse.
+    pub async fn send_body(
+        &mut self,
+        key: ApiKey,
+        claimed_version: i16,
+        answer_version: i16,
+        body: &[u8],
+    ) -> anyhow::Result<Answer> {
         self.correlation_id += 1;
         let header = RequestHeader::default()
             .with_request_api_key(key as i16)
-            .with_request_api_version(version)
+            .with_request_api_version(claimed_version)
             .with_correlation_id(self.correlation_id)
             .with_client_id(Some(StrBytes::from_static_str("fjord-diffcheck")));
         let mut payload = BytesMut::new();
-        header.encode(&mut payload, key.request_header_version(version))?;
-        request.encode(&mut payload, version)?;
+        header.encode(&mut payload, key.request_header_version(claimed_version))?;
+        payload.put_slice(body);
+        let version = answer_version;
         let mut frame = BytesMut::with_capacity(payload.len() + 4);
         frame.put_i32(i32::try_from(payload.len())?);
         frame.put_slice(&payload);
@@ -71,7 +86,12 @@ impl Connection {
                 "{key:?} v{version}: no answer from {} within {ANSWER_WITHIN:?}",
                 self.address
             ),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
                 self.stream = None;
                 return Ok(Answer::Closed);
             }

@@ -34,6 +34,7 @@ const UNORDERED: &[&str] = &[
     "members",
     "results",
     "responses",
+    "api_keys",
 ];
 
 pub fn normalize(debug: &str) -> Vec<String> {

@@ -121,6 +121,7 @@ impl Script {
     }
 
     pub async fn run(&mut self) -> anyhow::Result<()> {
+        self.api_versions().await?;
         self.setup().await?;
         self.metadata().await?;
         self.produce().await?;
@@ -131,6 +132,57 @@ impl Script {
         self.groups().await?;
         self.cluster().await?;
         Ok(())
+    }
+
+    /// ApiVersions at each version, one above the newest (answered v0-shaped
+    /// with UNSUPPORTED_VERSION, KIP-511), and another API at a version no
+    /// broker serves (the connection is closed).
+    async fn api_versions(&mut self) -> anyhow::Result<()> {
+        let versions = self.versions_of(ApiKey::ApiVersions);
+        for &version in &versions {
+            let mut request = ApiVersionsRequest::default();
+            if version >= 3 {
+                request = request
+                    .with_client_software_name(s("fjord-diffcheck"))
+                    .with_client_software_version(s("1"));
+            }
+            let name = format!("{:?} v{version} supported", ApiKey::ApiVersions);
+            let mut answer = self
+                .connection
+                .send(ApiKey::ApiVersions, version, &request.into())
+                .await?;
+            if let Answer::Response(ResponseKind::ApiVersions(response)) = &mut answer {
+                // Only the keys both brokers serve are compared: Kafka serves
+                // APIs Fjord has not built yet.
+                response
+                    .api_keys
+                    .retain(|k| self.versions.contains_key(&k.api_key));
+            }
+            self.record(name, answer);
+        }
+        if let Some(&newest) = versions.last() {
+            let name = format!("{:?} v{} too new", ApiKey::ApiVersions, newest + 1);
+            let answer = self
+                .connection
+                .send_body(ApiKey::ApiVersions, newest + 1, 0, &[])
+                .await?;
+            self.record(name, answer);
+        }
+        let name = "Metadata v99 unsupported version".to_string();
+        let answer = self
+            .connection
+            .send_body(ApiKey::Metadata, 99, 0, &[0, 0, 0, 0])
+            .await?;
+        self.record(name, answer);
+        Ok(())
+    }
+
+    fn record(&mut self, name: String, answer: Answer) {
+        let lines = match answer {
+            Answer::Response(response) => normalize(&format!("{response:#?}")),
+            Answer::Closed => vec!["(connection closed)".to_string()],
+        };
+        self.outcomes.push((name, lines));
     }
 
     /// The main topic, created at the newest CreateTopics both serve, with

@@ -30,13 +30,30 @@ impl Script {
                 .send(ApiKey::FindCoordinator, version, &request.into())
                 .await?
             {
-                if r.error_code == 0 && r.coordinators.iter().all(|c| c.error_code == 0) {
+                if r.error_code == 0
+                    && r.coordinators.iter().all(|c| c.error_code == 0)
+                    && self.coordinator_loaded().await?
+                {
                     return Ok(());
                 }
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         anyhow::bail!("no group coordinator after 20 s")
+    }
+
+    /// Found is not loaded: Kafka answers COORDINATOR_LOAD_IN_PROGRESS a
+    /// while longer (a JoinGroup got it right after FindCoordinator did).
+    async fn coordinator_loaded(&mut self) -> anyhow::Result<bool> {
+        let probe = DescribeGroupsRequest::default().with_groups(vec![group("diff-probe")]);
+        let answer = self
+            .connection
+            .send(ApiKey::DescribeGroups, 0, &probe.into())
+            .await?;
+        Ok(
+            matches!(answer, Answer::Response(ResponseKind::DescribeGroups(r))
+            if r.groups.iter().all(|g| g.error_code == 0)),
+        )
     }
 
     pub(super) async fn groups(&mut self) -> anyhow::Result<()> {
