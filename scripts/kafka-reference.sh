@@ -14,14 +14,19 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 POM="$HERE/kafka-reference/pom.xml"
+# Maven's downloads live in the checkout's ignored .cache/ (see tests/clients/run.sh).
+CACHE="$(cd "$HERE/.." && pwd)/.cache"
+MAVEN_REPO="${FJORD_MAVEN_REPO:-$CACHE/maven}"
 
 classpath() {
-  local out="${KAFKA_REFERENCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fjord}/kafka-reference-${KAFKA_VERSION:-pom}.classpath"
-  if [[ ! -s "$out" ]]; then
+  local out="$CACHE/kafka-reference-${KAFKA_VERSION:-pom}.classpath"
+  # Regenerated when missing or when the jars it names are gone.
+  if [[ ! -s "$out" || ! -f "$(cut -d: -f1 "$out")" ]]; then
     mkdir -p "$(dirname "$out")"
     local version_flag=()
     [[ -n "${KAFKA_VERSION:-}" ]] && version_flag=("-Dkafka.version=$KAFKA_VERSION")
-    mvn -q -f "$POM" "${version_flag[@]}" dependency:build-classpath -Dmdep.outputFile="$out" >&2
+    mvn -q -Dmaven.repo.local="$MAVEN_REPO" -f "$POM" "${version_flag[@]}" \
+      dependency:build-classpath -Dmdep.outputFile="$out" >&2
   fi
   cat "$out"
 }
@@ -70,7 +75,12 @@ PROPS
   java_kafka kafka.tools.StorageTool format -t "$(java_kafka kafka.tools.StorageTool random-uuid)" \
     --feature eligible.leader.replicas.version=0 \
     -c "$dir/server.properties" >"$dir/format.log" 2>&1
-  java_kafka kafka.Kafka "$dir/server.properties" >"$dir/kafka.log" 2>&1 &
+  # Started directly, not through java_kafka: $! must be the JVM's pid (the
+  # bench reads its CPU time and RSS), not a subshell's.
+  local classpath_now
+  classpath_now="$(classpath)"
+  java -Xms256m -Xmx1g -Dlog4j2.configurationFile="$HERE/kafka-reference/log4j2.properties" \
+    -cp "$classpath_now" kafka.Kafka "$dir/server.properties" >"$dir/kafka.log" 2>&1 &
   echo $! >"$dir/kafka.pid"
   for _ in $(seq 1 240); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

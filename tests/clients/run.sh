@@ -32,6 +32,13 @@ PY="${PYTHON:-python3}"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# Maven's and Go's downloads live in the checkout's ignored .cache/, so a CI
+# cache of the checkout keeps them (override with the usual variables).
+export FJORD_MAVEN_REPO="${FJORD_MAVEN_REPO:-$ROOT/.cache/maven}"
+export GOMODCACHE="${GOMODCACHE:-$ROOT/.cache/go/mod}"
+export GOCACHE="${GOCACHE:-$ROOT/.cache/go/build}"
+mvn_() { mvn -Dmaven.repo.local="$FJORD_MAVEN_REPO" "$@"; }
+
 # ---------------------------------------------------------- client deps ----
 ensure_python() {
   local venv="$HERE/.venv" req="$HERE/python/requirements.txt"
@@ -60,7 +67,7 @@ ensure_java() {
 ensure_java_suite() {
   ensure_java || return 1
   # resolves kafka-clients, kafka-streams, JUnit and the plugins, and compiles
-  (cd "$HERE/java" && mvn -q -B test-compile) || return 1
+  (cd "$HERE/java" && mvn_ -q -B test-compile) || return 1
 }
 ensure_go() {
   command -v go >/dev/null || { log "go is needed (apt-get install -y golang-go)"; return 1; }
@@ -207,7 +214,7 @@ suite_cli() {
 }
 suite_java() {
   ensure_java_suite || return 1
-  (cd "$HERE/java" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" mvn -q -B test)
+  (cd "$HERE/java" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" mvn -Dmaven.repo.local="$FJORD_MAVEN_REPO" -q -B test)
   local rc=$?
   grep -h "Tests run" "$HERE/java/target/surefire-reports/"*.txt 2>/dev/null
   return $rc

@@ -56,13 +56,7 @@ impl BrokerProcess {
 
     /// Resident set size in MB, from /proc.
     pub fn rss_mb(&self) -> anyhow::Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc status"))?;
-        Ok(kb / 1024.0)
+        rss_mb_of(self.pid())
     }
 }
 
@@ -137,4 +131,15 @@ pub fn default_binary() -> anyhow::Result<PathBuf> {
         candidate.display()
     );
     Ok(candidate)
+}
+
+/// Resident set size in MB of any process, from /proc.
+pub fn rss_mb_of(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc status"))?;
+    Ok(kb / 1024.0)
 }

@@ -36,6 +36,10 @@ struct Args {
     /// RSS and start-up figures).
     #[arg(long)]
     bootstrap: Option<String>,
+    /// With --bootstrap: the broker's process id, so that its CPU time and
+    /// RSS are reported (scripts/bench-vs-kafka passes Kafka's).
+    #[arg(long, requires = "bootstrap")]
+    broker_pid: Option<u32>,
     /// The fjord binary to start (default: next to this binary).
     #[arg(long)]
     fjord: Option<PathBuf>,
@@ -67,6 +71,7 @@ enum Command {
 }
 
 const KIB: usize = 1024;
+const GIB: f64 = (1u64 << 30) as f64;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -95,7 +100,15 @@ fn main() -> anyhow::Result<()> {
 
     let mut started = None;
     let bootstrap = match &args.bootstrap {
-        Some(b) => b.clone(),
+        Some(b) => {
+            if let Some(pid) = args.broker_pid {
+                report.watch_broker(pid);
+                report.emit(
+                    json!({"workload": "idle", "broker_rss_mb": round(broker::rss_mb_of(pid)?)}),
+                );
+            }
+            b.clone()
+        }
         None => {
             let binary = match &args.fjord {
                 Some(path) => path.clone(),
@@ -176,7 +189,7 @@ fn main() -> anyhow::Result<()> {
                 workloads::consume_backlog(&bootstrap, &topic(name), partitions, records_1k)?;
             let mb = stats::mb_per_s(bytes, elapsed);
             report.emit(
-                json!({"workload": format!("4 consume backlog {partitions}p"), "mb_per_s": round(mb), "ratio_to_loopback": round3(mb / loopback)}),
+                json!({"workload": format!("4 consume backlog {partitions}p"), "gib": round3(bytes as f64 / GIB), "mb_per_s": round(mb), "ratio_to_loopback": round3(mb / loopback)}),
             );
         }
     }
@@ -280,13 +293,23 @@ impl Report {
         self.cpu_at_last_row = broker::cpu_seconds(pid).unwrap_or(0.0);
     }
 
+    /// Prints a row with the broker's CPU time since the last row, per GiB
+    /// where the row moved data, and its RSS now.
     fn emit(&mut self, mut row: Value) {
-        if let Some(cpu) = self
-            .broker_pid
-            .and_then(|pid| broker::cpu_seconds(pid).ok())
-        {
-            row["broker_cpu_s"] = json!(round3(cpu - self.cpu_at_last_row));
-            self.cpu_at_last_row = cpu;
+        if let Some(pid) = self.broker_pid {
+            if let Ok(cpu) = broker::cpu_seconds(pid) {
+                let used = cpu - self.cpu_at_last_row;
+                row["broker_cpu_s"] = json!(round3(used));
+                if let Some(gib) = row.get("gib").and_then(Value::as_f64).filter(|g| *g > 0.0) {
+                    row["broker_cpu_s_per_gib"] = json!(round3(used / gib));
+                }
+                self.cpu_at_last_row = cpu;
+            }
+            if row.get("broker_rss_mb").is_none() {
+                if let Ok(rss) = broker::rss_mb_of(pid) {
+                    row["broker_rss_mb"] = json!(round(rss));
+                }
+            }
         }
         println!("{row}");
         self.rows.push(row);

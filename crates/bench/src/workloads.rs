@@ -89,6 +89,7 @@ pub fn produce_json(name: &str, figures: &ProduceFigures, ceiling_mb_s: f64) -> 
     let mut row = json!({
         "workload": name,
         "records": figures.records,
+        "gib": round3(figures.bytes as f64 / (1u64 << 30) as f64),
         "mb_per_s": round(mb),
         "records_per_s": round(per_s(figures.records, figures.elapsed)),
         "ratio_to_loopback": round3(mb / ceiling_mb_s),
