@@ -1,6 +1,6 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::api::APIS;
 use crate::broker::Broker;
@@ -15,10 +15,15 @@ pub async fn handle(
 }
 
 /// The answer to an ApiVersions request at a version we don't know: encoded at
-/// v0 by the caller, with UNSUPPORTED_VERSION and our ranges so that the
-/// client can retry at a version we speak (KIP-511).
+/// v0 by the caller, with UNSUPPORTED_VERSION and, as Kafka 4.1 answers it
+/// (KIP-511; found by scripts/diffcheck), only ApiVersions' own range, so
+/// that the client can retry at a version we speak.
 pub fn unsupported_version() -> ApiVersionsResponse {
-    supported_apis(ResponseError::UnsupportedVersion.code())
+    let mut response = supported_apis(ResponseError::UnsupportedVersion.code());
+    response
+        .api_keys
+        .retain(|v| v.api_key == ApiKey::ApiVersions as i16);
+    response
 }
 
 pub(crate) fn supported_apis(error_code: i16) -> ApiVersionsResponse {
