@@ -115,6 +115,15 @@ pub trait PartitionLog: Send + Sync {
     fn check_online(&self) -> Result<()>;
     /// Changes whenever the high watermark moves (long-polling fetches wait on it).
     fn watch_high_watermark(&self) -> watch::Receiver<i64>;
+    /// Bytes of batches that became readable (went below the high
+    /// watermark) since the log was opened: a counter that only grows, not
+    /// a size on disk. A parked fetch compares two readings to learn how
+    /// many bytes arrived without reading them (Kafka's DelayedFetch compares
+    /// log positions). `None`: the engine cannot tell, and a parked fetch
+    /// reads again at every wake-up.
+    fn readable_bytes(&self) -> Option<u64> {
+        None
+    }
 
     /// The first record whose timestamp is >= `timestamp` (ListOffsets by time).
     async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>>;

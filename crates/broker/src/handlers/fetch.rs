@@ -82,13 +82,16 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: FetchRequest
         for watcher in &mut watchers {
             watcher.borrow_and_update();
         }
+        // Taken before the read: bytes appended during it count twice,
+        // which costs at most one read too many, never a late answer.
+        let readable_before = readable_bytes(&wanted);
         let (answers, bytes, any_error) = read_all(&wanted, response_limit, read_committed).await;
         if bytes >= min_bytes || any_error || watchers.is_empty() || Instant::now() >= deadline {
             break answers;
         }
-        let changed =
-            futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
-        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+        let needed = (min_bytes - bytes) as u64;
+        let woken = wait_for_bytes(&mut watchers, &wanted, readable_before, needed, deadline);
+        if !woken.await {
             break read_all(&wanted, response_limit, read_committed).await.0;
         }
     };
@@ -107,6 +110,51 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: FetchRequest
         }
     }
     response
+}
+
+/// Each wanted log's `readable_bytes`; `None` if any log cannot tell.
+fn readable_bytes(wanted: &[Wanted]) -> Option<Vec<u64>> {
+    wanted
+        .iter()
+        .filter_map(|w| w.log.as_ref().ok())
+        .map(|log| log.readable_bytes())
+        .collect()
+}
+
+/// Parks until enough bytes could have arrived to reach `needed` more than
+/// the last read returned: true then (read again), false at the deadline.
+/// Wake-ups by appends that bring fewer bytes cost no read: the bytes are
+/// counted from the logs' readable-byte counters, as Kafka's DelayedFetch
+/// counts them from log positions. Unlike Kafka it does not cap a
+/// partition's count at its fetch size: the first batch may exceed it (and
+/// is returned whole), and an over-count costs only a read that finds too
+/// little and parks again, so the answer is always decided by a real read.
+async fn wait_for_bytes(
+    watchers: &mut [watch::Receiver<i64>],
+    wanted: &[Wanted],
+    before: Option<Vec<u64>>,
+    needed: u64,
+    deadline: Instant,
+) -> bool {
+    loop {
+        let changed =
+            futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
+        let Ok((woken, _, _)) = tokio::time::timeout_at(deadline, changed).await else {
+            return false;
+        };
+        // A log that went away (deleted) answers on the next read.
+        let (Ok(()), Some(before), Some(now)) = (woken, &before, readable_bytes(wanted)) else {
+            return true;
+        };
+        let arrived: u64 = now
+            .iter()
+            .zip(before)
+            .map(|(now, before)| now.saturating_sub(*before))
+            .sum();
+        if arrived >= needed {
+            return true;
+        }
+    }
 }
 
 /// The distinct partitions of the request in Kafka's order, each with the

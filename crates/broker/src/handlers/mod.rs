@@ -14,6 +14,8 @@ pub mod describe_groups;
 pub mod describe_topic_partitions;
 pub mod fetch;
 #[cfg(test)]
+mod fetch_parked_tests;
+#[cfg(test)]
 mod fetch_tests;
 pub mod find_coordinator;
 #[cfg(test)]

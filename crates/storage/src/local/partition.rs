@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use async_trait::async_trait;
@@ -150,6 +150,8 @@ pub struct LocalPartitionLog {
     pub(crate) log_end: watch::Sender<i64>,
     /// Mirrors `state.log_start_offset` for lock-free reads.
     pub(crate) log_start: AtomicI64,
+    /// Bytes appended since the log was opened (`readable_bytes`).
+    appended_bytes: AtomicU64,
     leader_epoch: AtomicI32,
     group_commit: GroupCommit<i64>,
     /// Serialises DeleteRecords so log start offset files are written in order.
@@ -198,6 +200,7 @@ impl LocalPartitionLog {
             state: Mutex::new(state),
             log_end: watch::Sender::new(next_offset),
             log_start: AtomicI64::new(log_start),
+            appended_bytes: AtomicU64::new(0),
             leader_epoch: AtomicI32::new(0),
             // Recovery fsyncs what it keeps, so everything loaded is durable.
             group_commit: GroupCommit::new(next_offset),
@@ -524,6 +527,9 @@ impl LocalPartitionLog {
             state.failure = Some(format!("segment write failed: {err}"));
             return Err(err);
         }
+        // Before the log end moves: a fetch woken by it sees these bytes.
+        self.appended_bytes
+            .fetch_add(buf.len() as u64, Ordering::AcqRel);
         self.log_end.send_replace(next_offset);
         Ok(Appended::Done(AppendOutcome {
             base_offset,
@@ -589,6 +595,11 @@ impl PartitionLog for LocalPartitionLog {
     fn check_online(&self) -> Result<()> {
         self.ensure_loaded()?;
         self.state.lock().check_usable()
+    }
+
+    fn readable_bytes(&self) -> Option<u64> {
+        // One replica: what is appended is below the high watermark.
+        Some(self.appended_bytes.load(Ordering::Acquire))
     }
 
     fn watch_high_watermark(&self) -> watch::Receiver<i64> {
