@@ -115,3 +115,17 @@ pub fn drain(producer: &BaseProducer<DeliveryTracker>) -> anyhow::Result<()> {
     anyhow::ensure!(failed == 0, "{failed} records failed to produce");
     Ok(())
 }
+
+/// Waits until all `sent` records are acknowledged (none failed); returns
+/// their latencies when the producer records them.
+pub fn drain_all(producer: &BaseProducer<DeliveryTracker>, sent: u64) -> anyhow::Result<Vec<u64>> {
+    drain(producer)?;
+    let acked = producer.context().acked.load(Ordering::Relaxed);
+    anyhow::ensure!(acked == sent, "acked {acked} of {sent}");
+    let mut samples = producer
+        .context()
+        .latencies_us
+        .lock()
+        .map_err(|_| anyhow::anyhow!("latency samples poisoned"))?;
+    Ok(std::mem::take(&mut *samples))
+}

@@ -7,10 +7,12 @@
 //!   target/release/bench --bootstrap host:port --workloads 1,5
 //!   target/release/bench soak --duration 3600   # an hour of mixed load, no loss allowed
 //!   target/release/bench --workloads 8        # 100,000 partitions (only when named)
+//!   target/release/bench --workloads 9        # cold read under load (needs the bench's own broker)
 
 mod broker;
 mod ceiling;
 mod client;
+mod cold_read;
 mod partitions;
 mod scale;
 mod soak;
@@ -244,6 +246,25 @@ fn main() -> anyhow::Result<()> {
             started = Some(restarted);
         }
         report.emit(row);
+    }
+    if wanted(9) {
+        match &started {
+            Some(process) => {
+                let spec = cold_read::ColdRead {
+                    bootstrap: &bootstrap,
+                    broker_data_dir: &process.data_dir,
+                    backlog_topic: &topic("w9-backlog"),
+                    live_topic: &topic("w9-live"),
+                    backlog_bytes,
+                    baseline: Duration::from_secs(10),
+                };
+                report.emit(cold_read::run(&spec)?);
+            }
+            None => report.emit(json!({
+                "workload": "9 cold read under load",
+                "skipped": "needs the broker's data dir: not with --bootstrap",
+            })),
+        }
     }
     if let Some(process) = started {
         process.stop()?;

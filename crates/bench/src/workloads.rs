@@ -1,12 +1,10 @@
 //! The workloads of the benchmark, each returning its figures as JSON.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
@@ -48,17 +46,7 @@ pub fn produce(bootstrap: &str, spec: &ProduceSpec<'_>) -> anyhow::Result<Produc
                             producer.poll(Duration::ZERO);
                         }
                     }
-                    client::drain(&producer)?;
-                    let acked = producer.context().acked.load(Ordering::Relaxed);
-                    anyhow::ensure!(acked == per_producer, "acked {acked} of {per_producer}");
-                    let samples = std::mem::take(
-                        &mut *producer
-                            .context()
-                            .latencies_us
-                            .lock()
-                            .map_err(|_| anyhow::anyhow!("poisoned"))?,
-                    );
-                    Ok(samples)
+                    client::drain_all(&producer, per_producer)
                 })
             })
             .collect();
