@@ -55,7 +55,7 @@ async fn open_partition(
 ) -> Option<std::sync::Arc<dyn fjord_storage::PartitionLog>> {
     let store = LocalLogStore::open(dir.to_path_buf()).ok()?;
     store
-        .open_partition("t", 0, LogConfig::default())
+        .open_partition(&fjord_storage::TopicIdPartition::new(uuid::Uuid::nil(), "t", 0), LogConfig::default())
         .await
         .ok()
 }

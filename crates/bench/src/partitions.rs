@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use fjord_storage::local::LocalLogStore;
 use fjord_storage::meta::{FileMetadataStore, MetadataStore, TopicMeta};
-use fjord_storage::{LogConfig, LogStore};
+use fjord_storage::{LogConfig, LogStore, TopicIdPartition};
 use serde_json::{json, Value};
 
 use crate::broker::BrokerProcess;
@@ -49,9 +49,10 @@ fn create_directly(data_dir: &Path, shape: &Shape) -> anyhow::Result<Duration> {
         let mut creating = tokio::task::JoinSet::new();
         for t in 0..shape.topics {
             let name = shape.topic(t);
+            let id = uuid::Uuid::new_v4();
             meta.put_topic(TopicMeta {
                 name: name.clone(),
-                id: uuid::Uuid::new_v4(),
+                id,
                 partitions: shape.partitions_per_topic,
                 configs: BTreeMap::new(),
             })
@@ -64,7 +65,7 @@ fn create_directly(data_dir: &Path, shape: &Shape) -> anyhow::Result<Duration> {
                 }
                 let (logs, name) = (Arc::clone(&logs), name.clone());
                 creating.spawn(async move {
-                    logs.open_partition(&name, p, LogConfig::default())
+                    logs.open_partition(&TopicIdPartition::new(id, &name, p), LogConfig::default())
                         .await
                         .map(drop)
                 });

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use fjord_storage::meta::{MetadataStore, TopicMeta};
 use fjord_storage::offsets::OffsetStore;
-use fjord_storage::{LogConfig, LogStore, PartitionLog};
+use fjord_storage::{LogConfig, LogStore, PartitionLog, TopicIdPartition};
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
@@ -87,7 +87,10 @@ impl TopicRegistry {
             for partition in 0..topic.partitions {
                 registry
                     .logs
-                    .open_partition(&topic.name, partition, config.clone())
+                    .open_partition(
+                        &TopicIdPartition::new(topic.id, &topic.name, partition),
+                        config.clone(),
+                    )
                     .await?;
             }
         }
@@ -139,7 +142,7 @@ impl TopicRegistry {
         if is_internal(topic) {
             return None;
         }
-        self.logs.partition(topic, partition)
+        self.logs.partition(self.meta.topic_id(topic)?, partition)
     }
 
     /// The log to read a partition from (Fetch, ListOffsets), or the error
@@ -152,8 +155,7 @@ impl TopicRegistry {
         if is_internal(topic) {
             return Err(internal_topics::read_refused(topic));
         }
-        self.logs
-            .partition(topic, partition)
+        self.partition(topic, partition)
             .ok_or(ResponseError::UnknownTopicOrPartition)
     }
 
@@ -166,7 +168,7 @@ impl TopicRegistry {
         if is_internal(topic) {
             return Err(internal_topics::change_refused(topic, "written to"));
         }
-        self.logs.partition(topic, partition).ok_or_else(|| {
+        self.partition(topic, partition).ok_or_else(|| {
             ApiError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("{topic}-{partition} does not exist"),
@@ -230,9 +232,9 @@ impl TopicRegistry {
         // name is moved aside, never reused), then the metadata; if either
         // fails, the logs made are removed again.
         let config = self.log_config(&topic);
-        self.create_logs(name, 0..partitions, &config).await?;
+        self.create_logs(&topic, 0..partitions, &config).await?;
         if let Err(err) = self.meta.put_topic(topic.clone()).await {
-            self.remove_logs(name, 0..partitions).await;
+            self.remove_logs(&topic, 0..partitions).await;
             return Err(err.into());
         }
         tracing::info!(topic = name, partitions, id = %topic.id, "created topic");
@@ -270,7 +272,7 @@ impl TopicRegistry {
         // orphan data, which `create` clears before reusing the name.
         self.meta.delete_topic(name).await?;
         for partition in 0..topic.partitions {
-            self.logs.delete_partition(name, partition).await?;
+            self.logs.delete_partition(topic.id, partition).await?;
         }
         self.offsets.delete_topic(name).await?;
         tracing::info!(topic = name, id = %topic.id, "deleted topic");
@@ -320,10 +322,11 @@ impl TopicRegistry {
         }
         let config = self.log_config(&topic);
         let added = topic.partitions..total;
-        self.create_logs(name, added.clone(), &config).await?;
+        self.create_logs(&topic, added.clone(), &config).await?;
+        let before = topic.clone();
         topic.partitions = total;
         if let Err(err) = self.meta.put_topic(topic).await {
-            self.remove_logs(name, added).await;
+            self.remove_logs(&before, added).await;
             return Err(err.into());
         }
         Ok(())
@@ -333,23 +336,20 @@ impl TopicRegistry {
     /// failure (out of file handles, disk full) the ones made are removed.
     async fn create_logs(
         &self,
-        name: &str,
+        topic: &TopicMeta,
         partitions: Range<i32>,
         config: &LogConfig,
     ) -> ApiResult<()> {
         for partition in partitions.clone() {
-            if let Err(err) = self
-                .logs
-                .create_partition(name, partition, config.clone())
-                .await
-            {
+            let id = TopicIdPartition::new(topic.id, &topic.name, partition);
+            if let Err(err) = self.logs.create_partition(&id, config.clone()).await {
                 tracing::error!(
-                    topic = name,
+                    topic = topic.name,
                     partition,
                     error = %err,
                     "creating a partition failed; removing the partitions made for this request"
                 );
-                self.remove_logs(name, partitions.start..partition).await;
+                self.remove_logs(topic, partitions.start..partition).await;
                 return Err(err.into());
             }
         }
@@ -358,11 +358,11 @@ impl TopicRegistry {
 
     /// Removes the logs of a creation that failed. What cannot be removed
     /// is reported here, and ignored (and reported again) at start-up.
-    async fn remove_logs(&self, name: &str, partitions: Range<i32>) {
+    async fn remove_logs(&self, topic: &TopicMeta, partitions: Range<i32>) {
         for partition in partitions {
-            if let Err(err) = self.logs.delete_partition(name, partition).await {
+            if let Err(err) = self.logs.delete_partition(topic.id, partition).await {
                 tracing::error!(
-                    topic = name,
+                    topic = topic.name,
                     partition,
                     error = %err,
                     "cannot remove a partition of a failed creation"

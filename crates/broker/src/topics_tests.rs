@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use fjord_storage::local::LocalLogStore;
 use fjord_storage::local_offsets::LocalOffsetStore;
 use fjord_storage::meta::FileMetadataStore;
-use fjord_storage::{LogConfig, LogStore, PartitionLog, Result, StorageError};
+use fjord_storage::{LogConfig, LogStore, PartitionLog, Result, StorageError, TopicIdPartition};
 use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
 
 use crate::configs::StaticConfigs;
 use crate::topics::TopicRegistry;
@@ -25,33 +26,31 @@ struct FailingAt {
 impl LogStore for FailingAt {
     async fn open_partition(
         &self,
-        topic: &str,
-        partition: i32,
+        id: &TopicIdPartition,
         config: LogConfig,
     ) -> Result<Arc<dyn PartitionLog>> {
-        self.inner.open_partition(topic, partition, config).await
+        self.inner.open_partition(id, config).await
     }
 
     async fn create_partition(
         &self,
-        topic: &str,
-        partition: i32,
+        id: &TopicIdPartition,
         config: LogConfig,
     ) -> Result<Arc<dyn PartitionLog>> {
-        if partition == self.fail_at {
+        if id.partition == self.fail_at {
             return Err(StorageError::Io(std::io::Error::other(
                 "Too many open files (os error 24)",
             )));
         }
-        self.inner.create_partition(topic, partition, config).await
+        self.inner.create_partition(id, config).await
     }
 
-    fn partition(&self, topic: &str, partition: i32) -> Option<Arc<dyn PartitionLog>> {
-        self.inner.partition(topic, partition)
+    fn partition(&self, topic_id: Uuid, partition: i32) -> Option<Arc<dyn PartitionLog>> {
+        self.inner.partition(topic_id, partition)
     }
 
-    async fn delete_partition(&self, topic: &str, partition: i32) -> Result<()> {
-        self.inner.delete_partition(topic, partition).await
+    async fn delete_partition(&self, topic_id: Uuid, partition: i32) -> Result<()> {
+        self.inner.delete_partition(topic_id, partition).await
     }
 
     async fn run_housekeeping(&self) -> Result<()> {

@@ -244,3 +244,80 @@ async fn torn_tail_is_cut_and_appends_continue() {
     }
     broker.terminate();
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Partitions are keyed by topic id: a topic deleted and created again
+/// under its name never serves the old topic's records, even when a crash
+/// leaves the old directory where the new one goes (a deletion whose
+/// rename never reached the disk; made here by putting a copy of the old
+/// directory back while the broker is down). Before ids were kept, the
+/// restarted broker served the old records as the new topic's.
+#[tokio::test(flavor = "multi_thread")]
+async fn recreated_topic_never_serves_the_deleted_topics_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    let topic = common::unique_topic("reborn");
+    let partition_dir = dir.path().join(format!("{topic}-0"));
+    let old_copy = saved.path().join("old");
+
+    let broker = BinaryBroker::start(dir.path(), &[]);
+    common::create_topic(&broker.bootstrap, &topic, 1, &[]).await;
+    let producer = common::producer(&broker.bootstrap, &[("acks", "all")]);
+    let old: Vec<_> = (0..3).map(|i| (None, format!("old-{i}"))).collect();
+    common::produce_in_order(&producer, &topic, 0, &old).await;
+    drop(producer);
+    broker.kill9();
+    copy_dir(&partition_dir, &old_copy);
+
+    let broker = BinaryBroker::start(dir.path(), &[]);
+    let admin = common::admin(&broker.bootstrap);
+    let deleted = admin
+        .delete_topics(&[&topic], &common::admin_options())
+        .await
+        .expect("DeleteTopics");
+    assert_eq!(deleted, vec![Ok(topic.clone())]);
+    common::create_topic(&broker.bootstrap, &topic, 1, &[]).await;
+    broker.kill9();
+
+    std::fs::remove_dir_all(&partition_dir).unwrap();
+    copy_dir(&old_copy, &partition_dir);
+    let broker = BinaryBroker::start(dir.path(), &[]);
+    assert_eq!(
+        common::watermarks(&broker.bootstrap, &topic, 0).await,
+        (0, 0),
+        "the re-created topic starts empty"
+    );
+    let producer = common::producer(&broker.bootstrap, &[("acks", "all")]);
+    common::produce_in_order(&producer, &topic, 0, &[(None, "new-0".to_string())]).await;
+    let consumed = common::consume_for(
+        &broker.bootstrap,
+        &topic,
+        &[0],
+        Offset::Beginning,
+        Duration::from_secs(2),
+    )
+    .await;
+    let values: Vec<_> = consumed
+        .iter()
+        .map(|r| (r.offset, r.value.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(values, vec![(0, b"new-0".to_vec())]);
+    assert_eq!(
+        broker.logged("belongs to another topic").len(),
+        1,
+        "the old directory is reported as moved aside"
+    );
+    let stray: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("{topic}-0.")) && n.ends_with("-stray"))
+        .collect();
+    assert_eq!(stray.len(), 1, "the old data is kept aside: {stray:?}");
+}

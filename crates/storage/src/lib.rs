@@ -11,6 +11,7 @@ pub mod config;
 pub mod decompress;
 pub mod error;
 mod group_commit;
+pub mod kafka_uuid;
 pub mod local;
 pub mod local_offsets;
 pub mod meta;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 pub use config::{LogConfig, TimestampType};
 pub use error::{Result, StorageError};
@@ -140,15 +142,37 @@ pub trait PartitionLog: Send + Sync {
     fn set_config(&self, config: LogConfig);
 }
 
-/// The set of partition logs a broker holds.
+/// A partition as the log store knows it: keyed by its topic's id, so that
+/// a topic deleted and created again under the same name never shares a
+/// log with its predecessor; the name only names things for people (and
+/// the local engine's directories).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TopicIdPartition {
+    pub topic_id: Uuid,
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicIdPartition {
+    pub fn new(topic_id: Uuid, topic: &str, partition: i32) -> Self {
+        TopicIdPartition {
+            topic_id,
+            topic: topic.to_string(),
+            partition,
+        }
+    }
+}
+
+/// The set of partition logs a broker holds, keyed by topic id and
+/// partition.
 #[async_trait]
 pub trait LogStore: Send + Sync {
     /// Opens the partition's log, creating it empty if it does not exist
-    /// (start-up: the metadata names the partition).
+    /// (start-up: the metadata names the partition). Data of another topic
+    /// id found where the partition's data goes is never adopted.
     async fn open_partition(
         &self,
-        topic: &str,
-        partition: i32,
+        partition: &TopicIdPartition,
         config: LogConfig,
     ) -> Result<Arc<dyn PartitionLog>>;
     /// Creates a new, empty log for a partition being created (a new topic
@@ -157,14 +181,13 @@ pub trait LogStore: Send + Sync {
     /// failure leaves nothing behind.
     async fn create_partition(
         &self,
-        topic: &str,
-        partition: i32,
+        partition: &TopicIdPartition,
         config: LogConfig,
     ) -> Result<Arc<dyn PartitionLog>>;
-    fn partition(&self, topic: &str, partition: i32) -> Option<Arc<dyn PartitionLog>>;
+    fn partition(&self, topic_id: Uuid, partition: i32) -> Option<Arc<dyn PartitionLog>>;
     /// Removes the partition's log and all its data; a partition that does
     /// not exist counts as removed.
-    async fn delete_partition(&self, topic: &str, partition: i32) -> Result<()>;
+    async fn delete_partition(&self, topic_id: Uuid, partition: i32) -> Result<()>;
     /// Applies retention (`retention.ms`, `retention.bytes`) and time-based
     /// segment rolls to every partition; the broker calls this periodically.
     async fn run_housekeeping(&self) -> Result<()>;

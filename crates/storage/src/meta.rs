@@ -32,6 +32,11 @@ pub trait MetadataStore: Send + Sync {
     fn topics(&self) -> Vec<TopicMeta>;
     fn topic(&self, name: &str) -> Option<TopicMeta>;
     fn topic_by_id(&self, id: Uuid) -> Option<TopicMeta>;
+    /// The id of the topic named (cheaper than `topic`: the request path
+    /// asks it for every partition).
+    fn topic_id(&self, name: &str) -> Option<Uuid> {
+        self.topic(name).map(|topic| topic.id)
+    }
     /// Creates or replaces the topic (matched by name).
     async fn put_topic(&self, topic: TopicMeta) -> Result<()>;
     async fn delete_topic(&self, name: &str) -> Result<()>;
@@ -138,6 +143,10 @@ impl MetadataStore for FileMetadataStore {
 
     fn topic(&self, name: &str) -> Option<TopicMeta> {
         self.doc.lock().topics.get(name).cloned()
+    }
+
+    fn topic_id(&self, name: &str) -> Option<Uuid> {
+        self.doc.lock().topics.get(name).map(|topic| topic.id)
     }
 
     fn topic_by_id(&self, id: Uuid) -> Option<TopicMeta> {
@@ -263,22 +272,9 @@ fn refuse_if_data_present(data_dir: &Path, path: &Path) -> Result<()> {
     )))
 }
 
-/// Kafka cluster ids are a UUID in URL-safe base64 without padding (22 chars).
+/// Kafka cluster ids are a UUID in Kafka's text form (22 chars).
 fn new_cluster_id() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = Uuid::new_v4().into_bytes();
-    let mut out = String::with_capacity(22);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    crate::kafka_uuid::to_kafka_string(Uuid::new_v4())
 }
 
 fn write_atomically(path: &Path, doc: &Document) -> Result<()> {

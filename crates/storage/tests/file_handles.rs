@@ -9,9 +9,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use fjord_storage::batch::batches;
 use fjord_storage::local::{open_segment_files, LocalLogStore};
+use fjord_storage::TopicIdPartition;
 use fjord_storage::{Durability, LogConfig, LogStore, PartitionLog};
 use fjord_testkit::batches::batch;
 use kafka_protocol::records::Compression;
+
+/// The id the metadata would give this file's topic.
+const TOPIC_ID: uuid::Uuid = uuid::Uuid::from_u128(0x51_7e57);
 
 /// Far below what 3 files per segment would need (100 partitions x 3 segments x 3 files).
 const FILE_LIMIT: u64 = 64;
@@ -57,7 +61,7 @@ async fn open_all(store: &LocalLogStore, config: &LogConfig) -> Vec<Arc<dyn Part
     for p in 0..PARTITIONS {
         logs.push(
             store
-                .open_partition("many", p, config.clone())
+                .open_partition(&TopicIdPartition::new(TOPIC_ID, "many", p), config.clone())
                 .await
                 .unwrap(),
         );

@@ -2,9 +2,13 @@
 //! must have.
 
 use fjord_storage::local::LocalLogStore;
+use fjord_storage::TopicIdPartition;
 use fjord_storage::{Durability, LogConfig, LogStore};
 use fjord_testkit::batches::batch;
 use kafka_protocol::records::Compression;
+
+/// The id the metadata would give this file's topic.
+const TOPIC_ID: uuid::Uuid = uuid::Uuid::from_u128(0x51_7e57);
 
 /// segment_recovery: a segment file named with a base offset near i64::MAX
 /// made the next append's offset arithmetic overflow (a panic with overflow
@@ -20,7 +24,10 @@ async fn append_that_would_pass_the_largest_offset_is_refused() {
 
     let store = LocalLogStore::open(dir.path().to_path_buf()).unwrap();
     let log = store
-        .open_partition("t", 0, LogConfig::default())
+        .open_partition(
+            &TopicIdPartition::new(TOPIC_ID, "t", 0),
+            LogConfig::default(),
+        )
         .await
         .unwrap();
     assert_eq!(log.high_watermark(), base);

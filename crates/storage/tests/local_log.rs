@@ -6,17 +6,24 @@ use std::sync::Arc;
 use bytes::Bytes;
 use fjord_storage::batch::{batches, BatchView};
 use fjord_storage::local::LocalLogStore;
+use fjord_storage::TopicIdPartition;
 use fjord_storage::{
     Durability, LogConfig, LogOffsets, LogStore, PartitionLog, StorageError, TimestampType,
 };
 use fjord_testkit::batches::{batch, batch_with, ALL_COMPRESSIONS};
 use kafka_protocol::records::Compression;
 
+/// The id the metadata would give this file's topic.
+const TOPIC_ID: uuid::Uuid = uuid::Uuid::from_u128(0x51_7e57);
+
 const TOPIC: &str = "orders-eu-west";
 
 async fn open(dir: &Path, config: LogConfig) -> (LocalLogStore, Arc<dyn PartitionLog>) {
     let store = LocalLogStore::open(dir.to_path_buf()).unwrap();
-    let log = store.open_partition(TOPIC, 3, config).await.unwrap();
+    let log = store
+        .open_partition(&TopicIdPartition::new(TOPIC_ID, TOPIC, 3), config)
+        .await
+        .unwrap();
     (store, log)
 }
 
@@ -227,7 +234,12 @@ async fn restart_preserves_data_and_log_start_offset() {
         store.flush_all().await.unwrap();
     }
     let store = LocalLogStore::open(dir.path().to_path_buf()).unwrap();
-    let log = store.partition(TOPIC, 3).expect("recovered partition");
+    // Found at start-up, it is nobody's until opened under its topic id.
+    assert!(store.partition(TOPIC_ID, 3).is_none());
+    let log = store
+        .open_partition(&TopicIdPartition::new(TOPIC_ID, TOPIC, 3), config.clone())
+        .await
+        .unwrap();
     assert_eq!(log.high_watermark(), 10);
     assert_eq!(log.log_start_offset(), 5);
     assert!(matches!(
@@ -239,7 +251,10 @@ async fn restart_preserves_data_and_log_start_offset() {
         .map(|b| b.unwrap().base_offset())
         .collect();
     assert_eq!(bases, vec![4, 6, 8]);
-    let again = store.open_partition(TOPIC, 3, config).await.unwrap();
+    let again = store
+        .open_partition(&TopicIdPartition::new(TOPIC_ID, TOPIC, 3), config)
+        .await
+        .unwrap();
     assert_eq!(again.log_start_offset(), 5);
     assert_eq!(
         again
@@ -428,10 +443,13 @@ async fn concurrent_synced_appends_share_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalLogStore::open(dir.path().to_path_buf()).unwrap();
     store
-        .open_partition(TOPIC, 3, LogConfig::default())
+        .open_partition(
+            &TopicIdPartition::new(TOPIC_ID, TOPIC, 3),
+            LogConfig::default(),
+        )
         .await
         .unwrap();
-    let log = store.local_partition(TOPIC, 3).unwrap();
+    let log = store.local_partition(TOPIC_ID, 3).unwrap();
     let appends = 200;
     let tasks: Vec<_> = (0..appends)
         .map(|_| {
@@ -467,24 +485,30 @@ async fn watch_wakes_on_append_and_partitions_are_managed() {
     assert_eq!(*watcher.borrow(), 2);
     // open_partition returns the loaded log.
     let same = store
-        .open_partition(TOPIC, 3, LogConfig::default())
+        .open_partition(
+            &TopicIdPartition::new(TOPIC_ID, TOPIC, 3),
+            LogConfig::default(),
+        )
         .await
         .unwrap();
     assert_eq!(same.high_watermark(), 2);
     assert!(store
-        .open_partition("../escape", 0, LogConfig::default())
+        .open_partition(
+            &TopicIdPartition::new(TOPIC_ID, "../escape", 0),
+            LogConfig::default()
+        )
         .await
         .is_err());
-    store.delete_partition(TOPIC, 3).await.unwrap();
-    assert!(store.partition(TOPIC, 3).is_none());
+    store.delete_partition(TOPIC_ID, 3).await.unwrap();
+    assert!(store.partition(TOPIC_ID, 3).is_none());
     assert!(!dir.path().join(format!("{TOPIC}-3")).exists());
     assert!(log
         .append(batch(1, Compression::None), Durability::Written)
         .await
         .is_err());
     // Deleting again is a no-op, so an interrupted topic delete can be redone.
-    store.delete_partition(TOPIC, 3).await.unwrap();
-    assert!(store.partition(TOPIC, 3).is_none());
+    store.delete_partition(TOPIC_ID, 3).await.unwrap();
+    assert!(store.partition(TOPIC_ID, 3).is_none());
 }
 
 #[tokio::test]
@@ -522,8 +546,11 @@ async fn housekeeping_loads_partitions_found_at_start_up_and_applies_retention()
     // Reopened, the partition is not loaded until used; housekeeping loads
     // it (with the topic's config) and deletes what expired.
     let store = LocalLogStore::open(dir.path().to_path_buf()).unwrap();
-    let local = store.local_partition(TOPIC, 3).unwrap();
-    local.set_config(config);
+    store
+        .open_partition(&TopicIdPartition::new(TOPIC_ID, TOPIC, 3), config)
+        .await
+        .unwrap();
+    let local = store.local_partition(TOPIC_ID, 3).unwrap();
     store.run_housekeeping().await.unwrap();
     assert_eq!(segment_files(dir.path()), vec!["00000000000000000006.log"]);
     assert_eq!(local.log_start_offset(), 6);

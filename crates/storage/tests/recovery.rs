@@ -10,9 +10,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use fjord_storage::batch::batches;
 use fjord_storage::local::LocalLogStore;
+use fjord_storage::TopicIdPartition;
 use fjord_storage::{Durability, LogConfig, LogStore, PartitionLog, StorageError};
 use fjord_testkit::batches::batch_with;
 use kafka_protocol::records::Compression;
+
+/// The id the metadata would give this file's topic.
+const TOPIC_ID: uuid::Uuid = uuid::Uuid::from_u128(0x51_7e57);
 
 const TOPIC: &str = "payments";
 const RECORDS_PER_BATCH: i64 = 5;
@@ -57,7 +61,10 @@ async fn open(dir: &Path) -> (LocalLogStore, Arc<dyn PartitionLog>) {
 
 async fn open_with(dir: &Path, config: LogConfig) -> (LocalLogStore, Arc<dyn PartitionLog>) {
     let store = LocalLogStore::open(dir.to_path_buf()).unwrap();
-    let log = store.open_partition(TOPIC, 0, config).await.unwrap();
+    let log = store
+        .open_partition(&TopicIdPartition::new(TOPIC_ID, TOPIC, 0), config)
+        .await
+        .unwrap();
     log.high_watermark();
     (store, log)
 }
@@ -321,7 +328,10 @@ async fn torn_tail_before_an_empty_segment_is_cut() {
             segment_ms: 0,
             ..config()
         };
-        let log = store.open_partition(TOPIC, 0, rolling).await.unwrap();
+        let log = store
+            .open_partition(&TopicIdPartition::new(TOPIC_ID, TOPIC, 0), rolling)
+            .await
+            .unwrap();
         for _ in 0..4 {
             log.append(one(), Durability::Written).await.unwrap();
         }

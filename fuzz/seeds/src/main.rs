@@ -215,7 +215,7 @@ async fn segment_seeds() -> Result<Vec<(String, Vec<u8>)>, Failure> {
             index_interval_bytes: 100,
             ..LogConfig::default()
         };
-        let log = store.open_partition("t", 0, config).await?;
+        let log = store.open_partition(&fjord_storage::TopicIdPartition::new(uuid::Uuid::nil(), "t", 0), config).await?;
         for i in 0..12 {
             let codec = COMPRESSIONS[i % COMPRESSIONS.len()];
             let batch: Bytes = record_batch(1 + i % 3, codec, 1_700_000_000_000 + i as i64 * 10);

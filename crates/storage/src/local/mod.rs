@@ -6,7 +6,11 @@
 //!     00000000000000000000.index      sparse offset index: (relative offset u32, position u32)
 //!     00000000000000000000.timeindex  time index: (timestamp i64, relative offset u32)
 //!     log-start-offset                the DeleteRecords low-water mark (text, one number)
+//!     partition.metadata              the topic id the directory belongs to (Kafka's format)
 //! ```
+//!
+//! The store keys partitions by topic id; a directory is served only for the
+//! id in its `partition.metadata` (see `partition_metadata`).
 //!
 //! The `.log` file is the only source of truth: indexes are hints that
 //! recovery checks and rebuilds, and every read re-checks batch headers.
@@ -17,6 +21,7 @@ mod index;
 mod load_segment;
 mod log_start;
 mod partition;
+mod partition_metadata;
 mod read;
 mod recovery;
 mod retention;

@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tracing::error;
+use uuid::Uuid;
 
 use crate::batch::{validate_batches, BatchHeaderMut};
 use crate::config::{LogConfig, TimestampType};
@@ -20,10 +21,14 @@ use crate::group_commit::GroupCommit;
 use crate::local::blocking::{on_read, IoClass, ReadKind};
 use crate::local::file_cache::OpenFile;
 use crate::local::log_start::write_recovery_point;
+use crate::local::partition_metadata::claim_partition_dir;
 use crate::local::recovery::{load_partition, Shutdown};
 use crate::local::segment::Segment;
 use crate::local::{io_context, now_ms, sync_dir};
-use crate::{AppendOutcome, Durability, LogOffsets, PartitionLog, ReadOutcome, TimestampOffset};
+use crate::{
+    AppendOutcome, Durability, LogOffsets, PartitionLog, ReadOutcome, TimestampOffset,
+    TopicIdPartition,
+};
 
 pub(crate) struct PartitionState {
     /// Base offset → segment. Never empty: the last one is the active segment.
@@ -141,6 +146,8 @@ fn take_unsynced(state: &mut PartitionState) -> Result<Unsynced> {
 }
 
 pub struct LocalPartitionLog {
+    /// The key: the directory is served only for this topic id.
+    pub(crate) topic_id: Uuid,
     pub(crate) topic: String,
     pub(crate) partition: i32,
     pub(crate) dir: PathBuf,
@@ -175,17 +182,15 @@ enum Appended {
 
 impl LocalPartitionLog {
     pub(crate) fn from_state(
-        topic: String,
-        partition: i32,
+        id: &TopicIdPartition,
         dir: PathBuf,
         state: PartitionState,
     ) -> Arc<Self> {
-        Self::with_state(topic, partition, dir, state, true, Shutdown::Unclean)
+        Self::with_state(id, dir, state, true, Shutdown::Unclean)
     }
 
     fn with_state(
-        topic: String,
-        partition: i32,
+        id: &TopicIdPartition,
         dir: PathBuf,
         state: PartitionState,
         loaded: bool,
@@ -194,8 +199,9 @@ impl LocalPartitionLog {
         let next_offset = state.next_offset();
         let log_start = state.log_start_offset;
         Arc::new_cyclic(|me| LocalPartitionLog {
-            topic,
-            partition,
+            topic_id: id.topic_id,
+            topic: id.topic.clone(),
+            partition: id.partition,
             dir,
             state: Mutex::new(state),
             log_end: watch::Sender::new(next_offset),
@@ -221,12 +227,7 @@ impl LocalPartitionLog {
     /// declare it clean (a clean-shutdown marker) before it was loaded.
     /// `shutdown`: how the broker last stopped, which decides how much
     /// recovery checks when it is loaded.
-    pub(crate) fn unloaded(
-        topic: String,
-        partition: i32,
-        dir: PathBuf,
-        shutdown: Shutdown,
-    ) -> Arc<Self> {
+    pub(crate) fn unloaded(id: &TopicIdPartition, dir: PathBuf, shutdown: Shutdown) -> Arc<Self> {
         let placeholder = PartitionState {
             segments: BTreeMap::new(),
             log_start_offset: 0,
@@ -235,7 +236,7 @@ impl LocalPartitionLog {
             failure: None,
             recovery_point: 0,
         };
-        Self::with_state(topic, partition, dir, placeholder, false, shutdown)
+        Self::with_state(id, dir, placeholder, false, shutdown)
     }
 
     pub(crate) fn is_loaded(&self) -> bool {
@@ -261,6 +262,8 @@ impl LocalPartitionLog {
 
     fn load(&self) -> Result<()> {
         let config = self.state.lock().config.clone();
+        let data_dir = self.dir.parent().unwrap_or(Path::new("."));
+        claim_partition_dir(data_dir, &self.dir, self.topic_id)?;
         let loaded = load_partition(&self.dir, &config, self.last_shutdown)?;
         let next_offset = loaded.next_offset();
         let log_start = loaded.log_start_offset;
@@ -279,6 +282,9 @@ impl LocalPartitionLog {
 
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+    pub fn topic_id(&self) -> Uuid {
+        self.topic_id
     }
     pub fn partition_id(&self) -> i32 {
         self.partition

@@ -9,19 +9,53 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use parking_lot::RwLock;
 use tracing::{error, info, warn};
+use uuid::Uuid;
 
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
 use crate::local::blocking::{run_blocking, IoClass};
 use crate::local::partition::{LocalPartitionLog, PartitionState};
+use crate::local::partition_metadata::{claim_partition_dir, make_partition_dir, move_aside};
 use crate::local::recovery::{load_partition, Shutdown};
 use crate::local::{
     io_context, is_valid_topic_name, parse_partition_dir_name, partition_dir_name, sync_dir,
     DELETE_DIR_SUFFIX, STRAY_DIR_SUFFIX,
 };
-use crate::{LogStore, PartitionLog};
+use crate::{LogStore, PartitionLog, TopicIdPartition};
 
-type PartitionKey = (String, i32);
+/// `(topic name, partition)`: a directory's name.
+type DirKey = (String, i32);
+
+/// The logs, keyed by topic id, and the directories found at start-up that
+/// no log has claimed yet.
+#[derive(Default)]
+struct Partitions {
+    by_id: HashMap<(Uuid, i32), Arc<LocalPartitionLog>>,
+    /// Which topic id's log uses each directory name now.
+    by_dir: HashMap<DirKey, Uuid>,
+    /// Directories found at start-up, by name: `open_partition` claims one
+    /// for the topic id the metadata gives (checked against the directory's
+    /// own id file when it is loaded).
+    found: HashMap<DirKey, PathBuf>,
+}
+
+impl Partitions {
+    fn insert(&mut self, log: Arc<LocalPartitionLog>) {
+        let dir_key = (log.topic().to_string(), log.partition_id());
+        self.found.remove(&dir_key);
+        self.by_dir.insert(dir_key, log.topic_id());
+        self.by_id.insert((log.topic_id(), log.partition_id()), log);
+    }
+
+    fn remove(&mut self, topic_id: Uuid, partition: i32) -> Option<Arc<LocalPartitionLog>> {
+        let log = self.by_id.remove(&(topic_id, partition))?;
+        let dir_key = (log.topic().to_string(), partition);
+        if self.by_dir.get(&dir_key) == Some(&topic_id) {
+            self.by_dir.remove(&dir_key);
+        }
+        Some(log)
+    }
+}
 
 /// Present in the data dir only between a clean shutdown (written after every
 /// log is fsynced) and the next start-up's loading of the logs: Kafka's name.
@@ -29,7 +63,9 @@ const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 
 pub struct LocalLogStore {
     data_dir: PathBuf,
-    partitions: RwLock<HashMap<PartitionKey, Arc<LocalPartitionLog>>>,
+    partitions: RwLock<Partitions>,
+    /// How the broker stopped before this start-up.
+    last_shutdown: Shutdown,
     /// Serialise creating and deleting a partition (directory changes); one
     /// of these per partition (striped), so different partitions are created
     /// in parallel and their fsyncs share journal commits.
@@ -43,9 +79,9 @@ const DIRECTORY_LOCK_STRIPES: usize = 64;
 const PARALLEL_PARTITION_IO: usize = 64;
 
 impl LocalLogStore {
-    /// Opens the store, creating `data_dir` if needed, and registers every
-    /// partition found in it; each is loaded and recovered on first use (with
-    /// the default config until `open_partition` supplies the topic's own).
+    /// Opens the store, creating `data_dir` if needed, and notes every
+    /// partition directory found in it; `open_partition` claims one for its
+    /// topic id, and it is loaded and recovered on first use.
     /// How much recovery checks depends on whether the last shutdown was
     /// clean (see `recovery`); the marker saying so is removed here, so a
     /// crash from now on is unclean, also for partitions not loaded yet
@@ -72,7 +108,7 @@ impl LocalLogStore {
             Err(e) => return Err(io_context("look for", &marker, e)),
         };
         info!(data_dir = %data_dir.display(), ?shutdown, "loading logs");
-        let mut partitions = HashMap::new();
+        let mut found = HashMap::new();
         let mut unknown = Vec::new();
         let mut stray = Vec::new();
         let entries = std::fs::read_dir(&data_dir).map_err(|e| io_context("list", &data_dir, e))?;
@@ -112,10 +148,9 @@ impl LocalLogStore {
                 unknown.push(name);
                 continue;
             }
-            // Loaded (and recovered) on first use, so start-up does not read
-            // every partition directory.
-            let log = LocalPartitionLog::unloaded(topic.clone(), partition, path, shutdown);
-            partitions.insert((topic, partition), log);
+            // Claimed by `open_partition` and loaded (and recovered) on first
+            // use, so start-up does not read every partition directory.
+            found.insert((topic, partition), path);
         }
         report_ignored(
             &data_dir,
@@ -136,7 +171,11 @@ impl LocalLogStore {
         }
         Ok(LocalLogStore {
             data_dir,
-            partitions: RwLock::new(partitions),
+            partitions: RwLock::new(Partitions {
+                found,
+                ..Partitions::default()
+            }),
+            last_shutdown: shutdown,
             directory_locks: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
         })
     }
@@ -146,10 +185,15 @@ impl LocalLogStore {
     }
 
     /// The concrete log (for engine-specific calls such as `set_leader_epoch`).
-    pub fn local_partition(&self, topic: &str, partition: i32) -> Option<Arc<LocalPartitionLog>> {
+    pub fn local_partition(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Option<Arc<LocalPartitionLog>> {
         self.partitions
             .read()
-            .get(&(topic.to_string(), partition))
+            .by_id
+            .get(&(topic_id, partition))
             .cloned()
     }
 
@@ -158,29 +202,47 @@ impl LocalLogStore {
     /// directory lock.
     async fn add_partition(
         &self,
-        topic: &str,
-        partition: i32,
+        id: &TopicIdPartition,
         what: &'static str,
         make: impl FnOnce(&Path, &Path) -> Result<PartitionState> + Send + 'static,
     ) -> Result<Arc<dyn PartitionLog>> {
-        let dir = self.data_dir.join(partition_dir_name(topic, partition));
+        let dir = self
+            .data_dir
+            .join(partition_dir_name(&id.topic, id.partition));
         let data_dir = self.data_dir.clone();
         let task_dir = dir.clone();
         let state = run_blocking(IoClass::Background, what, move || {
             make(&data_dir, &task_dir)
         })
         .await?;
-        let log = LocalPartitionLog::from_state(topic.to_string(), partition, dir, state);
-        self.partitions
-            .write()
-            .insert((topic.to_string(), partition), Arc::clone(&log));
+        let log = LocalPartitionLog::from_state(id, dir, state);
+        self.partitions.write().insert(Arc::clone(&log));
         Ok(log)
     }
 
     fn all_partitions(&self) -> Vec<Arc<LocalPartitionLog>> {
-        self.partitions.read().values().cloned().collect()
+        self.partitions.read().by_id.values().cloned().collect()
     }
 
+    /// A directory is one topic id's at a time: another id's live log there
+    /// must be deleted first.
+    fn refuse_dir_in_use(&self, id: &TopicIdPartition) -> Result<()> {
+        let dir_key = (id.topic.clone(), id.partition);
+        match self.partitions.read().by_dir.get(&dir_key) {
+            Some(other) if *other != id.topic_id => Err(StorageError::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "partition directory {} is in use by topic id {}",
+                    partition_dir_name(&id.topic, id.partition),
+                    crate::kafka_uuid::to_kafka_string(*other)
+                ),
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Directory changes are serialised per directory name (striped), since
+    /// the name is what a deleted topic and its successor share.
     fn directory_lock(&self, topic: &str, partition: i32) -> &tokio::sync::Mutex<()> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (topic, partition).hash(&mut hasher);
@@ -247,25 +309,18 @@ fn report_ignored(data_dir: &Path, names: &mut [String], what: &str) {
     );
 }
 
-/// Makes the directory of a new partition and its first segment. Whatever
-/// is already at that place is moved aside to `<name>.<id>-stray`, and if
-/// making the partition fails (out of file handles, disk full) its
-/// directory is removed again.
+/// Makes the directory of a new partition (with its topic id) and its
+/// first segment. Whatever is already at that place is moved aside to
+/// `<name>.<id>-stray`, and if making the partition fails (out of file
+/// handles, disk full) its directory is removed again.
 fn create_empty_partition(
     data_dir: &Path,
     dir: &Path,
+    topic_id: Uuid,
     config: &LogConfig,
 ) -> Result<PartitionState> {
     if std::fs::symlink_metadata(dir).is_ok() {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let aside = data_dir.join(format!(
-            "{name}.{}{STRAY_DIR_SUFFIX}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::rename(dir, &aside).map_err(|e| io_context("move aside", dir, e))?;
+        let aside = move_aside(data_dir, dir)?;
         warn!(
             dir = %dir.display(),
             moved_to = %aside.display(),
@@ -273,14 +328,17 @@ fn create_empty_partition(
              moved aside, not used"
         );
     }
-    std::fs::create_dir(dir).map_err(|e| io_context("create partition dir", dir, e))?;
-    let made = load_partition(dir, config, Shutdown::Unclean).and_then(|state| {
-        sync_dir(data_dir)?;
-        Ok(state)
-    });
+    let made = make_partition_dir(data_dir, dir, topic_id)
+        .and_then(|()| load_partition(dir, config, Shutdown::Unclean))
+        .and_then(|state| {
+            sync_dir(data_dir)?;
+            Ok(state)
+        });
     if made.is_err() {
         if let Err(e) = std::fs::remove_dir_all(dir) {
-            error!(dir = %dir.display(), error = %e, "cannot remove a partition directory whose creation failed");
+            if e.kind() != std::io::ErrorKind::NotFound {
+                error!(dir = %dir.display(), error = %e, "cannot remove a partition directory whose creation failed");
+            }
         }
     }
     made
@@ -299,26 +357,35 @@ impl LogStore for LocalLogStore {
     /// otherwise creates the partition directory and an empty log.
     async fn open_partition(
         &self,
-        topic: &str,
-        partition: i32,
+        id: &TopicIdPartition,
         config: LogConfig,
     ) -> Result<Arc<dyn PartitionLog>> {
+        let (topic, partition) = (id.topic.as_str(), id.partition);
         if !is_valid_topic_name(topic) || partition < 0 {
             return Err(unknown(topic, partition));
         }
         let _directory = self.directory_lock(topic, partition).lock().await;
-        if let Some(existing) = self.local_partition(topic, partition) {
+        if let Some(existing) = self.local_partition(id.topic_id, partition) {
             existing.set_config(config);
             return Ok(existing);
         }
-        self.add_partition(topic, partition, "open", move |data_dir, dir| {
-            if !dir.exists() {
-                warn!(
-                    dir = %dir.display(),
-                    "the metadata lists this partition but its directory is missing; starting it empty"
-                );
-            }
-            // A directory not loaded at start-up: check it in full.
+        self.refuse_dir_in_use(id)?;
+        let found = self
+            .partitions
+            .write()
+            .found
+            .remove(&(topic.to_string(), partition));
+        if let Some(dir) = found {
+            // Found at start-up: loaded on first use, which checks its id.
+            let log = LocalPartitionLog::unloaded(id, dir, self.last_shutdown);
+            log.set_config(config);
+            self.partitions.write().insert(Arc::clone(&log));
+            return Ok(log);
+        }
+        let topic_id = id.topic_id;
+        self.add_partition(id, "open", move |data_dir, dir| {
+            claim_partition_dir(data_dir, dir, topic_id)?;
+            // A directory not found at start-up: check it in full.
             let state = load_partition(dir, &config, Shutdown::Unclean)?;
             sync_dir(data_dir)?;
             Ok(state)
@@ -328,42 +395,52 @@ impl LogStore for LocalLogStore {
 
     async fn create_partition(
         &self,
-        topic: &str,
-        partition: i32,
+        id: &TopicIdPartition,
         config: LogConfig,
     ) -> Result<Arc<dyn PartitionLog>> {
+        let (topic, partition) = (id.topic.as_str(), id.partition);
         if !is_valid_topic_name(topic) || partition < 0 {
             return Err(unknown(topic, partition));
         }
         let _directory = self.directory_lock(topic, partition).lock().await;
-        if self.local_partition(topic, partition).is_some() {
+        if self.local_partition(id.topic_id, partition).is_some() {
             return Err(StorageError::Io(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
                 format!("partition {topic}-{partition} already has a log"),
             )));
         }
-        self.add_partition(topic, partition, "create", move |data_dir, dir| {
-            create_empty_partition(data_dir, dir, &config)
+        self.refuse_dir_in_use(id)?;
+        // Whatever was found under this name is moved aside below.
+        self.partitions
+            .write()
+            .found
+            .remove(&(topic.to_string(), partition));
+        let topic_id = id.topic_id;
+        self.add_partition(id, "create", move |data_dir, dir| {
+            create_empty_partition(data_dir, dir, topic_id, &config)
         })
         .await
     }
 
-    fn partition(&self, topic: &str, partition: i32) -> Option<Arc<dyn PartitionLog>> {
-        self.local_partition(topic, partition)
+    fn partition(&self, topic_id: Uuid, partition: i32) -> Option<Arc<dyn PartitionLog>> {
+        self.local_partition(topic_id, partition)
             .map(|log| log as Arc<dyn PartitionLog>)
     }
 
     /// Renames the directory out of the way (so a crash midway cannot leave a
     /// half-deleted partition that looks live), then removes it.
-    async fn delete_partition(&self, topic: &str, partition: i32) -> Result<()> {
-        let _directory = self.directory_lock(topic, partition).lock().await;
-        let Some(log) = self
-            .partitions
-            .write()
-            .remove(&(topic.to_string(), partition))
+    async fn delete_partition(&self, topic_id: Uuid, partition: i32) -> Result<()> {
+        let Some(topic) = self
+            .local_partition(topic_id, partition)
+            .map(|log| log.topic().to_string())
         else {
             // Already gone: deleting is idempotent, so a topic delete
             // interrupted by a crash can simply be repeated.
+            return Ok(());
+        };
+        let topic = topic.as_str();
+        let _directory = self.directory_lock(topic, partition).lock().await;
+        let Some(log) = self.partitions.write().remove(topic_id, partition) else {
             return Ok(());
         };
         log.mark_failed("partition deleted".to_string());
@@ -423,7 +500,11 @@ impl LogStore for LocalLogStore {
     /// the shutdown clean, unless a log was offline: that one must be
     /// recovered in full next time.
     async fn flush_all(&self) -> Result<()> {
-        let clean = Arc::new(AtomicBool::new(true));
+        // Directories found after an unclean shutdown and never opened were
+        // not recovered: nothing may vouch for them.
+        let unrecovered =
+            self.last_shutdown == Shutdown::Unclean && !self.partitions.read().found.is_empty();
+        let clean = Arc::new(AtomicBool::new(!unrecovered));
         let all_clean = Arc::clone(&clean);
         let failed = on_each_in_parallel(self.all_partitions(), move |log| {
             let clean = Arc::clone(&all_clean);
