@@ -21,6 +21,11 @@ impl LocalPartitionLog {
         if !self.is_loaded() {
             return None;
         }
+        // Loaded, but perhaps failed to: then its state is a placeholder
+        // that would answer an empty log (no I/O: the outcome is kept).
+        if let Err(err) = self.ensure_loaded() {
+            return Some(Err(err));
+        }
         let state = self.state.lock();
         if let Err(err) = state.check_usable() {
             return Some(Err(err));
