@@ -37,11 +37,19 @@ pub(crate) const FOREGROUND_PERMITS: usize = 32;
 /// Background work at once (deletions and loads by housekeeping, creating
 /// and deleting partitions).
 pub(crate) const BACKGROUND_PERMITS: usize = 16;
+/// Timestamp lookups at once. Each may decompress batches up to the 64 MiB
+/// cap (`decompress::MAX_DECOMPRESSED_BATCH`), 96 MiB while its buffer
+/// grows; on the worker threads two ran at once, and with the foreground
+/// permits 32 would: 3 GiB for a few compression bombs (the hostile test's
+/// four concurrent lookups then grew the broker by ~600 MiB, past its bound).
+pub(crate) const LOOKUP_PERMITS: usize = 2;
 
 static FOREGROUND: LazyLock<Arc<Semaphore>> =
     LazyLock::new(|| Arc::new(Semaphore::new(FOREGROUND_PERMITS)));
 static BACKGROUND: LazyLock<Arc<Semaphore>> =
     LazyLock::new(|| Arc::new(Semaphore::new(BACKGROUND_PERMITS)));
+static LOOKUP: LazyLock<Arc<Semaphore>> =
+    LazyLock::new(|| Arc::new(Semaphore::new(LOOKUP_PERMITS)));
 
 /// Which semaphore a piece of work waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +60,8 @@ pub(crate) enum IoClass {
     /// Retention and DeleteRecords deletions, housekeeping's rolls and
     /// loads, creating and deleting partitions.
     Background,
+    /// Timestamp lookups, which decompress (see [`LOOKUP_PERMITS`]).
+    Lookup,
 }
 
 /// Runs `work` on the blocking pool once a permit of `class` is free.
@@ -63,6 +73,7 @@ where
     let semaphore = match class {
         IoClass::Foreground => &FOREGROUND,
         IoClass::Background => &BACKGROUND,
+        IoClass::Lookup => &LOOKUP,
     };
     let permit = Arc::clone(semaphore)
         .acquire_owned()

@@ -615,7 +615,7 @@ impl PartitionLog for LocalPartitionLog {
     }
 
     async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
-        self.off_runtime(IoClass::Foreground, "timestamp lookup", move |log| {
+        self.off_runtime(IoClass::Lookup, "timestamp lookup", move |log| {
             on_read(&log.dir, ReadKind::Timestamp);
             log.find_offset_for_timestamp(timestamp)
         })
@@ -623,7 +623,7 @@ impl PartitionLog for LocalPartitionLog {
     }
 
     async fn max_timestamp(&self) -> Result<Option<TimestampOffset>> {
-        self.off_runtime(IoClass::Foreground, "timestamp lookup", |log| {
+        self.off_runtime(IoClass::Lookup, "timestamp lookup", |log| {
             on_read(&log.dir, ReadKind::Timestamp);
             log.find_max_timestamp()
         })
