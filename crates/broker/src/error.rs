@@ -35,6 +35,8 @@ impl From<StorageError> for ApiError {
             StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
             StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             StorageError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
+            // Another writer moved the group's state on: it is coordinated elsewhere.
+            StorageError::StaleGroupState { .. } => ResponseError::NotCoordinator,
             StorageError::Metadata(_) | StorageError::Io(_) => {
                 tracing::error!(error = %err, "storage failure");
                 ResponseError::KafkaStorageError

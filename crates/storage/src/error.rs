@@ -28,4 +28,12 @@ pub enum StorageError {
     Metadata(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// A compare-and-set write of a group's state named a version that is
+    /// no longer the stored one: someone else wrote the group since.
+    #[error("group {group}: stored state is at version {actual}, the write expected {expected}")]
+    StaleGroupState {
+        group: String,
+        expected: u64,
+        actual: u64,
+    },
 }

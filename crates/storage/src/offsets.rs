@@ -42,8 +42,23 @@ pub trait OffsetStore: Send + Sync {
     /// Removes every group's offsets for a topic (DeleteTopics).
     async fn delete_topic(&self, topic: &str) -> Result<()>;
     /// Stores (Some) or clears (None) the coordinator's opaque serialized
-    /// state for a group, durably.
-    async fn store_group_metadata(&self, group: &str, metadata: Option<Vec<u8>>) -> Result<()>;
+    /// state for a group, durably, if its version is still `expected` (the
+    /// version the writer read; 0 for a group never stored): a
+    /// compare-and-set, so that writers sharing a store cannot lose each
+    /// other's updates. A stale `expected` fails with
+    /// [`StaleGroupState`](crate::StorageError::StaleGroupState) and changes
+    /// nothing. Returns the new version.
+    async fn store_group_metadata(
+        &self,
+        group: &str,
+        metadata: Option<Vec<u8>>,
+        expected: u64,
+    ) -> Result<u64>;
+    /// The version of a group's stored state (0 if never stored); every
+    /// write, clear or group deletion moves it on. Versions are comparable
+    /// only within one store's lifetime: the local store numbers them anew
+    /// when it is opened.
+    fn group_state_version(&self, group: &str) -> u64;
     /// Every group's stored metadata, for the coordinator at start-up.
     fn group_metadata(&self) -> Vec<(String, Vec<u8>)>;
 }

@@ -298,13 +298,14 @@ async fn offsets_seeds() -> Result<Vec<(String, Vec<u8>)>, Failure> {
         .await?;
     store.commit("g2", vec![entry("payments", 0, 5)]).await?;
     store
-        .store_group_metadata("g1", Some(b"opaque group state".to_vec()))
+        .store_group_metadata("g1", Some(b"opaque group state".to_vec()), 0)
         .await?;
     store.delete_offsets("g1", &[("orders".into(), 1)]).await?;
     store.delete_topic("payments").await?;
     store.commit("g3", vec![entry("orders", 2, 1)]).await?;
     store.delete_group("g3").await?;
-    store.store_group_metadata("g2", None).await?;
+    let version = store.group_state_version("g2");
+    store.store_group_metadata("g2", None, version).await?;
     drop(store);
     let log = std::fs::read(
         dir.path()

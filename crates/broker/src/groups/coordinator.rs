@@ -1,8 +1,10 @@
-//! The group coordinator: every classic group of this broker behind one
-//! lock, the async face of the state machine. Each operation changes state
-//! under the lock, then (outside it, serialized by `persist`) writes the
-//! changed groups' snapshots to the OffsetStore and only then answers the
-//! parked JoinGroup/SyncGroup requests.
+//! The group coordinator: the async face of the per-group state machines.
+//! Each group has a lock of its own (held only for a synchronous
+//! transition, never across I/O) and a persistence order of its own: an
+//! operation changes its group's state, then `settle` writes the group's
+//! snapshot to the OffsetStore and only then answers the parked
+//! JoinGroup/SyncGroup requests it produced, so one group's slow write
+//! never holds up another group.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,17 +15,27 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use super::config::GroupConfig;
+use super::deadlines::Deadlines;
 use super::group::{Group, Reply};
 use super::join::{JoinLimits, JoinStep};
 use super::member::{JoinOutcome, JoinRequest, SyncOutcome};
 use super::state::GroupState;
 use super::sync::{LeavingMember, SyncRequest, SyncStep};
 
+/// One group: its state and the order its writes reach the store in.
+pub(crate) struct GroupSlot {
+    pub(crate) state: Mutex<Group>,
+    /// Held from taking a snapshot until its answers are sent: the group's
+    /// states are stored, and its answers go out, in the order they were made.
+    pub(crate) persist: tokio::sync::Mutex<()>,
+}
+
 pub struct GroupCoordinator {
     pub(crate) config: GroupConfig,
     pub(crate) store: Arc<dyn OffsetStore>,
-    pub(crate) groups: Mutex<HashMap<String, Group>>,
-    persist: tokio::sync::Mutex<()>,
+    /// Held only to find, add or remove a group.
+    groups: Mutex<HashMap<String, Arc<GroupSlot>>>,
+    pub(crate) deadlines: Deadlines,
 }
 
 /// A member as DescribeGroups shows it.
@@ -70,11 +82,20 @@ impl GroupCoordinator {
         if !groups.is_empty() {
             tracing::info!(groups = groups.len(), "group coordinator loaded groups");
         }
+        let deadlines = Deadlines::default();
+        let groups = groups
+            .into_iter()
+            .map(|(id, mut group)| {
+                group.stored_version = store.group_state_version(&id);
+                deadlines.set(&id, group.next_deadline());
+                (id, Arc::new(GroupSlot::new(group)))
+            })
+            .collect();
         GroupCoordinator {
             config,
             store,
             groups: Mutex::new(groups),
-            persist: tokio::sync::Mutex::new(()),
+            deadlines,
         }
     }
 
@@ -86,39 +107,58 @@ impl GroupCoordinator {
         &self.store
     }
 
-    /// Persists changed groups, then sends the answers they produced.
-    pub(crate) async fn settle(&self, ids: &[String]) {
-        let _order = self.persist.lock().await;
-        let mut writes = Vec::new();
-        let mut replies = Vec::new();
-        {
-            let mut groups = self.groups.lock();
-            for id in ids {
-                let Some(group) = groups.get_mut(id) else {
-                    continue;
-                };
-                if group.dirty {
-                    if let Some(blob) = group.snapshot() {
-                        writes.push((id.clone(), blob));
-                    }
-                    group.dirty = false;
-                }
-                replies.append(&mut group.outbox);
-            }
+    pub(crate) fn slot(&self, group_id: &str) -> Option<Arc<GroupSlot>> {
+        self.groups.lock().get(group_id).cloned()
+    }
+
+    /// The group, created Empty (at the store's version of it) if unknown;
+    /// whether it was created.
+    pub(crate) fn slot_or_create(&self, group_id: &str) -> (Arc<GroupSlot>, bool) {
+        let mut groups = self.groups.lock();
+        if let Some(slot) = groups.get(group_id) {
+            return (Arc::clone(slot), false);
         }
-        for (id, blob) in writes {
-            if let Err(e) = self.store.store_group_metadata(&id, Some(blob)).await {
-                // The group runs on from memory; only a restart loses this generation.
-                tracing::error!(group = %id, error = %e, "storing group state failed");
-            }
+        let mut group = Group::new(group_id);
+        group.stored_version = self.store.group_state_version(group_id);
+        let slot = Arc::new(GroupSlot::new(group));
+        groups.insert(group_id.to_string(), Arc::clone(&slot));
+        (slot, true)
+    }
+
+    /// Runs one synchronous transition on the group, then files its next
+    /// deadline.
+    pub(crate) fn on_group<R>(&self, slot: &GroupSlot, f: impl FnOnce(&mut Group) -> R) -> R {
+        let mut group = slot.state.lock();
+        let result = f(&mut group);
+        self.deadlines.set(&group.id, group.next_deadline());
+        result
+    }
+
+    /// Removes the group if `removable` still holds under its lock. A
+    /// request that found the group before it went sees it Dead and gets
+    /// COORDINATOR_NOT_AVAILABLE, as from Kafka, and retries.
+    pub(crate) fn remove_if(
+        &self,
+        slot: &Arc<GroupSlot>,
+        removable: impl FnOnce(&Group) -> bool,
+    ) -> bool {
+        let mut groups = self.groups.lock();
+        let group_id = slot.state.lock().id.clone();
+        if !groups.get(&group_id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            return false;
         }
-        for reply in replies {
-            // A closed receiver is a client that went away: nothing to tell.
-            match reply {
-                Reply::Join(tx, outcome) => drop(tx.send(outcome)),
-                Reply::Sync(tx, outcome) => drop(tx.send(outcome)),
-            }
+        let mut group = slot.state.lock();
+        if !removable(&group) {
+            return false;
         }
+        group.transition(GroupState::Dead);
+        groups.remove(&group_id);
+        self.deadlines.set(&group_id, None);
+        true
+    }
+
+    pub(crate) fn all_slots(&self) -> Vec<Arc<GroupSlot>> {
+        self.groups.lock().values().cloned().collect()
     }
 
     pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinOutcome {
@@ -134,22 +174,22 @@ impl GroupCoordinator {
             max_size: self.config.max_size,
             initial_delay: self.config.initial_rebalance_delay,
         };
-        let step = {
-            let mut groups = self.groups.lock();
-            let created = !groups.contains_key(group_id);
-            if created && !req.member_id.is_empty() {
-                return JoinOutcome::error(ResponseError::UnknownMemberId, req.member_id);
+        let (slot, created) = if req.member_id.is_empty() {
+            self.slot_or_create(group_id)
+        } else {
+            match self.slot(group_id) {
+                Some(slot) => (slot, false),
+                None => return JoinOutcome::error(ResponseError::UnknownMemberId, req.member_id),
             }
-            let group = groups
-                .entry(group_id.to_string())
-                .or_insert_with(|| Group::new(group_id));
-            let step = group.join(req, Instant::now(), limits);
-            if created && group.members.is_empty() && group.pending.is_empty() {
-                groups.remove(group_id);
-            }
-            step
         };
-        self.settle(&[group_id.to_string()]).await;
+        let step = self.on_group(&slot, |group| group.join(req, Instant::now(), limits));
+        if created {
+            // A refused first join leaves no group behind.
+            self.remove_if(&slot, |g| g.members.is_empty() && g.pending.is_empty());
+        }
+        // The outcome of a write failure reaches parked requests through
+        // their replies.
+        let _ = self.settle(&slot).await;
         match step {
             JoinStep::Done(outcome) => outcome,
             JoinStep::Wait(rx) => rx
@@ -159,14 +199,11 @@ impl GroupCoordinator {
     }
 
     pub async fn sync(&self, group_id: &str, req: SyncRequest) -> SyncOutcome {
-        let step = {
-            let mut groups = self.groups.lock();
-            match groups.get_mut(group_id) {
-                None => return SyncOutcome::error(ResponseError::UnknownMemberId),
-                Some(group) => group.sync(req, Instant::now()),
-            }
+        let Some(slot) = self.slot(group_id) else {
+            return SyncOutcome::error(ResponseError::UnknownMemberId);
         };
-        self.settle(&[group_id.to_string()]).await;
+        let step = self.on_group(&slot, |group| group.sync(req, Instant::now()));
+        let _ = self.settle(&slot).await;
         match step {
             SyncStep::Done(outcome) => outcome,
             SyncStep::Wait(rx) => rx
@@ -182,44 +219,50 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Option<ResponseError> {
-        let mut groups = self.groups.lock();
-        match groups.get_mut(group_id) {
-            None => Some(ResponseError::UnknownMemberId),
-            Some(group) => group.heartbeat(member_id, instance_id, generation, Instant::now()),
-        }
+        let Some(slot) = self.slot(group_id) else {
+            return Some(ResponseError::UnknownMemberId);
+        };
+        self.on_group(&slot, |group| {
+            group.heartbeat(member_id, instance_id, generation, Instant::now())
+        })
     }
 
+    /// Per member, its error; a failed write of the group's new state fails
+    /// every member's leave.
     pub async fn leave(
         &self,
         group_id: &str,
         leaving: &[LeavingMember],
     ) -> Vec<Option<ResponseError>> {
-        let errors = {
-            let mut groups = self.groups.lock();
-            match groups.get_mut(group_id) {
-                None => return vec![Some(ResponseError::UnknownMemberId); leaving.len()],
-                Some(group) => group.leave(leaving, Instant::now()),
-            }
+        let Some(slot) = self.slot(group_id) else {
+            return vec![Some(ResponseError::UnknownMemberId); leaving.len()];
         };
-        self.settle(&[group_id.to_string()]).await;
-        errors
+        let errors = self.on_group(&slot, |group| group.leave(leaving, Instant::now()));
+        match self.settle(&slot).await {
+            Ok(()) => errors,
+            Err(e) => vec![Some(e); leaving.len()],
+        }
     }
 
-    /// Acts on passed deadlines in every group.
+    /// Acts on every group whose deadline has passed by `now`.
     pub async fn tick(&self, now: Instant) {
-        let touched: Vec<String> = {
-            let mut groups = self.groups.lock();
-            groups
-                .values_mut()
-                .filter_map(|group| {
-                    group.tick(now);
-                    (group.dirty || !group.outbox.is_empty()).then(|| group.id.clone())
-                })
-                .collect()
-        };
-        if !touched.is_empty() {
-            self.settle(&touched).await;
-        }
+        let due = self.take_due(now);
+        self.on_deadlines(due, now).await;
+    }
+
+    /// Groups whose deadline has passed, taken out of the deadline set.
+    pub(crate) fn take_due(&self, now: Instant) -> Vec<Arc<GroupSlot>> {
+        let due = self.deadlines.take_due(now);
+        due.iter().filter_map(|id| self.slot(id)).collect()
+    }
+
+    /// Runs the due groups' timers; each group settles on its own.
+    pub(crate) async fn on_deadlines(&self, due: Vec<Arc<GroupSlot>>, now: Instant) {
+        let settles = due.iter().map(|slot| async move {
+            self.on_group(slot, |group| group.tick(now));
+            let _ = self.settle(slot).await;
+        });
+        futures::future::join_all(settles).await;
     }
 
     /// At shutdown: answers every parked JoinGroup/SyncGroup with
@@ -227,36 +270,31 @@ impl GroupCoordinator {
     /// connections waiting on them can close.
     pub fn abort_parked(&self) {
         let mut replies = Vec::new();
-        {
-            let mut groups = self.groups.lock();
-            for group in groups.values_mut() {
-                replies.append(&mut group.outbox);
-                for member in &mut group.members {
-                    if let Some(tx) = member.awaiting_join.take() {
-                        let outcome =
-                            JoinOutcome::error(ResponseError::NotCoordinator, member.id.clone());
-                        replies.push(Reply::Join(tx, outcome));
-                    }
-                    if let Some(tx) = member.awaiting_sync.take() {
-                        replies.push(Reply::Sync(
-                            tx,
-                            SyncOutcome::error(ResponseError::NotCoordinator),
-                        ));
-                    }
+        for slot in self.all_slots() {
+            let mut group = slot.state.lock();
+            replies.append(&mut group.outbox);
+            for member in &mut group.members {
+                if let Some(tx) = member.awaiting_join.take() {
+                    let outcome =
+                        JoinOutcome::error(ResponseError::NotCoordinator, member.id.clone());
+                    replies.push(Reply::Join(tx, outcome));
+                }
+                if let Some(tx) = member.awaiting_sync.take() {
+                    replies.push(Reply::Sync(
+                        tx,
+                        SyncOutcome::error(ResponseError::NotCoordinator),
+                    ));
                 }
             }
         }
         for reply in replies {
-            match reply {
-                Reply::Join(tx, outcome) => drop(tx.send(outcome)),
-                Reply::Sync(tx, outcome) => drop(tx.send(outcome)),
-            }
+            reply.send();
         }
     }
 
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
-        let groups = self.groups.lock();
-        let group = groups.get(group_id)?;
+        let slot = self.slot(group_id)?;
+        let group = slot.state.lock();
         let stable = group.state == GroupState::Stable;
         let protocol = group.protocol_name.clone().unwrap_or_default();
         Some(GroupDescription {
@@ -291,14 +329,18 @@ impl GroupCoordinator {
     }
 
     pub fn list(&self) -> Vec<GroupListing> {
-        let groups = self.groups.lock();
-        let mut listed: Vec<GroupListing> = groups
-            .values()
-            .map(|g| GroupListing {
-                group_id: g.id.clone(),
-                protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                state: g.state,
+        let mut listed: Vec<GroupListing> = self
+            .all_slots()
+            .iter()
+            .map(|slot| {
+                let g = slot.state.lock();
+                GroupListing {
+                    group_id: g.id.clone(),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    state: g.state,
+                }
             })
+            .filter(|g| g.state != GroupState::Dead)
             .collect();
         listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         listed
@@ -306,24 +348,36 @@ impl GroupCoordinator {
 
     /// DeleteGroups for one group.
     pub async fn delete_group(&self, group_id: &str) -> Option<ResponseError> {
-        {
-            let mut groups = self.groups.lock();
-            match groups.get(group_id) {
-                None => return Some(ResponseError::GroupIdNotFound),
-                Some(g) if g.state != GroupState::Empty || !g.members.is_empty() => {
-                    return Some(ResponseError::NonEmptyGroup)
-                }
-                Some(_) => {}
-            }
-            groups.remove(group_id);
+        let Some(slot) = self.slot(group_id) else {
+            return Some(ResponseError::GroupIdNotFound);
+        };
+        let _order = slot.persist.lock().await;
+        let mut non_empty = false;
+        let removed = self.remove_if(&slot, |g| {
+            non_empty = g.state != GroupState::Empty || !g.members.is_empty();
+            !non_empty
+        });
+        if non_empty {
+            return Some(ResponseError::NonEmptyGroup);
         }
-        let _order = self.persist.lock().await;
+        if !removed {
+            return Some(ResponseError::GroupIdNotFound);
+        }
         match self.store.delete_group(group_id).await {
             Ok(()) => None,
             Err(e) => {
                 tracing::error!(group = group_id, error = %e, "deleting group failed");
                 Some(ResponseError::KafkaStorageError)
             }
+        }
+    }
+}
+
+impl GroupSlot {
+    fn new(group: Group) -> Self {
+        GroupSlot {
+            state: Mutex::new(group),
+            persist: tokio::sync::Mutex::new(()),
         }
     }
 }

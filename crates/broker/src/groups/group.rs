@@ -19,6 +19,27 @@ pub enum Reply {
     Sync(oneshot::Sender<SyncOutcome>, SyncOutcome),
 }
 
+impl Reply {
+    pub(crate) fn send(self) {
+        // A closed receiver is a client that went away: nothing to tell.
+        match self {
+            Reply::Join(tx, outcome) => drop(tx.send(outcome)),
+            Reply::Sync(tx, outcome) => drop(tx.send(outcome)),
+        }
+    }
+
+    /// Sends `error` instead of the answer made (the state it described
+    /// could not be stored).
+    pub(crate) fn fail(self, error: ResponseError) {
+        match self {
+            Reply::Join(tx, outcome) => {
+                drop(tx.send(JoinOutcome::error(error, outcome.member_id)));
+            }
+            Reply::Sync(tx, _) => drop(tx.send(SyncOutcome::error(error))),
+        }
+    }
+}
+
 /// Kafka's InitialDelayedJoin: the first rebalance of an empty group waits
 /// for more members, `group.initial.rebalance.delay.ms` at a time.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +70,9 @@ pub struct Group {
     pub(crate) sync_deadline: Option<Instant>,
     pub(crate) dirty: bool,
     pub(crate) outbox: Vec<Reply>,
+    /// The store's version of this group's state as last read or written:
+    /// the next write must name it (compare-and-set).
+    pub(crate) stored_version: u64,
 }
 
 pub fn now_ms() -> i64 {
@@ -76,6 +100,7 @@ impl Group {
             sync_deadline: None,
             dirty: false,
             outbox: Vec::new(),
+            stored_version: 0,
         }
     }
 

@@ -13,7 +13,24 @@ type Offsets = BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>>;
 #[derive(Default)]
 pub struct MemoryOffsetStore {
     offsets: Mutex<Offsets>,
-    metadata: Mutex<BTreeMap<String, Vec<u8>>>,
+    metadata: Mutex<Metadata>,
+}
+
+/// Group state blobs and their versions (kept after a clear, as the local
+/// store keeps them).
+#[derive(Default)]
+struct Metadata {
+    blobs: BTreeMap<String, Vec<u8>>,
+    versions: BTreeMap<String, u64>,
+    last_version: u64,
+}
+
+impl Metadata {
+    fn bump(&mut self, group: &str) -> u64 {
+        self.last_version += 1;
+        self.versions.insert(group.to_string(), self.last_version);
+        self.last_version
+    }
 }
 
 #[async_trait]
@@ -53,7 +70,7 @@ impl OffsetStore for MemoryOffsetStore {
 
     fn groups(&self) -> Vec<String> {
         let mut groups: Vec<String> = self.offsets.lock().keys().cloned().collect();
-        groups.extend(self.metadata.lock().keys().cloned());
+        groups.extend(self.metadata.lock().blobs.keys().cloned());
         groups.sort();
         groups.dedup();
         groups
@@ -78,7 +95,10 @@ impl OffsetStore for MemoryOffsetStore {
 
     async fn delete_group(&self, group: &str) -> fjord_storage::Result<()> {
         self.offsets.lock().remove(group);
-        self.metadata.lock().remove(group);
+        let mut metadata = self.metadata.lock();
+        if metadata.blobs.remove(group).is_some() {
+            metadata.bump(group);
+        }
         Ok(())
     }
 
@@ -93,18 +113,40 @@ impl OffsetStore for MemoryOffsetStore {
         &self,
         group: &str,
         metadata: Option<Vec<u8>>,
-    ) -> fjord_storage::Result<()> {
+        expected: u64,
+    ) -> fjord_storage::Result<u64> {
         let mut all = self.metadata.lock();
+        let actual = all.versions.get(group).copied().unwrap_or(0);
+        if actual != expected {
+            return Err(fjord_storage::StorageError::StaleGroupState {
+                group: group.to_string(),
+                expected,
+                actual,
+            });
+        }
+        if all.blobs.get(group) == metadata.as_ref() {
+            return Ok(actual);
+        }
         match metadata {
-            Some(m) => all.insert(group.to_string(), m),
-            None => all.remove(group),
+            Some(m) => all.blobs.insert(group.to_string(), m),
+            None => all.blobs.remove(group),
         };
-        Ok(())
+        Ok(all.bump(group))
+    }
+
+    fn group_state_version(&self, group: &str) -> u64 {
+        self.metadata
+            .lock()
+            .versions
+            .get(group)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn group_metadata(&self) -> Vec<(String, Vec<u8>)> {
         self.metadata
             .lock()
+            .blobs
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()

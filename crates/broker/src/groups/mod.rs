@@ -5,11 +5,13 @@
 
 pub mod config;
 pub mod coordinator;
+mod deadlines;
 pub mod group;
 pub mod join;
 pub mod member;
 pub mod memory_store;
 pub mod offsets;
+mod persist;
 pub mod snapshot;
 pub mod state;
 pub mod sync;

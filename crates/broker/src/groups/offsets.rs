@@ -52,21 +52,19 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
-        {
-            let mut groups = self.groups.lock();
-            match groups.get_mut(group_id) {
-                None if who.generation < 0 => {
-                    groups.insert(group_id.to_string(), Group::new(group_id));
-                }
-                None => return Err(ResponseError::IllegalGeneration),
-                Some(group) => group.check_commit(
-                    &who.member_id,
-                    who.instance_id.as_deref(),
-                    who.generation,
-                    Instant::now(),
-                )?,
-            }
-        }
+        let slot = match self.slot(group_id) {
+            Some(slot) => slot,
+            None if who.generation < 0 => self.slot_or_create(group_id).0,
+            None => return Err(ResponseError::IllegalGeneration),
+        };
+        self.on_group(&slot, |group| {
+            group.check_commit(
+                &who.member_id,
+                who.instance_id.as_deref(),
+                who.generation,
+                Instant::now(),
+            )
+        })?;
         if offsets.is_empty() {
             return Ok(());
         }
@@ -82,11 +80,11 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Vec<(String, i32)>,
     ) -> Result<Vec<(String, i32, Option<ResponseError>)>, ResponseError> {
+        let slot = self.slot(group_id).ok_or(ResponseError::GroupIdNotFound)?;
         let subscribed = {
-            let groups = self.groups.lock();
-            let group = groups.get(group_id).ok_or(ResponseError::GroupIdNotFound)?;
+            let group = slot.state.lock();
             if group.protocol_type.as_deref() == Some("consumer") && !group.members.is_empty() {
-                subscribed_topics(group)
+                subscribed_topics(&group)
             } else if group.state == GroupState::Empty {
                 HashSet::new()
             } else {
@@ -127,21 +125,21 @@ impl GroupCoordinator {
     /// removed.
     pub async fn expire_offsets(&self, now_ms: i64) {
         let retention = self.config.offsets_retention.as_millis() as i64;
-        let empty: Vec<(String, Option<i64>)> = {
-            let groups = self.groups.lock();
-            groups
-                .values()
-                .filter(|g| {
-                    g.state == GroupState::Empty && g.members.is_empty() && g.pending.is_empty()
-                })
-                .map(|g| {
+        let empty: Vec<(String, Option<i64>)> = self
+            .all_slots()
+            .iter()
+            .filter_map(|slot| {
+                let g = slot.state.lock();
+                let idle =
+                    g.state == GroupState::Empty && g.members.is_empty() && g.pending.is_empty();
+                idle.then(|| {
                     (
                         g.id.clone(),
                         g.protocol_type.as_ref().map(|_| g.state_timestamp_ms),
                     )
                 })
-                .collect()
-        };
+            })
+            .collect();
         for (id, became_empty) in empty {
             let offsets = self.store.group_offsets(&id);
             let expired: Vec<(String, i32)> = offsets
@@ -166,16 +164,11 @@ impl GroupCoordinator {
                 }
             }
             if expired.len() == offsets.len() {
-                let still_empty = {
-                    let mut groups = self.groups.lock();
-                    let removable = groups.get(&id).is_some_and(|g| {
+                let still_empty = self.slot(&id).is_some_and(|slot| {
+                    self.remove_if(&slot, |g| {
                         g.state == GroupState::Empty && g.members.is_empty() && g.pending.is_empty()
-                    });
-                    if removable {
-                        groups.remove(&id);
-                    }
-                    removable
-                };
+                    })
+                });
                 if still_empty {
                     let _ = self.delete_group_state(&id).await;
                 }
@@ -191,20 +184,34 @@ impl GroupCoordinator {
         result
     }
 
-    /// The coordinator's background work: deadlines every 100 ms, offset
-    /// expiry every `offsets.retention.check.interval.ms`.
+    /// The coordinator's background work: each group's deadlines when they
+    /// come (woken early when a nearer one is set), offset expiry every
+    /// `offsets.retention.check.interval.ms`.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut timers = tokio::time::interval(std::time::Duration::from_millis(100));
-        timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut retention = tokio::time::interval(self.config.retention_check_interval);
         retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let next = self.deadlines.next();
+            let deadline = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown.changed() => {
                     self.abort_parked();
                     return;
                 }
-                _ = timers.tick() => self.tick(Instant::now()).await,
+                () = self.deadlines.earlier_set() => {}
+                () = deadline => {
+                    // A slow write of one group holds up neither the others
+                    // nor the next deadline.
+                    let now = Instant::now();
+                    let due = self.take_due(now);
+                    let this = Arc::clone(&self);
+                    tokio::spawn(async move { this.on_deadlines(due, now).await });
+                }
                 _ = retention.tick() => self.expire_offsets(now_ms()).await,
             }
         }

@@ -11,6 +11,12 @@ use crate::offsets::{CommittedOffset, OffsetEntry};
 pub(crate) struct State {
     offsets: HashMap<String, HashMap<(String, i32), CommittedOffset>>,
     metadata: HashMap<String, Vec<u8>>,
+    /// The version of each group's metadata that was ever set, cleared or
+    /// deleted; kept after a clear, so a writer that read the state before
+    /// it cannot mistake a later absence for the one it saw.
+    metadata_versions: HashMap<String, u64>,
+    /// The last version handed out (versions grow across the whole store).
+    last_version: u64,
 }
 
 impl State {
@@ -61,7 +67,9 @@ impl State {
             }
             Mutation::DeleteGroup { group } => {
                 self.offsets.remove(&group);
-                self.metadata.remove(&group);
+                if self.metadata.remove(&group).is_some() {
+                    self.bump_version(group);
+                }
             }
             Mutation::DeleteTopic { topic } => {
                 self.offsets.retain(|_, stored| {
@@ -70,12 +78,24 @@ impl State {
                 });
             }
             Mutation::SetMetadata { group, metadata } => {
-                self.metadata.insert(group, metadata);
+                self.metadata.insert(group.clone(), metadata);
+                self.bump_version(group);
             }
             Mutation::ClearMetadata { group } => {
                 self.metadata.remove(&group);
+                self.bump_version(group);
             }
         }
+    }
+
+    fn bump_version(&mut self, group: String) {
+        self.last_version += 1;
+        self.metadata_versions.insert(group, self.last_version);
+    }
+
+    /// The version of a group's metadata; 0 if it was never stored.
+    pub(crate) fn metadata_version(&self, group: &str) -> u64 {
+        self.metadata_versions.get(group).copied().unwrap_or(0)
     }
 
     pub(crate) fn fetch(

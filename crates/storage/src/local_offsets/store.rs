@@ -148,9 +148,26 @@ impl LocalOffsetStore {
 
     /// Logs and applies one mutation, then waits until it is durable.
     async fn mutate(&self, mutation: Mutation) -> Result<()> {
+        self.mutate_if(mutation, None).await.map(drop)
+    }
+
+    /// Like `mutate`, refused unless the group's metadata is still at the
+    /// given version (checked under the writer lock, so check and append
+    /// are one step). Returns that group's version after the mutation.
+    async fn mutate_if(&self, mutation: Mutation, expected: Option<(&str, u64)>) -> Result<u64> {
         let inner = &self.inner;
         let mut writer = Arc::clone(&inner.writer).lock_owned().await;
         inner.check_usable()?;
+        if let Some((group, expected)) = expected {
+            let actual = inner.state.read().metadata_version(group);
+            if actual != expected {
+                return Err(StorageError::StaleGroupState {
+                    group: group.to_string(),
+                    expected,
+                    actual,
+                });
+            }
+        }
         let changes = inner.state.read().changes(&mutation);
         let needed = if changes {
             let mut frame = Vec::new();
@@ -160,6 +177,7 @@ impl LocalOffsetStore {
             // Nothing to log, but an earlier record may have made it so.
             inner.current.lock().written_seq
         };
+        let version = expected.map_or(0, |(group, _)| inner.state.read().metadata_version(group));
         if writer.len >= writer.next_check {
             // The guard moves into the task: if we are cancelled, nobody
             // appends to the old file while it is being replaced.
@@ -173,7 +191,8 @@ impl LocalOffsetStore {
         inner
             .group_commit
             .wait_durable(needed, || inner.flush_once())
-            .await
+            .await?;
+        Ok(version)
     }
 }
 
@@ -344,13 +363,25 @@ impl OffsetStore for LocalOffsetStore {
         self.mutate(Mutation::DeleteTopic { topic }).await
     }
 
-    async fn store_group_metadata(&self, group: &str, metadata: Option<Vec<u8>>) -> Result<()> {
-        let group = group.to_string();
+    async fn store_group_metadata(
+        &self,
+        group: &str,
+        metadata: Option<Vec<u8>>,
+        expected: u64,
+    ) -> Result<u64> {
+        let name = group.to_string();
         let mutation = match metadata {
-            Some(metadata) => Mutation::SetMetadata { group, metadata },
-            None => Mutation::ClearMetadata { group },
+            Some(metadata) => Mutation::SetMetadata {
+                group: name,
+                metadata,
+            },
+            None => Mutation::ClearMetadata { group: name },
         };
-        self.mutate(mutation).await
+        self.mutate_if(mutation, Some((group, expected))).await
+    }
+
+    fn group_state_version(&self, group: &str) -> u64 {
+        self.inner.state.read().metadata_version(group)
     }
 
     fn group_metadata(&self) -> Vec<(String, Vec<u8>)> {

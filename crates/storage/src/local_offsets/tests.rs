@@ -6,6 +6,7 @@ use super::codec::{decode_payload, encode_frame, Mutation};
 use super::files::{log_path, OFFSETS_DIR};
 use super::{LocalOffsetOptions, LocalOffsetStore};
 use crate::offsets::{CommittedOffset, OffsetEntry, OffsetStore};
+use crate::StorageError;
 
 fn entry(topic: &str, partition: i32, offset: i64) -> OffsetEntry {
     OffsetEntry {
@@ -50,11 +51,11 @@ async fn populate(store: &LocalOffsetStore) {
     store.commit("g2", vec![entry("a", 0, 7)]).await.unwrap();
     store.commit("g1", vec![entry("a", 0, 12)]).await.unwrap();
     store
-        .store_group_metadata("g3", Some(vec![0, 1, 255]))
+        .store_group_metadata("g3", Some(vec![0, 1, 255]), 0)
         .await
         .unwrap();
     store
-        .store_group_metadata("g1", Some(b"gen-1".to_vec()))
+        .store_group_metadata("g1", Some(b"gen-1".to_vec()), 0)
         .await
         .unwrap();
 }
@@ -136,7 +137,11 @@ async fn deletes_and_metadata_clear_survive_reopen() {
         assert_eq!(offsets_of(&store, "g1"), vec![("b".into(), 0, 5)]);
         // g2 only had topic a: it has nothing left and is gone.
         assert_eq!(store.groups(), vec!["g1", "g3"]);
-        store.store_group_metadata("g3", None).await.unwrap();
+        let version = store.group_state_version("g3");
+        store
+            .store_group_metadata("g3", None, version)
+            .await
+            .unwrap();
         assert_eq!(store.groups(), vec!["g1"]);
         store.commit("g4", vec![entry("c", 0, 1)]).await.unwrap();
         store.delete_group("g1").await.unwrap();
@@ -387,4 +392,61 @@ async fn fsync_failure_fails_the_call_and_poisons_the_store() {
     let store = LocalOffsetStore::open(dir.path()).unwrap();
     assert!(store.fetch("g", "t", 0).is_some_and(|c| c.offset >= 1));
     store.commit("g", vec![entry("t", 1, 4)]).await.unwrap();
+}
+
+#[tokio::test]
+async fn group_state_writes_are_compare_and_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalOffsetStore::open(dir.path()).unwrap();
+    assert_eq!(store.group_state_version("g"), 0);
+    let v1 = store
+        .store_group_metadata("g", Some(b"one".to_vec()), 0)
+        .await
+        .unwrap();
+    assert!(v1 > 0);
+    assert_eq!(store.group_state_version("g"), v1);
+    // A writer that read the group before v1 is refused, and changes nothing.
+    let stale = store
+        .store_group_metadata("g", Some(b"lost".to_vec()), 0)
+        .await;
+    assert!(
+        matches!(
+            stale,
+            Err(StorageError::StaleGroupState { expected: 0, actual, .. }) if actual == v1
+        ),
+        "{stale:?}"
+    );
+    assert_eq!(
+        store.group_metadata(),
+        vec![("g".to_string(), b"one".to_vec())]
+    );
+    let v2 = store
+        .store_group_metadata("g", Some(b"two".to_vec()), v1)
+        .await
+        .unwrap();
+    assert!(v2 > v1);
+    // Writing the same state again is no change and keeps the version.
+    let same = store
+        .store_group_metadata("g", Some(b"two".to_vec()), v2)
+        .await
+        .unwrap();
+    assert_eq!(same, v2);
+    // A clear moves the version on: one who read "two" before the clear
+    // cannot bring it back, nor can one who read the group's absence.
+    let v3 = store.store_group_metadata("g", None, v2).await.unwrap();
+    assert!(v3 > v2);
+    assert!(store.group_metadata().is_empty());
+    for expected in [0, v2] {
+        let stale = store
+            .store_group_metadata("g", Some(b"stale".to_vec()), expected)
+            .await;
+        assert!(matches!(stale, Err(StorageError::StaleGroupState { .. })));
+    }
+    // Other groups have versions of their own.
+    let h = store
+        .store_group_metadata("h", Some(b"h".to_vec()), 0)
+        .await
+        .unwrap();
+    assert!(h > v3);
+    assert_eq!(store.group_state_version("g"), v3);
 }

@@ -3,6 +3,7 @@
 
 mod membership;
 mod offsets;
+mod persistence;
 mod rebalance;
 mod rejoin;
 mod statics;
