@@ -105,3 +105,145 @@ fn no_frame_exceeds_the_limit_whatever_the_api() {
     ));
     assert!(output.is_empty());
 }
+
+mod served {
+    //! `serve` over an in-memory stream: any byte stream will do, and the
+    //! connection's state decides what it serves.
+
+    use std::net::SocketAddr;
+
+    use kafka_protocol::messages::{
+        ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestHeader,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+    use tokio::task::JoinHandle;
+
+    use super::*;
+    use crate::connection_quotas::{ConnectionLimits, ConnectionQuotas};
+    use crate::handlers::test_support::{test_broker, TestBroker};
+    use crate::request_context::{SecurityProtocol, PLAINTEXT_LISTENER};
+
+    fn frame<M: Encodable>(key: ApiKey, version: i16, correlation_id: i32, body: &M) -> Vec<u8> {
+        let mut frame = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .encode(&mut frame, key.request_header_version(version))
+            .expect("header encodes");
+        body.encode(&mut frame, version).expect("body encodes");
+        let mut framed = (frame.len() as i32).to_be_bytes().to_vec();
+        framed.extend_from_slice(&frame);
+        framed
+    }
+
+    fn api_versions() -> Vec<u8> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("test-client"))
+            .with_client_software_version(StrBytes::from_static_str("1.0"));
+        frame(ApiKey::ApiVersions, 3, 1, &request)
+    }
+
+    fn metadata() -> Vec<u8> {
+        frame(ApiKey::Metadata, 12, 2, &MetadataRequest::default())
+    }
+
+    /// The next answer's correlation id and body, or `None` once the broker
+    /// has closed the stream.
+    async fn answer(client: &mut DuplexStream, key: ApiKey, version: i16) -> Option<(i32, Bytes)> {
+        let mut length = [0u8; 4];
+        client.read_exact(&mut length).await.ok()?;
+        let mut body = vec![0u8; i32::from_be_bytes(length) as usize];
+        client.read_exact(&mut body).await.expect("whole answer");
+        let mut body = Bytes::from(body);
+        let header = ResponseHeader::decode(&mut body, key.response_header_version(version))
+            .expect("response header");
+        Some((header.correlation_id, body))
+    }
+
+    async fn open(
+        broker: &TestBroker,
+        protocol: SecurityProtocol,
+    ) -> (DuplexStream, JoinHandle<()>, watch::Sender<bool>) {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 7));
+        let quotas = ConnectionQuotas::new(ConnectionLimits {
+            max_connections: 1,
+            max_per_ip: 1,
+            per_ip_overrides: Default::default(),
+            max_idle: None,
+        });
+        let slot = quotas.free_slot().await;
+        let admission = quotas.admit(slot, peer.ip()).expect("admitted");
+        let (client, server) = duplex(1 << 16);
+        let context = ConnectionContext::accepted(
+            peer,
+            StrBytes::from_static_str(PLAINTEXT_LISTENER),
+            protocol,
+        );
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let served = tokio::spawn(serve(
+            server,
+            context,
+            broker.shared(),
+            None,
+            shutdown_rx,
+            admission,
+        ));
+        (client, served, shutdown)
+    }
+
+    #[tokio::test]
+    async fn a_plaintext_connection_serves_pipelined_requests_over_any_stream() {
+        let broker = test_broker().await;
+        let (mut client, served, _shutdown) = open(&broker, SecurityProtocol::Plaintext).await;
+        let mut pipelined = api_versions();
+        pipelined.extend(metadata());
+        client.write_all(&pipelined).await.expect("write");
+
+        let (id, mut body) = answer(&mut client, ApiKey::ApiVersions, 3)
+            .await
+            .expect("ApiVersions answered");
+        assert_eq!(id, 1);
+        let versions = ApiVersionsResponse::decode(&mut body, 3).expect("decodes");
+        assert_eq!(versions.error_code, 0);
+        assert_eq!(versions.api_keys.len(), api::APIS.len());
+        let (id, mut body) = answer(&mut client, ApiKey::Metadata, 12)
+            .await
+            .expect("Metadata answered");
+        assert_eq!(id, 2);
+        let metadata = MetadataResponse::decode(&mut body, 12).expect("decodes");
+        assert_eq!(metadata.brokers.len(), 1);
+
+        drop(client);
+        served.await.expect("connection ends when the client goes");
+    }
+
+    #[tokio::test]
+    async fn before_authentication_only_api_versions_is_served() {
+        let broker = test_broker().await;
+        let (mut client, served, _shutdown) = open(&broker, SecurityProtocol::SaslPlaintext).await;
+        client.write_all(&api_versions()).await.expect("write");
+        let (id, _) = answer(&mut client, ApiKey::ApiVersions, 3)
+            .await
+            .expect("ApiVersions answered before authentication");
+        assert_eq!(id, 1);
+
+        client.write_all(&metadata()).await.expect("write");
+        assert!(
+            answer(&mut client, ApiKey::Metadata, 12).await.is_none(),
+            "Metadata before authentication closes the connection"
+        );
+        served.await.expect("connection closed by the broker");
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_an_idle_connection() {
+        let broker = test_broker().await;
+        let (mut client, served, shutdown) = open(&broker, SecurityProtocol::Plaintext).await;
+        shutdown.send(true).expect("connection listens");
+        served.await.expect("connection ends on shutdown");
+        let mut rest = Vec::new();
+        assert_eq!(client.read_to_end(&mut rest).await.expect("eof"), 0);
+    }
+}

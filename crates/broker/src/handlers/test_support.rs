@@ -27,6 +27,13 @@ impl Deref for TestBroker {
     }
 }
 
+impl TestBroker {
+    /// The broker as a connection holds it.
+    pub(crate) fn shared(&self) -> std::sync::Arc<Broker> {
+        self.running.broker().clone()
+    }
+}
+
 pub(crate) async fn test_broker() -> TestBroker {
     test_broker_with(|config| config).await
 }
