@@ -112,12 +112,11 @@ impl Script {
     ) -> anyhow::Result<Option<ResponseKind>> {
         let name = format!("{key:?} v{version} {case}");
         let answer = self.connection.send(key, version, &request).await?;
-        let (lines, response) = match answer {
-            Answer::Response(response) => (normalize(&format!("{response:#?}")), Some(response)),
-            Answer::Closed => (vec!["(connection closed)".to_string()], None),
-        };
-        self.outcomes.push((name, lines));
-        Ok(response)
+        self.outcomes.push((name, lines_of(&answer)));
+        Ok(match answer {
+            Answer::Response(response) => Some(response),
+            Answer::Closed => None,
+        })
     }
 
     pub async fn run(&mut self) -> anyhow::Result<()> {
@@ -178,11 +177,7 @@ impl Script {
     }
 
     fn record(&mut self, name: String, answer: Answer) {
-        let lines = match answer {
-            Answer::Response(response) => normalize(&format!("{response:#?}")),
-            Answer::Closed => vec!["(connection closed)".to_string()],
-        };
-        self.outcomes.push((name, lines));
+        self.outcomes.push((name, lines_of(&answer)));
     }
 
     /// The main topic, created at the newest CreateTopics both serve, with
@@ -263,6 +258,14 @@ impl Script {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// An answer as the lines compared across brokers.
+fn lines_of(answer: &Answer) -> Vec<String> {
+    match answer {
+        Answer::Response(response) => normalize(&format!("{response:#?}")),
+        Answer::Closed => vec!["(connection closed)".to_string()],
     }
 }
 
