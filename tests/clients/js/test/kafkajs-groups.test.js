@@ -9,6 +9,7 @@ const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const { Kafka, logLevel } = require('kafkajs')
+const { createReadyTopic } = require('../lib/topics')
 
 const BOOTSTRAP = process.env.FJORD_BOOTSTRAP
 if (!BOOTSTRAP) throw new Error('FJORD_BOOTSTRAP is not set: run tests/clients/run.sh, which starts a broker')
@@ -37,7 +38,7 @@ after(async () => {
 test('two consumers in a group get every record once; admin sees the group', async () => {
   const topic = `kjs-groups-${crypto.randomBytes(5).toString('hex')}`
   const groupId = `kjs-${crypto.randomBytes(4).toString('hex')}`
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }] })
+  await createReadyTopic(admin, { topic, numPartitions: PARTITIONS })
   const producer = kafka.producer()
   await producer.connect()
   const messages = Array.from({ length: N }, (_, i) => ({ key: `k${i % 13}`, value: `v${i}` }))

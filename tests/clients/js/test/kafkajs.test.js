@@ -12,6 +12,7 @@ const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const { Kafka, CompressionTypes, ConfigResourceTypes, logLevel } = require('kafkajs')
+const { createReadyTopic, waitServed } = require('../lib/topics')
 
 const BOOTSTRAP = process.env.FJORD_BOOTSTRAP
 if (!BOOTSTRAP) throw new Error('FJORD_BOOTSTRAP is not set: run tests/clients/run.sh, which starts a broker')
@@ -142,7 +143,7 @@ for (const [acks, compression, cname] of [
 ]) {
   test(`producer acks=${acks} compression=${cname}: records read back exactly`, async () => {
     const topic = uniqueTopic(`kjs-${cname}`)
-    assert.equal(await admin.createTopics({ topics: [{ topic, numPartitions: 4 }], waitForLeaders: true }), true)
+    assert.equal(await createReadyTopic(admin, { topic, numPartitions: 4 }), true)
     const messages = makeMessages(N, 'kjs')
     const meta = await producer.send({ topic, acks, compression, messages })
     assert.equal(meta.length, 4, 'one RecordMetadata per partition')
@@ -222,7 +223,7 @@ test('admin: createTopics with config, validateOnly, duplicate, listTopics, meta
 
 test('admin: fetchTopicOffsets, fetchTopicOffsetsByTimestamp, deleteTopicRecords', async () => {
   const topic = uniqueTopic('kjs-off')
-  await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true })
+  await createReadyTopic(admin, { topic, numPartitions: 2 })
   const base = Date.now() - 3600_000
   const messages = Array.from({ length: 30 }, (_, i) => ({ partition: 0, value: `m${i}`, timestamp: String(base + 1000 * i) }))
   await producer.send({ topic, acks: -1, messages })
@@ -280,8 +281,9 @@ async function fetchAllFrom(topic, partition, start, expected) {
 
 test('admin: createPartitions then produce to the new partition', async () => {
   const topic = uniqueTopic('kjs-parts')
-  await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true })
+  await createReadyTopic(admin, { topic, numPartitions: 2 })
   await admin.createPartitions({ topicPartitions: [{ topic, count: 5 }] }) // resolves to undefined in 2.2.4
+  await waitServed(admin, topic, 5)
   const md = await admin.fetchTopicMetadata({ topics: [topic] })
   assert.equal(md.topics[0].partitions.length, 5)
   const meta = await producer.send({ topic, acks: -1, messages: [{ partition: 4, value: 'p4-0' }, { partition: 4, value: 'p4-1' }] })
@@ -308,7 +310,7 @@ test('findGroupCoordinator answers a success as Kafka 4.1 does', async () => {
 
 test('admin: deleteTopics', async () => {
   const topic = uniqueTopic('kjs-del')
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+  await createReadyTopic(admin, { topic, numPartitions: 1 })
   assert.ok((await admin.listTopics()).includes(topic))
   await admin.deleteTopics({ topics: [topic], timeout: 10000 })
   let names = await admin.listTopics()
