@@ -101,7 +101,7 @@ fn main() -> anyhow::Result<()> {
     report.emit(json!({"workload": "ceiling", "loopback_tcp_mb_per_s": round(loopback)}));
 
     let mut started = None;
-    let bootstrap = match &args.bootstrap {
+    let mut bootstrap = match &args.bootstrap {
         Some(b) => {
             if let Some(pid) = args.broker_pid {
                 report.watch_broker(pid);
@@ -243,6 +243,8 @@ fn main() -> anyhow::Result<()> {
             let (restarted, startup) = BrokerProcess::start(&binary, &dir)?;
             row["startup_ms"] = json!(round(startup.as_secs_f64() * 1000.0));
             report.watch_broker(restarted.pid());
+            // the restarted broker listens on a port of its own
+            bootstrap = restarted.bootstrap.clone();
             started = Some(restarted);
         }
         report.emit(row);
