@@ -50,11 +50,12 @@ fn create_directly(data_dir: &Path, shape: &Shape) -> anyhow::Result<Duration> {
         for t in 0..shape.topics {
             let name = shape.topic(t);
             let id = uuid::Uuid::new_v4();
-            meta.put_topic(TopicMeta {
+            meta.create_topic(TopicMeta {
                 name: name.clone(),
                 id,
                 partitions: shape.partitions_per_topic,
                 configs: BTreeMap::new(),
+                version: 0,
             })
             .await?;
             for p in 0..shape.partitions_per_topic {

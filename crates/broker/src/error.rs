@@ -37,6 +37,11 @@ impl From<StorageError> for ApiError {
             StorageError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
             // Another writer moved the group's state on: it is coordinated elsewhere.
             StorageError::StaleGroupState { .. } => ResponseError::NotCoordinator,
+            StorageError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+            // Another writer kept changing the topic while this change was
+            // retried; NOT_CONTROLLER is the retriable answer Kafka gives
+            // when its view of the metadata is behind.
+            StorageError::StaleTopic { .. } => ResponseError::NotController,
             StorageError::Metadata(_) | StorageError::Io(_) => {
                 tracing::error!(error = %err, "storage failure");
                 ResponseError::KafkaStorageError

@@ -50,6 +50,7 @@ pub fn consumer_offsets(id: Uuid, partitions: i32) -> TopicMeta {
         id,
         partitions,
         configs,
+        version: 0,
     }
 }
 

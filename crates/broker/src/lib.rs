@@ -15,7 +15,10 @@ pub mod handlers;
 pub mod internal_topics;
 pub mod request_context;
 pub mod server;
+pub mod topic_rules;
 pub mod topics;
+#[cfg(test)]
+mod topics_cas_tests;
 #[cfg(test)]
 mod topics_tests;
 

@@ -7,40 +7,35 @@ use std::sync::Arc;
 
 use fjord_storage::meta::{MetadataStore, TopicMeta};
 use fjord_storage::offsets::OffsetStore;
-use fjord_storage::{LogConfig, LogStore, PartitionLog, TopicIdPartition};
+use fjord_storage::{LogConfig, LogStore, PartitionLog, StorageError, TopicIdPartition};
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use crate::configs::{validate_topic_config, StaticConfigs};
 use crate::error::{ApiError, ApiResult};
 use crate::internal_topics::{self, is_internal, CONSUMER_OFFSETS};
+use crate::topic_rules::{already_exists, check_growth, too_many_partitions};
+pub use crate::topic_rules::{
+    validate_topic_name, MAX_PARTITIONS_PER_REQUEST, MAX_TOPICS_AUTO_CREATED_PER_REQUEST,
+    MAX_TOPIC_NAME_LEN,
+};
 
-pub const MAX_TOPIC_NAME_LEN: usize = 249;
-/// Partitions one request may create, as Kafka's controller caps them: each
-/// is a directory and open files, so a request must not ask for millions.
-pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
-/// Topics one Metadata request may auto-create. A request naming 100,000
-/// unknown topics created them all (and ran the broker out of file
-/// handles); the names past the cap are answered LEADER_NOT_AVAILABLE, the
-/// answer Kafka gives for a topic still being created, which every client
-/// retries with a fresh Metadata request, so a client that really wants many
-/// topics gets them a hundred per round trip.
-pub const MAX_TOPICS_AUTO_CREATED_PER_REQUEST: usize = 100;
-
-fn too_many_partitions() -> ApiError {
-    ApiError::new(
-        ResponseError::InvalidPartitions,
-        "Excessively large number of partitions per request.",
-    )
-}
-
+/// How often a change of a topic that another writer changed first is
+/// re-read and tried again before the request is answered NOT_CONTROLLER
+/// (retriable): each retry means someone else's write succeeded, so this is
+/// only reached under a storm of changes to one topic.
+const STALE_RETRIES: usize = 5;
 pub struct TopicRegistry {
     meta: Arc<dyn MetadataStore>,
     logs: Arc<dyn LogStore>,
     /// Committed offsets, dropped with their topic.
     offsets: Arc<dyn OffsetStore>,
     statics: StaticConfigs,
-    /// Serialises topic creation, deletion and growth.
+    /// Serialises this broker's topic creation, deletion and growth, which
+    /// change its log directories as well as the metadata. Between writers
+    /// that share the metadata store (later, several brokers) the store's
+    /// compare-and-set decides: a creation of a name taken meanwhile fails,
+    /// a change based on a stale read is re-read and tried again.
     changes: tokio::sync::Mutex<()>,
     /// `__consumer_offsets` as it is listed (see `internal_topics`).
     consumer_offsets: TopicMeta,
@@ -192,10 +187,7 @@ impl TopicRegistry {
         if name == CONSUMER_OFFSETS {
             // Listed as existing, so Kafka's answer once any group has used
             // the cluster.
-            return Err(ApiError::new(
-                ResponseError::TopicAlreadyExists,
-                format!("Topic '{name}' already exists."),
-            ));
+            return Err(already_exists(name));
         }
         if is_internal(name) {
             return Err(internal_topics::change_refused(name, "created"));
@@ -214,29 +206,34 @@ impl TopicRegistry {
         }
         let _guard = self.changes.lock().await;
         if self.meta.topic(name).is_some() {
-            return Err(ApiError::new(
-                ResponseError::TopicAlreadyExists,
-                format!("Topic '{name}' already exists."),
-            ));
+            return Err(already_exists(name));
         }
         let topic = TopicMeta {
             name: name.to_string(),
             id: Uuid::new_v4(),
             partitions,
             configs,
+            version: 0,
         };
         if validate_only {
             return Ok(topic);
         }
         // All or nothing: the logs first (a directory already under this
         // name is moved aside, never reused), then the metadata; if either
-        // fails, the logs made are removed again.
+        // fails (another writer of the store took the name meanwhile, say),
+        // the logs made are removed again.
         let config = self.log_config(&topic);
         self.create_logs(&topic, 0..partitions, &config).await?;
-        if let Err(err) = self.meta.put_topic(topic.clone()).await {
-            self.remove_logs(&topic, 0..partitions).await;
-            return Err(err.into());
-        }
+        let topic = match self.meta.create_topic(topic.clone()).await {
+            Ok(stored) => stored,
+            Err(err) => {
+                self.remove_logs(&topic, 0..partitions).await;
+                return Err(match err {
+                    StorageError::TopicExists(_) => already_exists(name),
+                    other => other.into(),
+                });
+            }
+        };
         tracing::info!(topic = name, partitions, id = %topic.id, "created topic");
         Ok(topic)
     }
@@ -262,15 +259,25 @@ impl TopicRegistry {
             return Err(internal_topics::change_refused(name, "deleted"));
         }
         let _guard = self.changes.lock().await;
-        let topic = self.meta.topic(name).ok_or_else(|| {
-            ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("Topic '{name}' does not exist."),
-            )
-        })?;
-        // Metadata first: once the topic is gone from it, a crash leaves only
-        // orphan data, which `create` clears before reusing the name.
-        self.meta.delete_topic(name).await?;
+        let mut attempts = 0;
+        let topic = loop {
+            let topic = self.meta.topic(name).ok_or_else(|| {
+                ApiError::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("Topic '{name}' does not exist."),
+                )
+            })?;
+            // Metadata first: once the topic is gone from it, a crash leaves
+            // only orphan data, which `create` clears before reusing the name.
+            match self.meta.delete_topic(name, topic.version).await {
+                Ok(()) => break topic,
+                // Changed by another writer since read: delete what is
+                // there now (Kafka deletes the topic the name holds), or
+                // answer that it is gone.
+                Err(StorageError::StaleTopic { .. }) if attempts < STALE_RETRIES => attempts += 1,
+                Err(err) => return Err(err.into()),
+            }
+        };
         for partition in 0..topic.partitions {
             self.logs.delete_partition(topic.id, partition).await?;
         }
@@ -279,7 +286,11 @@ impl TopicRegistry {
         Ok(topic)
     }
 
-    /// Grows a topic to `total` partitions.
+    /// Grows a topic to `total` partitions. A topic another writer changed
+    /// between read and write is read again and the request judged anew,
+    /// as Kafka's controller judges requests one after another: of two
+    /// requests for the same count, the second is told the topic already
+    /// has it.
     pub async fn add_partitions(
         &self,
         name: &str,
@@ -293,43 +304,38 @@ impl TopicRegistry {
             ));
         }
         let _guard = self.changes.lock().await;
-        let mut topic = self.meta.topic(name).ok_or_else(|| {
-            ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("The topic '{name}' does not exist."),
-            )
-        })?;
-        if total == topic.partitions {
-            return Err(ApiError::new(
-                ResponseError::InvalidPartitions,
-                format!("Topic already has {total} partitions."),
-            ));
+        let mut attempts = 0;
+        loop {
+            let topic = self.meta.topic(name).ok_or_else(|| {
+                ApiError::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("The topic '{name}' does not exist."),
+                )
+            })?;
+            check_growth(&topic, total)?;
+            if validate_only {
+                return Ok(());
+            }
+            let config = self.log_config(&topic);
+            let added = topic.partitions..total;
+            self.create_logs(&topic, added.clone(), &config).await?;
+            let grown = TopicMeta {
+                partitions: total,
+                ..topic.clone()
+            };
+            match self.meta.update_topic(grown).await {
+                Ok(_) => return Ok(()),
+                Err(err) => {
+                    self.remove_logs(&topic, added).await;
+                    match err {
+                        StorageError::StaleTopic { .. } if attempts < STALE_RETRIES => {
+                            attempts += 1
+                        }
+                        other => return Err(other.into()),
+                    }
+                }
+            }
         }
-        if total < topic.partitions {
-            return Err(ApiError::new(
-                ResponseError::InvalidPartitions,
-                format!(
-                    "Topic currently has {} partitions, which is higher than the requested {total}.",
-                    topic.partitions
-                ),
-            ));
-        }
-        if total - topic.partitions > MAX_PARTITIONS_PER_REQUEST {
-            return Err(too_many_partitions());
-        }
-        if validate_only {
-            return Ok(());
-        }
-        let config = self.log_config(&topic);
-        let added = topic.partitions..total;
-        self.create_logs(&topic, added.clone(), &config).await?;
-        let before = topic.clone();
-        topic.partitions = total;
-        if let Err(err) = self.meta.put_topic(topic).await {
-            self.remove_logs(&before, added).await;
-            return Err(err.into());
-        }
-        Ok(())
     }
 
     /// Creates the logs of `partitions`, all or none: after the first
@@ -370,33 +376,4 @@ impl TopicRegistry {
             }
         }
     }
-}
-
-/// Kafka's rule: 1–249 characters of ASCII letters, digits, '.', '_' and '-',
-/// and neither "." nor "..".
-pub fn validate_topic_name(name: &str) -> ApiResult<()> {
-    let invalid = |why: &str| {
-        ApiError::new(
-            ResponseError::InvalidTopicException,
-            format!("Topic name \"{name}\" is illegal, {why}"),
-        )
-    };
-    if name.is_empty() {
-        return Err(invalid("it can't be empty"));
-    }
-    if name == "." || name == ".." {
-        return Err(invalid("it cannot be \".\" or \"..\""));
-    }
-    if name.len() > MAX_TOPIC_NAME_LEN {
-        return Err(invalid("it can't be longer than 249 characters"));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return Err(invalid(
-            "it contains a character other than ASCII alphanumerics, '.', '_' and '-'",
-        ));
-    }
-    Ok(())
 }

@@ -36,4 +36,16 @@ pub enum StorageError {
         expected: u64,
         actual: u64,
     },
+    /// A topic creation named a topic that exists.
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    /// A compare-and-set write of a topic named a version that is no longer
+    /// the stored one (0: the topic is gone, or its name now belongs to
+    /// another topic): someone else changed it since it was read.
+    #[error("topic '{topic}': stored version is {actual}, the write expected {expected}")]
+    StaleTopic {
+        topic: String,
+        expected: u64,
+        actual: u64,
+    },
 }

@@ -6,6 +6,11 @@
 //! changes are rare and small, so rewriting the whole document is cheaper than
 //! a database dependency; high-rate state (committed offsets) will get its own
 //! log.
+//!
+//! Topic writes are compare-and-set, as group-state writes are: a creation
+//! succeeds only if the name is free, a change or deletion only if the
+//! topic's version is still the one the writer read. Several brokers can
+//! then share one store without one overwriting another's change unseen.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -24,6 +29,13 @@ pub struct TopicMeta {
     pub partitions: i32,
     /// Topic-level config overrides, by Kafka name.
     pub configs: BTreeMap<String, String>,
+    /// Moves on with every write of the topic; the store sets it (a value
+    /// given to `create_topic` is ignored). Versions come from one counter
+    /// per store, so a topic deleted and created again never repeats a
+    /// version its predecessor had. 0 for a topic never stored (files
+    /// written before versions existed are numbered when loaded).
+    #[serde(default)]
+    pub version: u64,
 }
 
 #[async_trait]
@@ -37,9 +49,18 @@ pub trait MetadataStore: Send + Sync {
     fn topic_id(&self, name: &str) -> Option<Uuid> {
         self.topic(name).map(|topic| topic.id)
     }
-    /// Creates or replaces the topic (matched by name).
-    async fn put_topic(&self, topic: TopicMeta) -> Result<()>;
-    async fn delete_topic(&self, name: &str) -> Result<()>;
+    /// Stores a new topic if no topic has its name (else
+    /// [`TopicExists`](StorageError::TopicExists)); returns it as stored,
+    /// with its version.
+    async fn create_topic(&self, topic: TopicMeta) -> Result<TopicMeta>;
+    /// Replaces the topic of the same name and id if its stored version is
+    /// still `topic.version`, else fails with
+    /// [`StaleTopic`](StorageError::StaleTopic) and changes nothing. Returns
+    /// it as stored, with its new version.
+    async fn update_topic(&self, topic: TopicMeta) -> Result<TopicMeta>;
+    /// Removes the topic if its stored version is still `version` (else
+    /// [`StaleTopic`](StorageError::StaleTopic)).
+    async fn delete_topic(&self, name: &str, version: u64) -> Result<()>;
     /// The id of an internal topic served without an entry in `topics`
     /// (`__consumer_offsets`): made on first use and kept, as a topic keeps
     /// its id.
@@ -52,6 +73,9 @@ struct Document {
     topics: BTreeMap<String, TopicMeta>,
     #[serde(default)]
     internal_topic_ids: BTreeMap<String, Uuid>,
+    /// The last topic version handed out.
+    #[serde(default)]
+    last_version: u64,
     /// Topic id → name, derived from `topics` (requests since Fetch v13 and
     /// Produce v13 name topics by id).
     #[serde(skip)]
@@ -65,6 +89,30 @@ impl Document {
             .values()
             .map(|t| (t.id, t.name.clone()))
             .collect();
+    }
+
+    fn next_version(&mut self) -> u64 {
+        self.last_version += 1;
+        self.last_version
+    }
+
+    /// Refuses a write that expected `expected` of topic `name` (with id
+    /// `id`, when the writer knows it) unless that is what is stored.
+    fn check_version(&self, name: &str, id: Option<Uuid>, expected: u64) -> Result<()> {
+        let actual = match self.topics.get(name) {
+            Some(stored) if id.is_none_or(|id| id == stored.id) => stored.version,
+            // The name now belongs to another topic (deleted and created
+            // again), or to none.
+            _ => 0,
+        };
+        if actual != expected || expected == 0 {
+            return Err(StorageError::StaleTopic {
+                topic: name.to_string(),
+                expected,
+                actual,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -116,10 +164,13 @@ impl FileMetadataStore {
         })
     }
 
-    async fn update(&self, change: impl FnOnce(&mut Document)) -> Result<()> {
+    /// Applies `change` to a copy of the document and makes that the stored
+    /// document; if `change` refuses, nothing is written. Writers take turns,
+    /// so what `change` checks is still true when its result is stored.
+    async fn update<T>(&self, change: impl FnOnce(&mut Document) -> Result<T>) -> Result<T> {
         let _writer = self.write_lock.lock().await;
         let mut next = self.doc.lock().clone();
-        change(&mut next);
+        let outcome = change(&mut next)?;
         next.index_ids();
         let path = self.path.clone();
         let to_write = next.clone();
@@ -127,7 +178,7 @@ impl FileMetadataStore {
             .await
             .map_err(|e| StorageError::Metadata(format!("metadata writer failed: {e}")))??;
         *self.doc.lock() = next;
-        Ok(())
+        Ok(outcome)
     }
 }
 
@@ -157,16 +208,39 @@ impl MetadataStore for FileMetadataStore {
             .cloned()
     }
 
-    async fn put_topic(&self, topic: TopicMeta) -> Result<()> {
+    async fn create_topic(&self, mut topic: TopicMeta) -> Result<TopicMeta> {
         self.update(|doc| {
-            doc.topics.insert(topic.name.clone(), topic);
+            if doc.topics.contains_key(&topic.name) {
+                return Err(StorageError::TopicExists(topic.name.clone()));
+            }
+            if let Some(holder) = doc.names_by_id.get(&topic.id) {
+                return Err(StorageError::Metadata(format!(
+                    "topic id {} already belongs to topic '{holder}'",
+                    topic.id
+                )));
+            }
+            topic.version = doc.next_version();
+            doc.topics.insert(topic.name.clone(), topic.clone());
+            Ok(topic)
         })
         .await
     }
 
-    async fn delete_topic(&self, name: &str) -> Result<()> {
+    async fn update_topic(&self, mut topic: TopicMeta) -> Result<TopicMeta> {
         self.update(|doc| {
+            doc.check_version(&topic.name, Some(topic.id), topic.version)?;
+            topic.version = doc.next_version();
+            doc.topics.insert(topic.name.clone(), topic.clone());
+            Ok(topic)
+        })
+        .await
+    }
+
+    async fn delete_topic(&self, name: &str, version: u64) -> Result<()> {
+        self.update(|doc| {
+            doc.check_version(name, None, version)?;
             doc.topics.remove(name);
+            Ok(())
         })
         .await
     }
@@ -178,6 +252,7 @@ impl MetadataStore for FileMetadataStore {
         let id = Uuid::new_v4();
         self.update(|doc| {
             doc.internal_topic_ids.entry(name.to_string()).or_insert(id);
+            Ok(())
         })
         .await?;
         self.doc
@@ -228,7 +303,29 @@ fn parse_document(path: &Path, bytes: &[u8]) -> Result<Document> {
     if doc.names_by_id.len() != doc.topics.len() {
         return Err(refuse("gives two topics the same id".to_string()));
     }
+    number_unversioned_topics(&mut doc);
     Ok(doc)
+}
+
+/// Files written before topics had versions (and hand-edited ones) are
+/// taken as they are: each topic without a version gets a fresh one, and the
+/// counter never hands out a version a topic already has. Nothing is written
+/// back until the next change.
+fn number_unversioned_topics(doc: &mut Document) {
+    let highest = doc.topics.values().map(|t| t.version).max().unwrap_or(0);
+    doc.last_version = doc.last_version.max(highest);
+    let unversioned: Vec<String> = doc
+        .topics
+        .values()
+        .filter(|t| t.version == 0)
+        .map(|t| t.name.clone())
+        .collect();
+    for name in unversioned {
+        let version = doc.next_version();
+        if let Some(topic) = doc.topics.get_mut(&name) {
+            topic.version = version;
+        }
+    }
 }
 
 /// With no metadata file, the data dir must hold no data either: partition

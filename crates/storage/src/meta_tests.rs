@@ -12,18 +12,11 @@ async fn topics_and_cluster_id_survive_reopen() {
         id: Uuid::new_v4(),
         partitions: 3,
         configs: [("retention.ms".to_string(), "1000".to_string())].into(),
+        version: 0,
     };
-    store.put_topic(topic.clone()).await.unwrap();
-    store
-        .put_topic(TopicMeta {
-            name: "gone".into(),
-            id: Uuid::new_v4(),
-            partitions: 1,
-            configs: BTreeMap::new(),
-        })
-        .await
-        .unwrap();
-    store.delete_topic("gone").await.unwrap();
+    let topic = store.create_topic(topic).await.unwrap();
+    let gone = store.create_topic(new_topic("gone", 1)).await.unwrap();
+    store.delete_topic("gone", gone.version).await.unwrap();
     drop(store);
 
     let reopened = FileMetadataStore::open(dir.path(), Some("ignored")).unwrap();
@@ -123,4 +116,128 @@ fn damaged_or_contradictory_documents_are_refused() {
         FileMetadataStore::open(dir.path(), None).unwrap().topics()[0].partitions,
         2
     );
+}
+
+fn new_topic(name: &str, partitions: i32) -> TopicMeta {
+    TopicMeta {
+        name: name.into(),
+        id: Uuid::new_v4(),
+        partitions,
+        configs: BTreeMap::new(),
+        version: 0,
+    }
+}
+
+#[tokio::test]
+async fn creation_succeeds_only_for_a_free_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileMetadataStore::open(dir.path(), None).unwrap();
+    let first = store.create_topic(new_topic("t", 1)).await.unwrap();
+    assert!(first.version > 0);
+    let second = store.create_topic(new_topic("t", 5)).await;
+    assert!(
+        matches!(&second, Err(StorageError::TopicExists(name)) if name == "t"),
+        "{second:?}"
+    );
+    assert_eq!(store.topic("t"), Some(first.clone()));
+    // An id already taken is refused too: ids name partitions on disk.
+    let same_id = TopicMeta {
+        id: first.id,
+        ..new_topic("u", 1)
+    };
+    assert!(store.create_topic(same_id).await.is_err());
+    assert_eq!(store.topic("u"), None);
+}
+
+#[tokio::test]
+async fn updates_and_deletions_need_the_current_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileMetadataStore::open(dir.path(), None).unwrap();
+    let read = store.create_topic(new_topic("t", 1)).await.unwrap();
+
+    let grown = store
+        .update_topic(TopicMeta {
+            partitions: 3,
+            ..read.clone()
+        })
+        .await
+        .unwrap();
+    assert!(grown.version > read.version);
+    // A writer still holding the first read loses: its change is refused
+    // and the stored topic keeps the winner's.
+    let lost = store
+        .update_topic(TopicMeta {
+            partitions: 2,
+            ..read.clone()
+        })
+        .await;
+    assert!(
+        matches!(lost, Err(StorageError::StaleTopic { expected, actual, .. })
+            if expected == read.version && actual == grown.version),
+        "{lost:?}"
+    );
+    assert!(matches!(
+        store.delete_topic("t", read.version).await,
+        Err(StorageError::StaleTopic { .. })
+    ));
+    assert_eq!(store.topic("t").unwrap().partitions, 3);
+
+    store.delete_topic("t", grown.version).await.unwrap();
+    assert!(matches!(
+        store.delete_topic("t", grown.version).await,
+        Err(StorageError::StaleTopic { actual: 0, .. })
+    ));
+    // A topic created again under the name is another topic: a write based
+    // on the old one is stale even where the versions happen to meet.
+    let again = store.create_topic(new_topic("t", 1)).await.unwrap();
+    assert!(again.version > grown.version);
+    let stale = store
+        .update_topic(TopicMeta {
+            version: again.version,
+            ..grown.clone()
+        })
+        .await;
+    assert!(matches!(
+        stale,
+        Err(StorageError::StaleTopic { actual: 0, .. })
+    ));
+    // An update of a topic never stored is refused.
+    assert!(matches!(
+        store.update_topic(new_topic("never", 1)).await,
+        Err(StorageError::StaleTopic { .. })
+    ));
+    assert_eq!(store.topic("t"), Some(again));
+}
+
+#[tokio::test]
+async fn versions_survive_reopen_and_files_without_versions_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    // As written before topics had versions.
+    write_doc(
+        dir.path(),
+        &format!(
+            "{{\"cluster_id\":\"c\",\"topics\":{{\
+             \"a\":{{\"name\":\"a\",\"id\":\"{a}\",\"partitions\":2,\"configs\":{{}}}},\
+             \"b\":{{\"name\":\"b\",\"id\":\"{b}\",\"partitions\":1,\"configs\":{{}}}}}}}}"
+        ),
+    );
+    let store = FileMetadataStore::open(dir.path(), None).unwrap();
+    let (old_a, old_b) = (store.topic("a").unwrap(), store.topic("b").unwrap());
+    assert_eq!((old_a.partitions, old_b.partitions), (2, 1));
+    assert!(old_a.version > 0 && old_b.version > 0 && old_a.version != old_b.version);
+    let grown = store
+        .update_topic(TopicMeta {
+            partitions: 4,
+            ..old_a.clone()
+        })
+        .await
+        .unwrap();
+    assert!(grown.version > old_a.version.max(old_b.version));
+    drop(store);
+
+    let reopened = FileMetadataStore::open(dir.path(), None).unwrap();
+    assert_eq!(reopened.topic("a"), Some(grown.clone()));
+    let created = reopened.create_topic(new_topic("c", 1)).await.unwrap();
+    assert!(created.version > grown.version);
 }

@@ -39,6 +39,8 @@ pub mod produce;
 pub mod sync_group;
 #[cfg(test)]
 pub(crate) mod test_support;
+#[cfg(test)]
+mod topic_races_tests;
 
 /// Kafka's "authorized operations not requested" value.
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
