@@ -9,15 +9,18 @@
 pub mod batch;
 pub mod config;
 pub mod decompress;
+pub mod engine;
 pub mod error;
 mod group_commit;
 pub mod kafka_uuid;
 pub mod local;
 pub mod local_offsets;
+pub mod log;
 pub mod meta;
 pub mod offsets;
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -26,6 +29,14 @@ use uuid::Uuid;
 
 pub use config::{LogConfig, TimestampType};
 pub use error::{Result, StorageError};
+
+/// Wall-clock milliseconds since the epoch (Kafka's timestamp unit).
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// How long an append waits before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +96,7 @@ pub struct TimestampOffset {
 #[async_trait]
 pub trait PartitionLog: Send + Sync {
     /// Appends one or more magic-v2 record batches exactly as a producer sent
-    /// them. Validates every batch (magic, length, CRC32C, record count,
+    /// them ([`log::Log`] implements it over an engine). Validates every batch (magic, length, CRC32C, record count,
     /// `max.message.bytes`), assigns offsets and stores them. All or nothing:
     /// if any batch is invalid nothing is written.
     async fn append(&self, batches: Bytes, durability: Durability) -> Result<AppendOutcome>;

@@ -2,9 +2,10 @@
 
 use bytes::Bytes;
 use fjord_storage::batch::{
-    batches, validate_batch, validate_batches, BatchHeaderMut, BatchView, ATTRIBUTES_OFFSET,
-    CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, MAGIC_OFFSET, RECORD_COUNT_OFFSET,
+    batches, BatchHeaderMut, BatchView, ATTRIBUTES_OFFSET, CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET,
+    MAGIC_OFFSET, RECORD_COUNT_OFFSET,
 };
+use fjord_storage::log::validate::{validate_batch, validate_batches};
 use fjord_storage::StorageError;
 use fjord_testkit::batches::{batch, ALL_COMPRESSIONS};
 use kafka_protocol::records::{Compression, RecordBatchDecoder};

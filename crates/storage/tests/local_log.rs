@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use fjord_storage::batch::{batches, BatchView};
+use fjord_storage::engine::PartitionEngine;
 use fjord_storage::local::LocalLogStore;
 use fjord_storage::TopicIdPartition;
 use fjord_storage::{
@@ -442,14 +443,14 @@ async fn segment_ms_rolls_in_housekeeping() {
 async fn concurrent_synced_appends_share_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalLogStore::open(dir.path().to_path_buf()).unwrap();
-    store
+    let log = store
         .open_partition(
             &TopicIdPartition::new(TOPIC_ID, TOPIC, 3),
             LogConfig::default(),
         )
         .await
         .unwrap();
-    let log = store.local_partition(TOPIC_ID, 3).unwrap();
+    let local = store.local_partition(TOPIC_ID, 3).unwrap();
     let appends = 200;
     let tasks: Vec<_> = (0..appends)
         .map(|_| {
@@ -466,7 +467,7 @@ async fn concurrent_synced_appends_share_fsyncs() {
     }
     offsets.sort();
     assert_eq!(offsets, (0..appends as i64).collect::<Vec<_>>());
-    let fsyncs = log.fsync_count();
+    let fsyncs = local.fsync_count();
     assert!(
         fsyncs >= 1 && fsyncs < appends,
         "{fsyncs} fsyncs for {appends} appends"
@@ -553,6 +554,7 @@ async fn housekeeping_loads_partitions_found_at_start_up_and_applies_retention()
     let local = store.local_partition(TOPIC_ID, 3).unwrap();
     store.run_housekeeping().await.unwrap();
     assert_eq!(segment_files(dir.path()), vec!["00000000000000000006.log"]);
-    assert_eq!(local.log_start_offset(), 6);
-    assert_eq!(local.high_watermark(), 6);
+    let offsets = local.offsets();
+    assert_eq!(offsets.log_start_offset, 6);
+    assert_eq!(offsets.high_watermark, 6);
 }

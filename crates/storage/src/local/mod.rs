@@ -12,11 +12,16 @@
 //! The store keys partitions by topic id; a directory is served only for the
 //! id in its `partition.metadata` (see `partition_metadata`).
 //!
+//! This is an engine under the [`Log`](crate::log::Log): batches reach it
+//! validated and with their offsets assigned (see `append`).
+//!
 //! The `.log` file is the only source of truth: indexes are hints that
 //! recovery checks and rebuilds, and every read re-checks batch headers.
 
+mod append;
 mod blocking;
 mod file_cache;
+mod flush;
 mod index;
 mod load_segment;
 mod log_start;
@@ -27,6 +32,7 @@ mod recovery;
 mod retention;
 mod scan;
 mod segment;
+mod state;
 mod store;
 mod timestamp;
 
@@ -37,9 +43,9 @@ pub use store::LocalLogStore;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::StorageError;
+pub(crate) use crate::now_ms;
 
 pub(crate) const LOG_SUFFIX: &str = "log";
 pub(crate) const OFFSET_INDEX_SUFFIX: &str = "index";
@@ -50,14 +56,6 @@ pub(crate) const DELETE_DIR_SUFFIX: &str = "-delete";
 /// place (Kafka's name for logs no topic owns). Kept for the operator, never
 /// loaded.
 pub(crate) const STRAY_DIR_SUFFIX: &str = "-stray";
-
-/// Wall-clock milliseconds since the epoch (Kafka's timestamp unit).
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// `<dir>/<base offset, 20 digits>.<suffix>`, Kafka's segment file naming.
 pub(crate) fn segment_file_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {

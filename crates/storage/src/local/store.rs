@@ -12,6 +12,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::config::LogConfig;
+use crate::engine::PartitionEngine;
 use crate::error::{Result, StorageError};
 use crate::local::blocking::{run_blocking, IoClass};
 use crate::local::partition::{LocalPartitionLog, PartitionState};
@@ -21,16 +22,25 @@ use crate::local::{
     io_context, is_valid_topic_name, parse_partition_dir_name, partition_dir_name, sync_dir,
     DELETE_DIR_SUFFIX, STRAY_DIR_SUFFIX,
 };
+use crate::log::Log;
 use crate::{LogStore, PartitionLog, TopicIdPartition};
 
 /// `(topic name, partition)`: a directory's name.
 type DirKey = (String, i32);
 
+/// A partition's engine, and the `Log` over it that appends go through
+/// (one per partition: it holds the append order).
+#[derive(Clone)]
+struct Held {
+    engine: Arc<LocalPartitionLog>,
+    log: Arc<Log>,
+}
+
 /// The logs, keyed by topic id, and the directories found at start-up that
 /// no log has claimed yet.
 #[derive(Default)]
 struct Partitions {
-    by_id: HashMap<(Uuid, i32), Arc<LocalPartitionLog>>,
+    by_id: HashMap<(Uuid, i32), Held>,
     /// Which topic id's log uses each directory name now.
     by_dir: HashMap<DirKey, Uuid>,
     /// Directories found at start-up, by name: `open_partition` claims one
@@ -40,15 +50,25 @@ struct Partitions {
 }
 
 impl Partitions {
-    fn insert(&mut self, log: Arc<LocalPartitionLog>) {
-        let dir_key = (log.topic().to_string(), log.partition_id());
+    /// Registers the engine and returns the `Log` over it.
+    fn insert(&mut self, engine: Arc<LocalPartitionLog>) -> Arc<Log> {
+        let dir_key = (engine.topic().to_string(), engine.partition_id());
         self.found.remove(&dir_key);
-        self.by_dir.insert(dir_key, log.topic_id());
-        self.by_id.insert((log.topic_id(), log.partition_id()), log);
+        self.by_dir.insert(dir_key, engine.topic_id());
+        let log = Arc::new(Log::new(Arc::clone(&engine) as Arc<dyn PartitionEngine>));
+        let key = (engine.topic_id(), engine.partition_id());
+        self.by_id.insert(
+            key,
+            Held {
+                engine,
+                log: Arc::clone(&log),
+            },
+        );
+        log
     }
 
     fn remove(&mut self, topic_id: Uuid, partition: i32) -> Option<Arc<LocalPartitionLog>> {
-        let log = self.by_id.remove(&(topic_id, partition))?;
+        let log = self.by_id.remove(&(topic_id, partition))?.engine;
         let dir_key = (log.topic().to_string(), partition);
         if self.by_dir.get(&dir_key) == Some(&topic_id) {
             self.by_dir.remove(&dir_key);
@@ -184,17 +204,21 @@ impl LocalLogStore {
         &self.data_dir
     }
 
-    /// The concrete log (for engine-specific calls such as `set_leader_epoch`).
-    pub fn local_partition(
-        &self,
-        topic_id: Uuid,
-        partition: i32,
-    ) -> Option<Arc<LocalPartitionLog>> {
+    fn held(&self, topic_id: Uuid, partition: i32) -> Option<Held> {
         self.partitions
             .read()
             .by_id
             .get(&(topic_id, partition))
             .cloned()
+    }
+
+    /// The engine under a partition's log (for engine-specific calls).
+    pub fn local_partition(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Option<Arc<LocalPartitionLog>> {
+        self.held(topic_id, partition).map(|held| held.engine)
     }
 
     /// Makes a partition's state with `make(data_dir, partition_dir)` off
@@ -215,13 +239,17 @@ impl LocalLogStore {
             make(&data_dir, &task_dir)
         })
         .await?;
-        let log = LocalPartitionLog::from_state(id, dir, state);
-        self.partitions.write().insert(Arc::clone(&log));
-        Ok(log)
+        let engine = LocalPartitionLog::from_state(id, dir, state);
+        Ok(self.partitions.write().insert(engine))
     }
 
     fn all_partitions(&self) -> Vec<Arc<LocalPartitionLog>> {
-        self.partitions.read().by_id.values().cloned().collect()
+        self.partitions
+            .read()
+            .by_id
+            .values()
+            .map(|held| Arc::clone(&held.engine))
+            .collect()
     }
 
     /// A directory is one topic id's at a time: another id's live log there
@@ -365,9 +393,9 @@ impl LogStore for LocalLogStore {
             return Err(unknown(topic, partition));
         }
         let _directory = self.directory_lock(topic, partition).lock().await;
-        if let Some(existing) = self.local_partition(id.topic_id, partition) {
-            existing.set_config(config);
-            return Ok(existing);
+        if let Some(existing) = self.held(id.topic_id, partition) {
+            existing.engine.set_config(config);
+            return Ok(existing.log);
         }
         self.refuse_dir_in_use(id)?;
         let found = self
@@ -377,10 +405,9 @@ impl LogStore for LocalLogStore {
             .remove(&(topic.to_string(), partition));
         if let Some(dir) = found {
             // Found at start-up: loaded on first use, which checks its id.
-            let log = LocalPartitionLog::unloaded(id, dir, self.last_shutdown);
-            log.set_config(config);
-            self.partitions.write().insert(Arc::clone(&log));
-            return Ok(log);
+            let engine = LocalPartitionLog::unloaded(id, dir, self.last_shutdown);
+            engine.set_config(config);
+            return Ok(self.partitions.write().insert(engine));
         }
         let topic_id = id.topic_id;
         self.add_partition(id, "open", move |data_dir, dir| {
@@ -423,8 +450,8 @@ impl LogStore for LocalLogStore {
     }
 
     fn partition(&self, topic_id: Uuid, partition: i32) -> Option<Arc<dyn PartitionLog>> {
-        self.local_partition(topic_id, partition)
-            .map(|log| log as Arc<dyn PartitionLog>)
+        self.held(topic_id, partition)
+            .map(|held| held.log as Arc<dyn PartitionLog>)
     }
 
     /// Renames the directory out of the way (so a crash midway cannot leave a

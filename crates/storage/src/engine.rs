@@ -1,0 +1,56 @@
+//! The contract between the [`Log`](crate::log::Log) and a storage engine:
+//! an engine stores batches whose offsets the log already assigned, and
+//! reads them back. It never decides anything about their content.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::batch::HeaderInfo;
+use crate::error::Result;
+use crate::{Durability, LogConfig, LogOffsets, ReadOutcome, TimestampOffset};
+
+/// Validated record batches with their offsets assigned: byte-for-byte as
+/// produced except the header fields the log patched (base offset,
+/// partition leader epoch, and for LogAppendTime topics the max timestamp).
+#[derive(Debug)]
+pub struct AssignedBatches {
+    pub bytes: Bytes,
+    /// One per batch, in order, read from the patched headers.
+    pub headers: Vec<HeaderInfo>,
+    /// The first batch's base offset: the engine's log end offset when the
+    /// log assigned it.
+    pub base_offset: i64,
+    pub last_offset: i64,
+}
+
+/// One partition's storage. The [`Log`](crate::log::Log) above it calls
+/// `store` one append at a time, in offset order; the read side is what
+/// [`PartitionLog`](crate::PartitionLog) documents.
+#[async_trait]
+pub trait PartitionEngine: Send + Sync {
+    /// Makes the engine ready to append (a local engine loads and recovers
+    /// its files on first use); cheap once done.
+    async fn load(&self) -> Result<()>;
+
+    /// Stores `batches`, which must start at the log end offset, and moves
+    /// the log end past them. Returns once they are written (readable), not
+    /// necessarily durable: see `wait_durable`.
+    async fn store(&self, batches: AssignedBatches, durability: Durability) -> Result<()>;
+
+    /// Waits until every offset below `end` is durable (fsynced).
+    /// Concurrent waiters share fsyncs (group commit).
+    async fn wait_durable(&self, end: i64) -> Result<()>;
+
+    async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome>;
+    fn offsets(&self) -> LogOffsets;
+    fn check_online(&self) -> Result<()>;
+    fn watch_high_watermark(&self) -> watch::Receiver<i64>;
+    fn readable_bytes(&self) -> Option<u64>;
+    async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>>;
+    async fn max_timestamp(&self) -> Result<Option<TimestampOffset>>;
+    async fn delete_records_before(&self, offset: i64) -> Result<i64>;
+    fn size_bytes(&self) -> u64;
+    fn config(&self) -> LogConfig;
+    fn set_config(&self, config: LogConfig);
+}
