@@ -5,16 +5,15 @@ use std::sync::Arc;
 use fjord_storage::meta::MetadataStore;
 use fjord_storage::LogStore;
 
+use crate::cluster::ClusterView;
 use crate::config::BrokerConfig;
 use crate::groups::GroupCoordinator;
 use crate::topics::TopicRegistry;
 
 pub struct Broker {
     pub config: BrokerConfig,
-    pub node_id: i32,
-    pub cluster_id: String,
-    pub advertised_host: String,
-    pub advertised_port: i32,
+    /// The brokers, the controller, partition leaders and coordinators.
+    pub cluster: Arc<dyn ClusterView>,
     pub logs: Arc<dyn LogStore>,
     pub topics: TopicRegistry,
     /// Classic consumer groups and their committed offsets.
@@ -24,5 +23,10 @@ pub struct Broker {
 impl Broker {
     pub fn meta(&self) -> &Arc<dyn MetadataStore> {
         self.topics.meta()
+    }
+
+    /// This broker's id (`node.id`).
+    pub fn node_id(&self) -> i32 {
+        self.cluster.local().id
     }
 }

@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod api;
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod configs;
 pub mod connection;

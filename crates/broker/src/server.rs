@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::broker::Broker;
+use crate::cluster::{BrokerEndpoint, SingleNode};
 use crate::config::BrokerConfig;
 use crate::connection;
 use crate::connection_quotas::{ConnectionLimits, ConnectionQuotas};
@@ -112,13 +113,19 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         );
     }
     let broker = Arc::new(Broker {
-        node_id: config.node_id,
-        cluster_id: meta.cluster_id(),
-        advertised_host: config
-            .advertised_host
-            .clone()
-            .unwrap_or_else(|| local_addr.ip().to_string()),
-        advertised_port: i32::from(config.advertised_port.unwrap_or(local_addr.port())),
+        cluster: Arc::new(SingleNode::new(
+            meta.cluster_id(),
+            BrokerEndpoint {
+                id: config.node_id,
+                host: config
+                    .advertised_host
+                    .clone()
+                    .unwrap_or_else(|| local_addr.ip().to_string()),
+                port: i32::from(config.advertised_port.unwrap_or(local_addr.port())),
+                // broker.rack is taken without effect (configs/support.rs).
+                rack: None,
+            },
+        )),
         logs,
         topics,
         groups,

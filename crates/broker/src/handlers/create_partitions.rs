@@ -79,7 +79,11 @@ async fn grow(
                 )));
             }
             for assignment in assignments {
-                if let Some(other) = assignment.broker_ids.iter().find(|b| b.0 != broker.node_id) {
+                if let Some(other) = assignment
+                    .broker_ids
+                    .iter()
+                    .find(|b| b.0 != broker.node_id())
+                {
                     return Err(invalid(format!(
                         "The manual partition assignment includes broker {}, but no such broker is registered.",
                         other.0
@@ -127,7 +131,7 @@ mod tests {
     #[tokio::test]
     async fn grows_and_refuses() {
         let broker = test_broker().await;
-        let node = broker.node_id;
+        let node = broker.node_id();
         for name in ["a", "b", "c", "d", "e"] {
             broker
                 .topics

@@ -71,7 +71,7 @@ async fn create_one(
                  Both cannot be used at the same time.",
             ));
         }
-        partitions_from_assignments(broker.node_id, topic)?
+        partitions_from_assignments(broker.node_id(), topic)?
     };
     let mut configs = BTreeMap::new();
     for config in &topic.configs {
@@ -255,7 +255,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_bad_requests_per_topic() {
         let broker = test_broker().await;
-        let node = broker.node_id;
+        let node = broker.node_id();
         let assign = |p: i32, brokers: Vec<i32>| {
             CreatableReplicaAssignment::default()
                 .with_partition_index(p)

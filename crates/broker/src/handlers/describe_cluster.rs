@@ -1,4 +1,4 @@
-//! DescribeCluster (v0–v2): this one broker is the whole cluster and its controller.
+//! DescribeCluster (v0–v2): the brokers and controller of the cluster view.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -27,12 +27,20 @@ pub async fn handle(
             ))))
             .with_endpoint_type(ENDPOINT_BROKERS);
     }
-    let me = DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(broker.node_id))
-        .with_host(StrBytes::from(broker.advertised_host.clone()))
-        .with_port(broker.advertised_port)
-        .with_rack(None)
-        .with_is_fenced(false);
+    let brokers = broker
+        .cluster
+        .brokers()
+        .into_iter()
+        .map(|endpoint| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(endpoint.id))
+                .with_host(StrBytes::from(endpoint.host))
+                .with_port(endpoint.port)
+                .with_rack(endpoint.rack.map(StrBytes::from))
+                // The view lists live brokers only.
+                .with_is_fenced(false)
+        })
+        .collect();
     let operations = if request.include_cluster_authorized_operations {
         ALL_CLUSTER_OPERATIONS
     } else {
@@ -42,9 +50,9 @@ pub async fn handle(
         .with_error_code(0)
         .with_error_message(None)
         .with_endpoint_type(ENDPOINT_BROKERS)
-        .with_cluster_id(StrBytes::from(broker.cluster_id.clone()))
-        .with_controller_id(BrokerId(broker.node_id))
-        .with_brokers(vec![me])
+        .with_cluster_id(StrBytes::from(broker.cluster.cluster_id().to_string()))
+        .with_controller_id(BrokerId(broker.cluster.controller_id()))
+        .with_brokers(brokers)
         .with_cluster_authorized_operations(operations)
 }
 
@@ -70,10 +78,10 @@ mod tests {
             let resp = handle(&broker, &ctx(ApiKey::DescribeCluster, version), req).await;
             assert_encodes(&resp, version);
             assert_eq!(resp.error_code, 0);
-            assert_eq!(resp.cluster_id.as_str(), broker.cluster_id);
-            assert_eq!(resp.controller_id.0, broker.node_id);
+            assert_eq!(resp.cluster_id.as_str(), broker.cluster.cluster_id());
+            assert_eq!(resp.controller_id.0, broker.node_id());
             assert_eq!(resp.brokers.len(), 1);
-            assert_eq!(resp.brokers[0].port, broker.advertised_port);
+            assert_eq!(resp.brokers[0].port, broker.cluster.local().port);
             // Kafka 4.1 without an authorizer: CREATE, ALTER, DESCRIBE,
             // CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
             let ops = if version == 2 {

@@ -199,12 +199,12 @@ fn broker_entries(broker: &Broker, name: &str) -> ApiResult<Vec<Entry>> {
         // be set here (there is no AlterConfigs), so none are listed.
         return Ok(Vec::new());
     }
-    if name != broker.node_id.to_string() {
+    if name != broker.node_id().to_string() {
         return Err(ApiError::new(
             ResponseError::InvalidRequest,
             format!(
                 "Unexpected broker id, expected {} or empty string, but received {name}",
-                broker.node_id
+                broker.node_id()
             ),
         ));
     }
@@ -219,11 +219,12 @@ fn broker_entry(broker: &Broker, def: ConfigDef) -> Entry {
     let config = &broker.config;
     let statics = broker.topics.statics();
     let actual = match def.name() {
-        "node.id" | "broker.id" => Some(broker.node_id.to_string()),
+        "node.id" | "broker.id" => Some(broker.node_id().to_string()),
         "listeners" => Some(format!("PLAINTEXT://{}", config.listen)),
         "advertised.listeners" => Some(format!(
             "PLAINTEXT://{}:{}",
-            broker.advertised_host, broker.advertised_port
+            broker.cluster.local().host,
+            broker.cluster.local().port
         )),
         "log.dirs" => Some(config.data_dir.display().to_string()),
         _ => None,

@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use crate::broker::Broker;
+use crate::cluster::{wire_ids, PartitionLeadership};
 use crate::handlers::ALL_TOPIC_OPERATIONS;
 use crate::internal_topics::is_internal;
 use crate::request_context::RequestContext;
@@ -78,7 +79,9 @@ pub async fn handle(
             0
         };
         let end = topic.partitions.min(first.saturating_add(remaining));
-        let partitions: Vec<_> = (first..end).map(|p| partition(broker.node_id, p)).collect();
+        let partitions: Vec<_> = (first..end)
+            .map(|p| partition(broker.cluster.leadership(topic.id, p), p))
+            .collect();
         remaining -= partitions.len() as i32;
         if end < topic.partitions {
             next_cursor = Some(cursor(name, end));
@@ -121,14 +124,17 @@ fn error_topic(name: &str, code: ResponseError) -> DescribeTopicPartitionsRespon
         .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS)
 }
 
-fn partition(node_id: i32, index: i32) -> DescribeTopicPartitionsResponsePartition {
+fn partition(
+    leadership: PartitionLeadership,
+    index: i32,
+) -> DescribeTopicPartitionsResponsePartition {
     DescribeTopicPartitionsResponsePartition::default()
         .with_error_code(0)
         .with_partition_index(index)
-        .with_leader_id(BrokerId(node_id))
-        .with_leader_epoch(0)
-        .with_replica_nodes(vec![BrokerId(node_id)])
-        .with_isr_nodes(vec![BrokerId(node_id)])
+        .with_leader_id(BrokerId(leadership.leader))
+        .with_leader_epoch(leadership.leader_epoch)
+        .with_replica_nodes(wire_ids(&leadership.replicas))
+        .with_isr_nodes(wire_ids(&leadership.isr))
         .with_eligible_leader_replicas(Some(Vec::new()))
         .with_last_known_elr(Some(Vec::new()))
         .with_offline_replicas(Vec::new())
@@ -196,7 +202,7 @@ mod tests {
         assert_eq!(resp.topics[0].topic_id, broker.topics.get("A").unwrap().id);
         assert_eq!(
             resp.topics[0].partitions[0].replica_nodes,
-            vec![BrokerId(broker.node_id)]
+            vec![BrokerId(broker.node_id())]
         );
 
         let cursor = req::Cursor::default()

@@ -38,14 +38,13 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::broker::Broker;
+use crate::cluster::check_leader;
 use crate::error::ApiError;
 use crate::request_context::RequestContext;
 
 /// Fetch v13 names topics by id.
 const TOPIC_ID_VERSION: i16 = 13;
 const READ_COMMITTED: i8 = 1;
-/// A partition's leader epoch; constant while there is one broker.
-const LEADER_EPOCH: i32 = 0;
 
 /// One requested partition, resolved to its log (or the error to answer).
 pub(super) struct Wanted {
@@ -192,15 +191,17 @@ fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<Wanted>
                     .get(&topic.topic)
                     .ok_or(ResponseError::UnknownTopicOrPartition)
             };
-            let log = match meta {
-                Err(code) => Err(code),
-                Ok(_) if partition.current_leader_epoch > LEADER_EPOCH => {
-                    Err(ResponseError::UnknownLeaderEpoch)
-                }
-                Ok(meta) => broker
+            let log = meta.and_then(|meta| {
+                check_leader(
+                    broker.cluster.as_ref(),
+                    meta.id,
+                    partition.partition,
+                    partition.current_leader_epoch,
+                )?;
+                broker
                     .topics
-                    .readable_partition(&meta.name, partition.partition),
-            };
+                    .readable_partition(&meta.name, partition.partition)
+            });
             Wanted {
                 topic: if by_id {
                     TopicName(StrBytes::default())

@@ -1,5 +1,5 @@
-//! FindCoordinator: with one broker, it coordinates every group and
-//! transactional id.
+//! FindCoordinator: the coordinator of a group or transactional id, as
+//! the cluster view knows it.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -7,10 +7,12 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::cluster::CoordinatorKey;
 use crate::request_context::RequestContext;
 
 /// Key types: 0 group, 1 transaction. Share groups (2) are not served.
 const MAX_KEY_TYPE: i8 = 1;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// v1–v3 carry Kafka's `Errors.message()` even on success, and for NONE
 /// (which has no exception) that is the constant's name: "NONE", not null.
@@ -27,25 +29,30 @@ pub async fn handle(
 ) -> FindCoordinatorResponse {
     let version = ctx.api_version;
     let mut response = FindCoordinatorResponse::default();
-    let host = StrBytes::from_string(broker.advertised_host.clone());
-    let error = if (0..=MAX_KEY_TYPE).contains(&request.key_type) {
-        None
-    } else {
-        Some(ResponseError::InvalidRequest)
+    let served = (0..=MAX_KEY_TYPE).contains(&request.key_type);
+    let locate = |key: &str| {
+        served.then(|| {
+            let key = if request.key_type == KEY_TYPE_TRANSACTION {
+                CoordinatorKey::Transaction(key)
+            } else {
+                CoordinatorKey::Group(key)
+            };
+            broker.cluster.coordinator(key)
+        })
     };
     if version < 4 {
-        match error {
-            Some(code) => {
-                response.error_code = code.code();
+        match locate(request.key.as_str()) {
+            None => {
+                response.error_code = ResponseError::InvalidRequest.code();
                 response.error_message = Some(StrBytes::from_static_str(INVALID_REQUEST_MESSAGE));
                 response.node_id = BrokerId(-1);
                 response.port = -1;
             }
-            None => {
+            Some(found) => {
                 response.error_message = Some(StrBytes::from_static_str(SUCCESS_MESSAGE));
-                response.node_id = BrokerId(broker.node_id);
-                response.host = host;
-                response.port = broker.advertised_port;
+                response.node_id = BrokerId(found.id);
+                response.host = StrBytes::from_string(found.host);
+                response.port = found.port;
             }
         }
         return response;
@@ -55,21 +62,21 @@ pub async fn handle(
         .into_iter()
         .map(|key| {
             let mut coordinator = Coordinator::default();
-            coordinator.key = key;
-            match error {
-                Some(code) => {
-                    coordinator.error_code = code.code();
+            match locate(key.as_str()) {
+                None => {
+                    coordinator.error_code = ResponseError::InvalidRequest.code();
                     coordinator.error_message =
                         Some(StrBytes::from_static_str(INVALID_REQUEST_MESSAGE));
                     coordinator.node_id = BrokerId(-1);
                     coordinator.port = -1;
                 }
-                None => {
-                    coordinator.node_id = BrokerId(broker.node_id);
-                    coordinator.host = host.clone();
-                    coordinator.port = broker.advertised_port;
+                Some(found) => {
+                    coordinator.node_id = BrokerId(found.id);
+                    coordinator.host = StrBytes::from_string(found.host);
+                    coordinator.port = found.port;
                 }
             }
+            coordinator.key = key;
             coordinator
         })
         .collect();

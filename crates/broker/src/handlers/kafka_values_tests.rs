@@ -45,7 +45,7 @@ async fn find_coordinator_messages_are_kafkas() {
             Some("NONE"),
             "v{version}"
         );
-        assert_eq!(response.node_id.0, broker.node_id);
+        assert_eq!(response.node_id.0, broker.node_id());
 
         let bad = FindCoordinatorRequest::default()
             .with_key(StrBytes::from_static_str("group"))

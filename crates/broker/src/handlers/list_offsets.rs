@@ -1,16 +1,19 @@
 //! ListOffsets: earliest, latest, max timestamp and lookups by time.
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
+use crate::cluster::{check_leader, NO_EPOCH};
 use crate::error::{ApiError, ApiResult};
 use crate::internal_topics::is_internal;
 use crate::request_context::RequestContext;
 use fjord_storage::PartitionLog;
+use uuid::Uuid;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -20,7 +23,6 @@ const EARLIEST_LOCAL: i64 = -4;
 /// Tiered-storage positions: nothing is tiered, so there is no such offset.
 const LATEST_TIERED: i64 = -5;
 const EARLIEST_PENDING_UPLOAD: i64 = -6;
-const LEADER_EPOCH: i32 = 0;
 /// The request's isolation level that asks for the last stable offset as
 /// the latest (v2+).
 const READ_COMMITTED: i8 = 1;
@@ -37,33 +39,22 @@ pub async fn handle(
     let read_committed = request.isolation_level == READ_COMMITTED;
     for topic in request.topics {
         let mut topic_response = ListOffsetsTopicResponse::default();
-        let exists = broker.topics.get(&topic.name).is_some();
+        let topic_id = broker.topics.get(&topic.name).map(|t| t.id);
         for partition in topic.partitions {
             let mut answer = ListOffsetsPartitionResponse::default();
             answer.partition_index = partition.partition_index;
-            let log = if exists {
-                broker
-                    .topics
-                    .readable_partition(&topic.name, partition.partition_index)
-            } else {
-                Err(ResponseError::UnknownTopicOrPartition)
-            };
-            let result = match log {
-                Err(ResponseError::TopicAuthorizationFailed) if is_internal(&topic.name) => {
-                    Ok(internal_topic_offsets(partition.timestamp))
+            let result = match topic_id {
+                None => Err(ApiError::new(ResponseError::UnknownTopicOrPartition, "")),
+                Some(id) => {
+                    answer_partition(broker, &topic.name, id, &partition, read_committed).await
                 }
-                Err(code) => Err(ApiError::new(code, "")),
-                Ok(_) if partition.current_leader_epoch > LEADER_EPOCH => {
-                    Err(ApiError::new(ResponseError::UnknownLeaderEpoch, ""))
-                }
-                Ok(log) => lookup(log.as_ref(), partition.timestamp, read_committed).await,
             };
             match result {
-                Ok((timestamp, offset)) => {
+                Ok(((timestamp, offset), leader_epoch)) => {
                     answer.timestamp = timestamp;
                     answer.offset = offset;
                     if version >= LEADER_EPOCH_VERSION && offset >= 0 {
-                        answer.leader_epoch = LEADER_EPOCH;
+                        answer.leader_epoch = leader_epoch;
                     }
                 }
                 Err(e) => {
@@ -83,6 +74,33 @@ pub async fn handle(
 /// An internal topic has no log here: it answers as an empty one, so that
 /// a consumer goes on to Fetch, whose refusal every client reports (aiokafka
 /// only logs a failed ListOffsets and retries it for ever).
+/// The (timestamp, offset) found and the leader epoch it was found at.
+async fn answer_partition(
+    broker: &Broker,
+    topic: &str,
+    topic_id: Uuid,
+    partition: &ListOffsetsPartition,
+    read_committed: bool,
+) -> ApiResult<((i64, i64), i32)> {
+    let index = partition.partition_index;
+    let leadership = |epoch| {
+        check_leader(broker.cluster.as_ref(), topic_id, index, epoch)
+            .map_err(|code| ApiError::new(code, ""))
+    };
+    match broker.topics.readable_partition(topic, index) {
+        Err(ResponseError::TopicAuthorizationFailed) if is_internal(topic) => {
+            let epoch = leadership(NO_EPOCH)?.leader_epoch;
+            Ok((internal_topic_offsets(partition.timestamp), epoch))
+        }
+        Err(code) => Err(ApiError::new(code, "")),
+        Ok(log) => {
+            let epoch = leadership(partition.current_leader_epoch)?.leader_epoch;
+            let found = lookup(log.as_ref(), partition.timestamp, read_committed).await?;
+            Ok((found, epoch))
+        }
+    }
+}
+
 fn internal_topic_offsets(timestamp: i64) -> (i64, i64) {
     match timestamp {
         LATEST | EARLIEST | EARLIEST_LOCAL => (-1, 0),

@@ -8,6 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ALL_CLUSTER_OPERATIONS, ALL_TOPIC_OPERATIONS, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::broker::Broker;
+use crate::cluster::{wire_ids, BrokerEndpoint};
 use crate::internal_topics::is_internal;
 use crate::request_context::RequestContext;
 use crate::topics::{validate_topic_name, MAX_TOPICS_AUTO_CREATED_PER_REQUEST};
@@ -22,9 +23,16 @@ pub async fn handle(
         return topic_ids_unsupported(request);
     }
     let mut response = MetadataResponse::default();
-    response.brokers = vec![this_broker(broker)];
-    response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
-    response.controller_id = BrokerId(broker.node_id);
+    response.brokers = broker
+        .cluster
+        .brokers()
+        .iter()
+        .map(metadata_broker)
+        .collect();
+    response.cluster_id = Some(StrBytes::from_string(
+        broker.cluster.cluster_id().to_string(),
+    ));
+    response.controller_id = BrokerId(broker.cluster.controller_id());
     response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
         ALL_CLUSTER_OPERATIONS
     } else {
@@ -139,11 +147,12 @@ async fn lookup_by_name(
         .map_err(|e| e.code)
 }
 
-pub fn this_broker(broker: &Broker) -> MetadataResponseBroker {
+pub fn metadata_broker(endpoint: &BrokerEndpoint) -> MetadataResponseBroker {
     let mut entry = MetadataResponseBroker::default();
-    entry.node_id = BrokerId(broker.node_id);
-    entry.host = StrBytes::from_string(broker.advertised_host.clone());
-    entry.port = broker.advertised_port;
+    entry.node_id = BrokerId(endpoint.id);
+    entry.host = StrBytes::from_string(endpoint.host.clone());
+    entry.port = endpoint.port;
+    entry.rack = endpoint.rack.clone().map(StrBytes::from_string);
     entry
 }
 
@@ -157,10 +166,11 @@ fn describe_topic(broker: &Broker, topic: &TopicMeta, operations: i32) -> Metada
         .map(|index| {
             let mut partition = MetadataResponsePartition::default();
             partition.partition_index = index;
-            partition.leader_id = BrokerId(broker.node_id);
-            partition.leader_epoch = 0;
-            partition.replica_nodes = vec![BrokerId(broker.node_id)];
-            partition.isr_nodes = vec![BrokerId(broker.node_id)];
+            let leadership = broker.cluster.leadership(topic.id, index);
+            partition.leader_id = BrokerId(leadership.leader);
+            partition.leader_epoch = leadership.leader_epoch;
+            partition.replica_nodes = wire_ids(&leadership.replicas);
+            partition.isr_nodes = wire_ids(&leadership.isr);
             partition
         })
         .collect();

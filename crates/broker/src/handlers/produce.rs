@@ -8,6 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::api::Outcome;
 use crate::broker::Broker;
+use crate::cluster::{check_leader, NO_EPOCH};
 use crate::configs::topic_config;
 use crate::error::{ApiError, ApiResult};
 use crate::request_context::RequestContext;
@@ -109,16 +110,30 @@ async fn append(
     durability: Durability,
 ) -> ApiResult<AppendOutcome> {
     let log = broker.topics.writable_partition(&topic.name, partition)?;
+    // Produce names no leader epoch: only who leads is checked.
+    let leadership =
+        check_leader(broker.cluster.as_ref(), topic.id, partition, NO_EPOCH).map_err(|code| {
+            ApiError::new(
+                code,
+                format!(
+                    "This server is not the leader for {}-{partition}",
+                    topic.name
+                ),
+            )
+        })?;
     let records = records.filter(|r| !r.is_empty()).ok_or_else(|| {
         ApiError::new(
             ResponseError::InvalidRecord,
             "produce request without records",
         )
     })?;
-    if durability == Durability::Synced && min_insync_replicas(broker, topic) > 1 {
+    let in_sync = i64::try_from(leadership.isr.len()).unwrap_or(i64::MAX);
+    if durability == Durability::Synced && min_insync_replicas(broker, topic) > in_sync {
         return Err(ApiError::new(
             ResponseError::NotEnoughReplicas,
-            "min.insync.replicas exceeds the one replica a partition has",
+            format!(
+                "min.insync.replicas exceeds the {in_sync} in-sync replica(s) of the partition"
+            ),
         ));
     }
     Ok(log.append(records, durability).await?)

@@ -82,7 +82,7 @@ async fn broker_configs_show_real_values() {
             .with("num.partitions", "4")
     })
     .await;
-    let me = broker.node_id.to_string();
+    let me = broker.node_id().to_string();
     let req = DescribeConfigsRequest::default()
         .with_include_synonyms(true)
         .with_resources(vec![
@@ -105,7 +105,8 @@ async fn broker_configs_show_real_values() {
         value("advertised.listeners"),
         Some(format!(
             "PLAINTEXT://{}:{}",
-            broker.advertised_host, broker.advertised_port
+            broker.cluster.local().host,
+            broker.cluster.local().port
         ))
     );
     assert_eq!(value("log.retention.hours").as_deref(), Some("24"));
@@ -205,7 +206,7 @@ async fn a_config_with_no_effect_says_so_in_its_documentation() {
         .create("t", 1, overrides, false)
         .await
         .unwrap();
-    let me = broker.node_id.to_string();
+    let me = broker.node_id().to_string();
     let req = DescribeConfigsRequest::default()
         .with_resources(vec![
             resource(
