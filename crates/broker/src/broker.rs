@@ -9,6 +9,7 @@ use crate::cluster::ClusterView;
 use crate::config::BrokerConfig;
 use crate::groups::GroupCoordinator;
 use crate::topics::TopicRegistry;
+use crate::transactions::TransactionCoordinator;
 
 pub struct Broker {
     pub config: BrokerConfig,
@@ -18,6 +19,8 @@ pub struct Broker {
     pub topics: TopicRegistry,
     /// Classic consumer groups and their committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Producer ids and transactions.
+    pub transactions: Arc<TransactionCoordinator>,
 }
 
 impl Broker {

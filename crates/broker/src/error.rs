@@ -35,8 +35,11 @@ impl From<StorageError> for ApiError {
             StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
             StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             StorageError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
-            // Another writer moved the group's state on: it is coordinated elsewhere.
-            StorageError::StaleGroupState { .. } => ResponseError::NotCoordinator,
+            // Another writer moved the group's or transaction's state on: it is
+            // coordinated elsewhere.
+            StorageError::StaleGroupState { .. } | StorageError::StaleTransactionState { .. } => {
+                ResponseError::NotCoordinator
+            }
             StorageError::TopicExists(_) => ResponseError::TopicAlreadyExists,
             // Another writer kept changing the topic while this change was
             // retried; NOT_CONTROLLER is the retriable answer Kafka gives

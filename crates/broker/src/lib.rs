@@ -22,6 +22,7 @@ pub mod topics;
 mod topics_cas_tests;
 #[cfg(test)]
 mod topics_tests;
+pub mod transactions;
 
 pub use config::{BrokerConfig, InvalidConfig};
 pub use server::{start, RunningBroker};

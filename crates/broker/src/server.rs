@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use fjord_storage::local::LocalLogStore;
 use fjord_storage::local_offsets::LocalOffsetStore;
+use fjord_storage::local_transactions::LocalTransactionStore;
 use fjord_storage::meta::{FileMetadataStore, MetadataStore};
 use fjord_storage::offsets::OffsetStore;
 use fjord_storage::LogStore;
@@ -23,6 +24,8 @@ use crate::connection_quotas::{ConnectionLimits, ConnectionQuotas};
 use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::request_context::{ConnectionContext, SecurityProtocol, PLAINTEXT_LISTENER};
 use crate::topics::TopicRegistry;
+use crate::transactions::markers::NoControlBatches;
+use crate::transactions::{TransactionConfig, TransactionCoordinator};
 
 /// A broker serving in the background of the current Tokio runtime.
 pub struct RunningBroker {
@@ -89,6 +92,20 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
                 .with_context(|| format!("opening committed offsets in {}", data_dir.display()))?,
         )
     };
+    let transactions = {
+        let dir = data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || LocalTransactionStore::open(&dir))
+            .await?
+            .with_context(|| format!("opening transaction state in {}", data_dir.display()))?;
+        Arc::new(
+            TransactionCoordinator::new(
+                TransactionConfig::from_settings(&config.settings),
+                Arc::new(store),
+                Arc::new(NoControlBatches),
+            )
+            .map_err(|e| anyhow::anyhow!("reading transaction state: {e}"))?,
+        )
+    };
     for (name, value, note) in config.statics.not_honoured() {
         tracing::info!("broker config {name}={value}: {note}");
     }
@@ -129,6 +146,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         logs,
         topics,
         groups,
+        transactions,
         config,
     });
     tracing::info!(
@@ -139,6 +157,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(housekeeping(broker.clone(), shutdown_rx.clone()));
     tokio::spawn(broker.groups.clone().run(shutdown_rx.clone()));
+    tokio::spawn(broker.transactions.clone().run(shutdown_rx.clone()));
     let quotas = ConnectionQuotas::new(limits);
     let served = tokio::spawn(accept_loop(listener, broker.clone(), quotas, shutdown_rx));
     Ok(RunningBroker {

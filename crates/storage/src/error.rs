@@ -48,4 +48,12 @@ pub enum StorageError {
         expected: u64,
         actual: u64,
     },
+    /// A compare-and-set write of a transactional id's state named a
+    /// version that is no longer the stored one.
+    #[error("transactional id {transactional_id}: stored state is at version {actual}, the write expected {expected}")]
+    StaleTransactionState {
+        transactional_id: String,
+        expected: u64,
+        actual: u64,
+    },
 }

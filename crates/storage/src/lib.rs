@@ -11,13 +11,16 @@ pub mod config;
 pub mod decompress;
 pub mod engine;
 pub mod error;
+mod framing;
 mod group_commit;
 pub mod kafka_uuid;
 pub mod local;
 pub mod local_offsets;
+pub mod local_transactions;
 pub mod log;
 pub mod meta;
 pub mod offsets;
+pub mod transactions;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

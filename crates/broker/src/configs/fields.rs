@@ -99,6 +99,10 @@ broker_settings! {
     offsets_retention_minutes: i32 = "offsets.retention.minutes",
     offsets_retention_check_interval_ms: i64 = "offsets.retention.check.interval.ms",
     offset_metadata_max_bytes: i32 = "offset.metadata.max.bytes",
+    transaction_max_timeout_ms: i32 = "transaction.max.timeout.ms",
+    transactional_id_expiration_ms: i32 = "transactional.id.expiration.ms",
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: i32 =
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
 }
 
 impl Default for BrokerSettings {

@@ -11,7 +11,7 @@ pub mod join;
 pub mod member;
 pub mod memory_store;
 pub mod offsets;
-mod persist;
+pub(crate) mod persist;
 pub mod snapshot;
 pub mod state;
 pub mod sync;

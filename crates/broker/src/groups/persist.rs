@@ -15,7 +15,7 @@ use super::state::GroupState;
 /// the storage error's code, then normalized as Kafka's coordinator does a
 /// failed append to its log (a storage failure answers NOT_COORDINATOR, so
 /// the client looks the coordinator up again and retries).
-fn persist_error(err: StorageError) -> ResponseError {
+pub(crate) fn persist_error(err: StorageError) -> ResponseError {
     match ApiError::from(err).code {
         ResponseError::UnknownTopicOrPartition
         | ResponseError::NotEnoughReplicas

@@ -21,6 +21,9 @@ pub mod find_coordinator;
 #[cfg(test)]
 mod groups_tests;
 pub mod heartbeat;
+pub mod init_producer_id;
+#[cfg(test)]
+mod init_producer_id_tests;
 #[cfg(test)]
 mod internal_topics_tests;
 pub mod join_group;

@@ -1,12 +1,12 @@
 //! The log files: naming, recovery at open, and snapshot generations.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::codec::{decode_payload, encode_frame, read_frame, Frame};
+use super::codec::{decode_payload, encode_frame};
 use super::state::State;
-use crate::error::{Result, StorageError};
+use crate::error::Result;
+use crate::framing::{open_log, write_replacement};
 use crate::local::{io_context, sync_dir};
 
 /// Directory under the data dir.
@@ -73,26 +73,11 @@ pub(crate) fn recover(data_dir: &Path) -> Result<Recovered> {
     if generations.is_empty() {
         dir_changed = true;
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(&path)
-        .map_err(|e| io_context("open", &path, e))?;
-    let mut buf = Vec::new();
-    file.read_to_end(&mut buf)
-        .map_err(|e| io_context("read", &path, e))?;
     let mut state = State::default();
-    let valid = replay(&buf, &mut state).map_err(|e| match e {
-        StorageError::Metadata(msg) => StorageError::Metadata(format!("{}: {msg}", path.display())),
-        other => other,
+    let (file, len) = open_log(&path, "offset store", |payload| {
+        state.apply(decode_payload(payload)?);
+        Ok(())
     })?;
-    if valid < buf.len() {
-        file.set_len(valid as u64)
-            .map_err(|e| io_context("truncate", &path, e))?;
-    }
-    // Also covers records a crashed process left only in the page cache.
-    file.sync_all().map_err(|e| io_context("fsync", &path, e))?;
     if dir_changed {
         sync_dir(&dir)?;
     }
@@ -101,35 +86,8 @@ pub(crate) fn recover(data_dir: &Path) -> Result<Recovered> {
         file,
         path,
         generation,
-        len: valid as u64,
+        len,
     })
-}
-
-/// Applies every complete record of `buf` to `state` and returns the length
-/// of that valid prefix. Stops at the first torn or corrupt frame; a frame
-/// whose CRC matches but which does not decode is an error (not a torn
-/// write, so cutting it would lose data a newer version wrote).
-pub(crate) fn replay(buf: &[u8], state: &mut State) -> Result<usize> {
-    let mut pos = 0;
-    while pos < buf.len() {
-        match read_frame(&buf[pos..]) {
-            Frame::Valid { payload, len } => {
-                let mutation = decode_payload(payload)
-                    .map_err(|e| StorageError::Metadata(format!("record at byte {pos}: {e}")))?;
-                state.apply(mutation);
-                pos += len;
-            }
-            Frame::Torn(why) => {
-                tracing::warn!(
-                    at = pos,
-                    dropped = buf.len() - pos,
-                    "offset store log has a torn or corrupt tail ({why}); truncating"
-                );
-                break;
-            }
-        }
-    }
-    Ok(pos)
 }
 
 /// The live state as framed records (a snapshot's file contents).
@@ -150,30 +108,7 @@ pub(crate) fn write_snapshot(
     generation: u64,
     contents: &[u8],
 ) -> Result<(File, PathBuf)> {
-    let temp = temp_path(dir, generation);
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .truncate(false)
-            .open(&temp)
-            .map_err(|e| io_context("create", &temp, e))?;
-        file.set_len(0)
-            .map_err(|e| io_context("truncate", &temp, e))?;
-        file.write_all(contents)
-            .map_err(|e| io_context("write", &temp, e))?;
-        file.sync_all().map_err(|e| io_context("fsync", &temp, e))?;
-        let path = log_path(dir, generation);
-        std::fs::rename(&temp, &path).map_err(|e| io_context("rename to", &path, e))?;
-        Ok((file, path))
-    })();
-    if written.is_err() {
-        if let Err(e) = std::fs::remove_file(&temp) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(path = %temp.display(), error = %e, "cannot remove snapshot temp file");
-            }
-        }
-    }
-    written
+    let path = log_path(dir, generation);
+    let file = write_replacement(&temp_path(dir, generation), &path, contents)?;
+    Ok((file, path))
 }
