@@ -2,6 +2,7 @@
 # Real-client suites against a real `fjord` broker.
 #
 #   tests/clients/run.sh               # all suites: python js kcat cli java go
+#   tests/clients/run.sh rust          # crates/fjord's rdkafka tests against the broker started here
 #   tests/clients/run.sh python kcat   # just these
 #   tests/clients/run.sh --install-only # only install the client libraries
 #   FJORD_REFERENCE=kafka tests/clients/run.sh cli   # against Apache Kafka instead
@@ -223,6 +224,15 @@ suite_go() {
   ensure_go || return 1
   (cd "$HERE/go" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" go test -count=1 -v ./...)
 }
+# The rdkafka integration tests of crates/fjord (librdkafka 2.12): those that
+# need only a running broker use FJORD_TEST_BOOTSTRAP, the others (restarts,
+# kills, their own settings) skip and say why. Not in the default list:
+# `cargo test` already runs them against an in-process Fjord; scripts/test-all
+# runs them here against Apache Kafka.
+suite_rust() {
+  (cd "$ROOT" && FJORD_TEST_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" \
+    cargo test --release --no-fail-fast -p fjord --test '*')
+}
 suite_kcat() {
   ensure_kcat || return 1
   FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$DATA_DIR" \
@@ -236,7 +246,7 @@ passed=()
 failed=()
 for s in "${SUITES[@]}"; do
   if ! declare -F "suite_$s" >/dev/null; then
-    log "unknown suite '$s' (known: python js kcat cli java go)"
+    log "unknown suite '$s' (known: python js kcat cli java go rust)"
     failed+=("$s(unknown)")
     continue
   fi

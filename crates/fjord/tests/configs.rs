@@ -30,6 +30,9 @@ const SEEN_REFUSED_TOPIC_CONFIGS: &[(&str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread")]
 async fn quick_start_configs_start_the_binary_and_kafka_topic_configs_create() {
+    if common::skipped_for_external("starts its broker with the settings under test") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = BinaryBroker::start(dir.path(), QUICK_START_BROKER_CONFIGS);
 
@@ -121,6 +124,9 @@ fn refused_start(overrides: &[(&str, &str)], env: &[(&str, &str)]) -> String {
 
 #[test]
 fn start_up_refuses_unknown_names_and_invalid_values_from_flags_and_env() {
+    if common::skipped_for_external("starts its broker with the settings under test") {
+        return;
+    }
     let unknown = refused_start(&[("zookeeper.connect", "localhost:2181")], &[]);
     assert!(
         unknown.contains("zookeeper.connect") && unknown.contains("no such config"),
@@ -144,6 +150,9 @@ fn start_up_refuses_unknown_names_and_invalid_values_from_flags_and_env() {
 /// refusal names the config (and where it was given) with a failing exit.
 #[test]
 fn start_up_refuses_bad_values_from_every_source_naming_the_config() {
+    if common::skipped_for_external("starts its broker with the settings under test") {
+        return;
+    }
     let from_env = refused_start(&[], &[("FJORD_NUM_PARTITIONS", "abc")]);
     assert!(
         from_env.contains(
@@ -204,6 +213,9 @@ async fn described_broker_config(bootstrap: &str, name: &str) -> (Option<String>
 /// DescribeConfigs reports; so is `listeners` from an override.
 #[tokio::test(flavor = "multi_thread")]
 async fn log_dirs_and_listeners_take_effect_and_are_described() {
+    if common::skipped_for_external("starts its broker with the settings under test") {
+        return;
+    }
     let parent = tempfile::tempdir().expect("temp dir");
     let dir = parent.path().join("from-env");
     let port = {

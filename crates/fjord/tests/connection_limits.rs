@@ -62,6 +62,9 @@ async fn still_serves(bootstrap: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_connections_a_new_client_waits_for_a_slot() {
+    if common::skipped_for_external("starts its broker with connection limits") {
+        return;
+    }
     let broker = TestBroker::start(&[("max.connections", "4")]).await;
     let mut held = Vec::new();
     for i in 0..4 {
@@ -88,6 +91,9 @@ async fn past_max_connections_a_new_client_waits_for_a_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_connections_per_ip_a_new_connection_is_closed_at_once() {
+    if common::skipped_for_external("starts its broker with connection limits") {
+        return;
+    }
     // 127.0.0.2 and .3 stand for two client hosts; rdkafka comes from .1,
     // which an override exempts.
     let broker = TestBroker::start(&[
@@ -153,6 +159,9 @@ fn long_poll(topic: &str, max_wait: Duration) -> bytes::Bytes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_idle_for_connections_max_idle_ms_are_closed() {
+    if common::skipped_for_external("starts its broker with connection limits") {
+        return;
+    }
     let idle = Duration::from_millis(600);
     let broker =
         TestBroker::start(&[("connections.max.idle.ms", &idle.as_millis().to_string())]).await;

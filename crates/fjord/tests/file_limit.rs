@@ -139,6 +139,9 @@ async fn write_read_and_count(broker: &BinaryBroker, topic: &str, round: u32) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn many_partitions_under_a_low_open_file_limit() {
+    if common::skipped_for_external("starts its broker with a limit on open files") {
+        return;
+    }
     lower_own_file_limit();
     let dir = tempfile::tempdir().expect("temp dir");
     let topic = common::unique_topic("file-limit");

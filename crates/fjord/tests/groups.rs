@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{acknowledged, BinaryBroker, TestBroker, WAIT};
+use common::{acknowledged, AnyBroker, BinaryBroker, TestBroker, WAIT};
 use futures::future::join_all;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::producer::FutureRecord;
@@ -20,7 +20,16 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 6;
 
-async fn broker() -> TestBroker {
+/// The tests make their topics with PARTITIONS partitions; an external
+/// broker needs only the suite's defaults.
+async fn broker() -> AnyBroker {
+    match common::external_bootstrap() {
+        Some(bootstrap) => AnyBroker::External(bootstrap),
+        None => AnyBroker::Fjord(own_broker().await),
+    }
+}
+
+async fn own_broker() -> TestBroker {
     TestBroker::start(&[
         ("num.partitions", "6"),
         ("group.initial.rebalance.delay.ms", "0"),
@@ -333,7 +342,10 @@ async fn killed_member_partitions_move_within_the_session_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_offsets_survive_a_restart_and_consumption_resumes() {
-    let mut broker = broker().await;
+    if common::skipped_for_external("restarts its broker") {
+        return;
+    }
+    let mut broker = own_broker().await;
     let bootstrap = broker.bootstrap();
     let topic = common::unique_topic("resume");
     common::create_topic(&bootstrap, &topic, PARTITIONS, &[]).await;
@@ -466,6 +478,9 @@ fn commit_forever(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_commits_survive_kill_9() {
+    if common::skipped_for_external("kills its broker (kill -9) and starts it again") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let overrides = [
         ("num.partitions", "6"),

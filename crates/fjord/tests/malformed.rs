@@ -59,6 +59,9 @@ async fn broker_with_small_requests() -> TestBroker {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_frames_close_the_connection() {
+    if common::skipped_for_external("checks its own broker's answers to malformed frames (scripts/diffcheck compares those with Kafka)") {
+        return;
+    }
     let broker = broker_with_small_requests().await;
     let addr = broker.running().local_addr();
     let topic = common::unique_topic("after-bad-frames");
@@ -146,6 +149,9 @@ async fn bad_frames_close_the_connection() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_versions_at_unknown_version_gets_v0_shaped_error() {
+    if common::skipped_for_external("checks its own broker's answers to malformed frames (scripts/diffcheck compares those with Kafka)") {
+        return;
+    }
     let broker = broker_with_small_requests().await;
     let addr = broker.running().local_addr();
     let mut s = connect(addr).await;
@@ -187,6 +193,9 @@ async fn api_versions_at_unknown_version_gets_v0_shaped_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn corrupt_batch_gets_corrupt_message() {
+    if common::skipped_for_external("checks its own broker's answers to malformed frames (scripts/diffcheck compares those with Kafka)") {
+        return;
+    }
     let broker = broker_with_small_requests().await;
     let addr = broker.running().local_addr();
     let topic = common::unique_topic("corrupt");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestBroker;
+use common::AnyBroker;
 use futures::future::join_all;
 use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
@@ -43,7 +43,7 @@ async fn produce_with_timestamps(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn offsets_for_times_finds_exact_offsets() {
-    let broker = TestBroker::start(&[]).await;
+    let broker = AnyBroker::start().await;
     let bootstrap = broker.bootstrap();
     let topic = common::unique_topic("by-time");
     common::create_topic(&bootstrap, &topic, 2, &[]).await;
@@ -99,7 +99,7 @@ async fn offsets_for_times_finds_exact_offsets() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn watermarks_of_empty_and_filled_partitions() {
-    let broker = TestBroker::start(&[]).await;
+    let broker = AnyBroker::start().await;
     let bootstrap = broker.bootstrap();
     let topic = common::unique_topic("watermarks");
     common::create_topic(&bootstrap, &topic, 3, &[]).await;

@@ -53,6 +53,9 @@ fn base_offset(segment: &Path) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_bytes_deletes_old_segments() {
+    if common::skipped_for_external("starts its broker with short retention settings") {
+        return;
+    }
     let broker = TestBroker::start(&[]).await;
     let bootstrap = broker.bootstrap();
     let topic = common::unique_topic("retention-bytes");
@@ -137,6 +140,9 @@ async fn retention_bytes_deletes_old_segments() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_ms_deletes_expired_segments() {
+    if common::skipped_for_external("starts its broker with short retention settings") {
+        return;
+    }
     let broker = TestBroker::start(&[]).await;
     let bootstrap = broker.bootstrap();
     let topic = common::unique_topic("retention-ms");

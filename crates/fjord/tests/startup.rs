@@ -66,6 +66,11 @@ async fn assert_all_records_readable(bootstrap: &str, topic: &str, count: usize)
 /// replaced 20,000 records with an empty log.
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_metadata_file_with_data_refuses_to_start() {
+    if common::skipped_for_external(
+        "starts its own broker on a data dir or with settings set up for the test",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let topic = "kept";
     data_dir_with_records(dir.path(), topic, 2_000).await;
@@ -89,6 +94,11 @@ async fn missing_metadata_file_with_data_refuses_to_start() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreadable_metadata_file_refuses_to_start() {
+    if common::skipped_for_external(
+        "starts its own broker on a data dir or with settings set up for the test",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     data_dir_with_records(dir.path(), "t", 10).await;
     let metadata = dir.path().join(METADATA_FILE);
@@ -106,6 +116,11 @@ async fn unreadable_metadata_file_refuses_to_start() {
 /// timed out on it. Refused, with what to fix.
 #[tokio::test(flavor = "multi_thread")]
 async fn topic_with_no_partitions_refuses_to_start() {
+    if common::skipped_for_external(
+        "starts its own broker on a data dir or with settings set up for the test",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     data_dir_with_records(dir.path(), "zero", 10).await;
     let metadata = dir.path().join(METADATA_FILE);
@@ -122,6 +137,11 @@ async fn topic_with_no_partitions_refuses_to_start() {
 /// A fresh (or empty) data dir still starts with no configuration at all.
 #[tokio::test(flavor = "multi_thread")]
 async fn empty_data_dir_starts() {
+    if common::skipped_for_external(
+        "starts its own broker on a data dir or with settings set up for the test",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let broker = BinaryBroker::start(&dir.path().join("new"), &[]);
     common::create_topic(&broker.bootstrap, "fresh", 1, &[]).await;
@@ -135,6 +155,11 @@ async fn empty_data_dir_starts() {
 /// own data dir. Now they are ignored, reported by name, and never adopted.
 #[tokio::test(flavor = "multi_thread")]
 async fn directories_of_unknown_topics_are_ignored_and_reported() {
+    if common::skipped_for_external(
+        "starts its own broker on a data dir or with settings set up for the test",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     data_dir_with_records(dir.path(), "known", 10).await;
     let segment = std::fs::read_dir(dir.path().join("known-0"))
@@ -190,6 +215,11 @@ async fn directories_of_unknown_topics_are_ignored_and_reported() {
 /// itself is tested in the broker's topics_tests with a store that fails.
 #[tokio::test(flavor = "multi_thread")]
 async fn creation_out_of_file_handles_is_all_or_nothing() {
+    if common::skipped_for_external(
+        "starts its own broker on a data dir or with settings set up for the test",
+    ) {
+        return;
+    }
     use rdkafka::admin::{NewTopic, TopicReplication};
     use rdkafka::types::RDKafkaErrorCode;
 

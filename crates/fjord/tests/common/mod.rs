@@ -38,10 +38,81 @@ pub fn init_logging() {
     }
 }
 
-/// A topic name unique within this test process.
+/// A topic name unique within this test process, and (with the process
+/// id) among the test binaries that share one external broker.
 pub fn unique_topic(prefix: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Any broker (FJORD_TEST_BOOTSTRAP)
+// ---------------------------------------------------------------------------
+
+/// `FJORD_TEST_BOOTSTRAP=host:port` runs the tests that only need a running
+/// broker against that one (Apache Kafka, in scripts/test-all's reference
+/// stage) instead of a Fjord they start. It must have the suite's broker
+/// defaults: auto-create on, `num.partitions=4`,
+/// `group.initial.rebalance.delay.ms=0`, node id 1.
+pub const BOOTSTRAP_ENV: &str = "FJORD_TEST_BOOTSTRAP";
+
+pub fn external_bootstrap() -> Option<String> {
+    std::env::var(BOOTSTRAP_ENV).ok().filter(|b| !b.is_empty())
+}
+
+/// True, after saying so on the terminal (past the test harness's output
+/// capture, so a skip is seen), when an external broker is set and this
+/// test needs a broker of its own: `reason` says why.
+pub fn skipped_for_external(reason: &str) -> bool {
+    use std::io::Write;
+    let Some(bootstrap) = external_bootstrap() else {
+        return false;
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test} against {BOOTSTRAP_ENV}={bootstrap}: {reason}"
+    );
+    true
+}
+
+/// A running broker with the suite's defaults: the external one when
+/// `FJORD_TEST_BOOTSTRAP` is set, else a Fjord started in process.
+pub enum AnyBroker {
+    Fjord(TestBroker),
+    External(String),
+}
+
+impl AnyBroker {
+    pub async fn start() -> AnyBroker {
+        match external_bootstrap() {
+            Some(bootstrap) => AnyBroker::External(bootstrap),
+            None => AnyBroker::Fjord(TestBroker::start(&[]).await),
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        match self {
+            AnyBroker::Fjord(broker) => broker.bootstrap(),
+            AnyBroker::External(bootstrap) => bootstrap.clone(),
+        }
+    }
+
+    /// The Fjord in process, for checks of its state beyond what clients
+    /// see (None against an external broker).
+    pub fn fjord(&self) -> Option<&TestBroker> {
+        match self {
+            AnyBroker::Fjord(broker) => Some(broker),
+            AnyBroker::External(_) => None,
+        }
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -107,6 +178,11 @@ impl TestBroker {
 
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The topics as the broker holds them.
+    pub fn topics(&self) -> &fjord_broker::topics::TopicRegistry {
+        &self.running().broker().topics
     }
 
     /// Clean shutdown (flush), then start again on the same data dir.
