@@ -26,6 +26,9 @@ pub trait TransactionStore: Send + Sync {
         state: Option<Vec<u8>>,
         expected: u64,
     ) -> Result<u64>;
+    /// The version of an id's stored state, to compare-and-set against (0
+    /// if never stored; a removal moves it on too).
+    fn transaction_version(&self, transactional_id: &str) -> u64;
     /// Every stored transactional id with its state and version, for the
     /// coordinator at start-up.
     fn transactions(&self) -> Vec<StoredTransaction>;

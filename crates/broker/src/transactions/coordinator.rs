@@ -5,35 +5,31 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use fjord_storage::transactions::TransactionStore;
 use kafka_protocol::error::ResponseError;
-use tokio::sync::watch;
 
-use super::markers::{MarkerWriter, Markers};
+use super::markers::MarkerWriter;
 use super::metadata::{TransactionMetadata, NO_PRODUCER_EPOCH};
 use super::producer_ids::ProducerIds;
 use super::state::TxnState;
 use super::TransactionConfig;
-use crate::groups::group::now_ms;
 use crate::groups::persist::persist_error;
 
 /// One transactional id's current (stored) metadata and its store version.
-#[derive(Default)]
 pub(crate) struct Entry {
     pub(crate) metadata: Option<TransactionMetadata>,
     pub(crate) version: u64,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Entry>>;
+pub(crate) type Slot = Arc<tokio::sync::Mutex<Entry>>;
 
 pub struct TransactionCoordinator {
-    config: TransactionConfig,
-    store: Arc<dyn TransactionStore>,
-    producer_ids: ProducerIds,
-    markers: Arc<dyn MarkerWriter>,
-    entries: parking_lot::Mutex<HashMap<String, Slot>>,
+    pub(crate) config: TransactionConfig,
+    pub(crate) store: Arc<dyn TransactionStore>,
+    pub(crate) producer_ids: ProducerIds,
+    pub(crate) markers: Arc<dyn MarkerWriter>,
+    pub(crate) entries: parking_lot::Mutex<HashMap<String, Slot>>,
 }
 
 /// A producer id and epoch, as InitProducerId answers them.
@@ -77,13 +73,19 @@ impl TransactionCoordinator {
         &self.config
     }
 
-    fn slot(&self, transactional_id: &str) -> Slot {
-        Arc::clone(
-            self.entries
-                .lock()
-                .entry(transactional_id.to_string())
-                .or_default(),
-        )
+    pub(crate) fn slot(&self, transactional_id: &str) -> Slot {
+        let mut entries = self.entries.lock();
+        let slot = entries
+            .entry(transactional_id.to_string())
+            .or_insert_with(|| {
+                // An id removed before (expired) has a version to compare with.
+                let version = self.store.transaction_version(transactional_id);
+                Arc::new(tokio::sync::Mutex::new(Entry {
+                    metadata: None,
+                    version,
+                }))
+            });
+        Arc::clone(slot)
     }
 
     /// The stored metadata of a transactional id, if any.
@@ -95,7 +97,7 @@ impl TransactionCoordinator {
 
     /// Stores `next` as the id's metadata (compare-and-set on the entry's
     /// version), then makes it current.
-    async fn store(
+    pub(crate) async fn store(
         &self,
         transactional_id: &str,
         entry: &mut Entry,
@@ -208,141 +210,5 @@ impl TransactionCoordinator {
         };
         self.store(transactional_id, &mut entry, next).await?;
         Ok(answer)
-    }
-
-    /// Finishes a transaction in PrepareCommit or PrepareAbort: writes its
-    /// markers (without holding the id's lock: they may take a while, and
-    /// meanwhile the id answers CONCURRENT_TRANSACTIONS), then stores
-    /// CompleteCommit or CompleteAbort. On a marker failure it stays
-    /// prepared; [`tick`](Self::tick) tries again. Anything else is left
-    /// alone.
-    pub async fn complete(&self, transactional_id: &str, now_ms: i64) {
-        let Some(slot) = self.entries.lock().get(transactional_id).cloned() else {
-            return;
-        };
-        let prepared = {
-            let entry = slot.lock().await;
-            match &entry.metadata {
-                Some(m) if matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort) => {
-                    m.clone()
-                }
-                _ => return,
-            }
-        };
-        let markers = Markers {
-            producer_id: prepared.producer_id,
-            producer_epoch: prepared.producer_epoch,
-            commit: prepared.state == TxnState::PrepareCommit,
-            partitions: prepared.partitions.iter().cloned().collect(),
-        };
-        if let Err(why) = self.markers.write_markers(&markers).await {
-            tracing::warn!(transactional_id, error = %why, "writing transaction markers failed; will retry");
-            return;
-        }
-        let mut entry = slot.lock().await;
-        // Nothing else moves a prepared transaction on, but check: the
-        // markers written are for this exact state.
-        if entry.metadata.as_ref() != Some(&prepared) {
-            return;
-        }
-        let result = prepared
-            .prepare_complete(now_ms)
-            .map_err(ResponseError::from);
-        let stored = match result {
-            Ok(next) => self.store(transactional_id, &mut entry, next).await,
-            Err(code) => Err(code),
-        };
-        if let Err(code) = stored {
-            tracing::warn!(
-                transactional_id,
-                ?code,
-                "completing a transaction failed; will retry"
-            );
-        }
-    }
-
-    /// Timers and recovery: aborts transactions open past their timeout
-    /// (fencing their producer), finishes prepared ones (after a restart,
-    /// or when writing markers failed), and removes ids idle for
-    /// `transactional.id.expiration.ms`. At start-up `recover` runs the
-    /// same with every open transaction treated as timed out.
-    pub async fn tick(&self, now_ms: i64) {
-        self.sweep(now_ms, false).await;
-    }
-
-    /// After a restart: prepared transactions are completed, and open
-    /// ones aborted (their producer may be gone with the old process).
-    pub async fn recover(&self, now_ms: i64) {
-        self.sweep(now_ms, true).await;
-    }
-
-    async fn sweep(&self, now_ms: i64, abort_every_open: bool) {
-        let ids: Vec<(String, Slot)> = self
-            .entries
-            .lock()
-            .iter()
-            .map(|(id, slot)| (id.clone(), Arc::clone(slot)))
-            .collect();
-        for (id, slot) in ids {
-            let mut entry = slot.lock().await;
-            let Some(current) = entry.metadata.clone() else {
-                continue;
-            };
-            match current.state {
-                TxnState::Ongoing => {
-                    let expired =
-                        current.start_timestamp_ms + i64::from(current.timeout_ms) <= now_ms;
-                    if !(abort_every_open || expired) {
-                        continue;
-                    }
-                    let stored = match current.prepare_fence_and_abort(now_ms) {
-                        Ok(abort) => self.store(&id, &mut entry, abort).await,
-                        Err(err) => Err(err.into()),
-                    };
-                    drop(entry);
-                    match stored {
-                        Ok(()) => self.complete(&id, now_ms).await,
-                        Err(code) => {
-                            tracing::warn!(transactional_id = %id, ?code, "aborting a timed-out transaction failed; will retry");
-                        }
-                    }
-                }
-                TxnState::PrepareCommit | TxnState::PrepareAbort => {
-                    drop(entry);
-                    self.complete(&id, now_ms).await;
-                }
-                state if state.may_expire() => {
-                    let idle = now_ms - current.last_update_timestamp_ms;
-                    if idle < self.config.id_expiration_ms {
-                        continue;
-                    }
-                    match self.store.store_transaction(&id, None, entry.version).await {
-                        Ok(version) => {
-                            entry.metadata = None;
-                            entry.version = version;
-                        }
-                        Err(e) => {
-                            tracing::warn!(transactional_id = %id, error = %e, "expiring a transactional id failed; will retry");
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Recovers what a previous run left, then checks timeouts and expiry
-    /// every `check_interval_ms` until shutdown.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        self.recover(now_ms()).await;
-        let every = Duration::from_millis(self.config.check_interval_ms.max(1) as u64);
-        let mut checks = tokio::time::interval(every);
-        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = checks.tick() => self.tick(now_ms()).await,
-            }
-        }
     }
 }

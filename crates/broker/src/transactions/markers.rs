@@ -13,6 +13,8 @@ pub struct Markers {
     pub producer_epoch: i16,
     pub commit: bool,
     pub partitions: Vec<TopicPartition>,
+    /// Groups whose transactional offset commits the outcome decides.
+    pub groups: Vec<String>,
 }
 
 #[async_trait]

@@ -53,6 +53,11 @@ pub struct TransactionMetadata {
     pub timeout_ms: i32,
     pub state: TxnState,
     pub partitions: BTreeSet<TopicPartition>,
+    /// Consumer groups whose offsets the transaction commits
+    /// (AddOffsetsToTxn); Kafka keeps these as partitions of its
+    /// `__consumer_offsets` topic, which Fjord does not have.
+    #[serde(default)]
+    pub groups: BTreeSet<String>,
     /// When the open transaction started (-1 when none is open).
     pub start_timestamp_ms: i64,
     pub last_update_timestamp_ms: i64,
@@ -84,6 +89,7 @@ impl TransactionMetadata {
             timeout_ms,
             state: TxnState::Empty,
             partitions: BTreeSet::new(),
+            groups: BTreeSet::new(),
             start_timestamp_ms: -1,
             last_update_timestamp_ms: now_ms,
             client_transaction_version: 0,
@@ -163,9 +169,14 @@ impl TransactionMetadata {
         next.producer_epoch = epoch;
         next.last_producer_epoch = last_epoch;
         next.timeout_ms = timeout_ms;
-        next.partitions.clear();
-        next.start_timestamp_ms = -1;
+        next.clear_transaction();
         Ok(next)
+    }
+
+    fn clear_transaction(&mut self) {
+        self.partitions.clear();
+        self.groups.clear();
+        self.start_timestamp_ms = -1;
     }
 
     /// InitProducerId once the epoch is exhausted: a new producer id at
@@ -188,8 +199,7 @@ impl TransactionMetadata {
             NO_PRODUCER_EPOCH
         };
         next.timeout_ms = timeout_ms;
-        next.partitions.clear();
-        next.start_timestamp_ms = -1;
+        next.clear_transaction();
         Ok(next)
     }
 
@@ -217,6 +227,7 @@ impl TransactionMetadata {
         };
         let mut next = self.to(to, now_ms)?;
         next.partitions.clear();
+        next.groups.clear();
         if self.client_transaction_version >= 2 && self.next_producer_id != NO_PRODUCER_ID {
             // The commit or abort used the last epoch: continue with the
             // producer id allocated for it.
@@ -225,6 +236,57 @@ impl TransactionMetadata {
             next.producer_epoch = 0;
         }
         next.next_producer_id = NO_PRODUCER_ID;
+        Ok(next)
+    }
+
+    /// AddPartitionsToTxn / AddOffsetsToTxn: the transaction is open (it
+    /// starts now if it was not) and covers these partitions and groups too.
+    pub fn prepare_add(
+        &self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        groups: impl IntoIterator<Item = String>,
+        client_transaction_version: i16,
+        now_ms: i64,
+    ) -> Result<Self, IllegalTransition> {
+        let mut next = self.to(TxnState::Ongoing, now_ms)?;
+        if self.state != TxnState::Ongoing {
+            next.start_timestamp_ms = now_ms;
+        }
+        next.partitions.extend(partitions);
+        next.groups.extend(groups);
+        next.client_transaction_version = client_transaction_version;
+        Ok(next)
+    }
+
+    /// EndTxn: the decision is taken (PrepareCommit or PrepareAbort). With
+    /// transaction version 2 the epoch is bumped too (KIP-890), and when
+    /// that uses the last epoch `next_producer_id` (which the caller
+    /// allocated) is where the producer continues.
+    pub fn prepare_end(
+        &self,
+        commit: bool,
+        client_transaction_version: i16,
+        next_producer_id: Option<i64>,
+        now_ms: i64,
+    ) -> Result<Self, IllegalTransition> {
+        let to = if commit {
+            TxnState::PrepareCommit
+        } else {
+            TxnState::PrepareAbort
+        };
+        let mut next = self.to(to, now_ms)?;
+        next.client_transaction_version = client_transaction_version;
+        if client_transaction_version >= 2 {
+            next.producer_epoch = self.producer_epoch.saturating_add(1);
+            next.last_producer_epoch = self.producer_epoch;
+            if is_epoch_exhausted(next.producer_epoch) {
+                next.next_producer_id = next_producer_id.unwrap_or(NO_PRODUCER_ID);
+            }
+        }
+        if self.state != TxnState::Ongoing {
+            // A version-2 abort with nothing open: it starts and ends now.
+            next.start_timestamp_ms = now_ms;
+        }
         Ok(next)
     }
 }

@@ -11,15 +11,20 @@
 //! transactional id (coordinator epoch 0), and the producer-id blocks are
 //! reserved in that same store.
 
+mod completion;
 pub mod coordinator;
 pub mod markers;
 pub mod metadata;
 pub mod producer_ids;
+pub mod requests;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 use crate::configs::BrokerSettings;
 
 pub use coordinator::{ProducerIdAndEpoch, TransactionCoordinator};
+pub use requests::TxnProducer;
 pub use state::TxnState;
 
 /// The broker configs the coordinator honours.

@@ -23,6 +23,17 @@ pub enum TxnState {
 }
 
 impl TxnState {
+    pub const ALL: [TxnState; 8] = [
+        TxnState::Empty,
+        TxnState::Ongoing,
+        TxnState::PrepareCommit,
+        TxnState::PrepareAbort,
+        TxnState::CompleteCommit,
+        TxnState::CompleteAbort,
+        TxnState::Dead,
+        TxnState::PrepareEpochFence,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             TxnState::Empty => "Empty",

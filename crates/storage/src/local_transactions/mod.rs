@@ -306,6 +306,10 @@ impl TransactionStore for LocalTransactionStore {
         .await
     }
 
+    fn transaction_version(&self, transactional_id: &str) -> u64 {
+        self.inner.state.read().version(transactional_id)
+    }
+
     fn transactions(&self) -> Vec<StoredTransaction> {
         let state = self.inner.state.read();
         state

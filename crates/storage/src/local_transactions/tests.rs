@@ -82,6 +82,10 @@ async fn states_are_compare_and_set_and_survive_reopen() {
     drop(store);
 
     let store = LocalTransactionStore::open(dir.path()).unwrap();
+    // A removal's version survives too, so the removed state's reader
+    // still cannot write over it.
+    assert_eq!(store.transaction_version("b"), removed);
+    assert_eq!(store.transaction_version("never"), 0);
     let recovered = states(&store);
     assert_eq!(recovered.len(), 1);
     assert_eq!(

@@ -1,0 +1,152 @@
+//! Finishing transactions: markers then the Complete state, timeouts,
+//! expiry of idle transactional ids, and recovery after a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use tokio::sync::watch;
+
+use super::coordinator::{Slot, TransactionCoordinator};
+use super::markers::Markers;
+use super::state::TxnState;
+use crate::groups::group::now_ms;
+
+impl TransactionCoordinator {
+    /// Finishes a transaction in PrepareCommit or PrepareAbort: writes its
+    /// markers (without holding the id's lock: they may take a while, and
+    /// meanwhile the id answers CONCURRENT_TRANSACTIONS), then stores
+    /// CompleteCommit or CompleteAbort. On a marker failure it stays
+    /// prepared; [`tick`](Self::tick) tries again. Anything else is left
+    /// alone.
+    pub async fn complete(&self, transactional_id: &str, now_ms: i64) {
+        let Some(slot) = self.entries.lock().get(transactional_id).cloned() else {
+            return;
+        };
+        let prepared = {
+            let entry = slot.lock().await;
+            match &entry.metadata {
+                Some(m) if matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort) => {
+                    m.clone()
+                }
+                _ => return,
+            }
+        };
+        let markers = Markers {
+            producer_id: prepared.producer_id,
+            producer_epoch: prepared.producer_epoch,
+            commit: prepared.state == TxnState::PrepareCommit,
+            partitions: prepared.partitions.iter().cloned().collect(),
+            groups: prepared.groups.iter().cloned().collect(),
+        };
+        if let Err(why) = self.markers.write_markers(&markers).await {
+            tracing::warn!(transactional_id, error = %why, "writing transaction markers failed; will retry");
+            return;
+        }
+        let mut entry = slot.lock().await;
+        // Nothing else moves a prepared transaction on, but check: the
+        // markers written are for this exact state.
+        if entry.metadata.as_ref() != Some(&prepared) {
+            return;
+        }
+        let result = prepared
+            .prepare_complete(now_ms)
+            .map_err(ResponseError::from);
+        let stored = match result {
+            Ok(next) => self.store(transactional_id, &mut entry, next).await,
+            Err(code) => Err(code),
+        };
+        if let Err(code) = stored {
+            tracing::warn!(
+                transactional_id,
+                ?code,
+                "completing a transaction failed; will retry"
+            );
+        }
+    }
+
+    /// Timers and recovery: aborts transactions open past their timeout
+    /// (fencing their producer), finishes prepared ones (after a restart,
+    /// or when writing markers failed), and removes ids idle for
+    /// `transactional.id.expiration.ms`. At start-up `recover` runs the
+    /// same with every open transaction treated as timed out.
+    pub async fn tick(&self, now_ms: i64) {
+        self.sweep(now_ms, false).await;
+    }
+
+    /// After a restart: prepared transactions are completed, and open
+    /// ones aborted (their producer may be gone with the old process).
+    pub async fn recover(&self, now_ms: i64) {
+        self.sweep(now_ms, true).await;
+    }
+
+    async fn sweep(&self, now_ms: i64, abort_every_open: bool) {
+        let ids: Vec<(String, Slot)> = self
+            .entries
+            .lock()
+            .iter()
+            .map(|(id, slot)| (id.clone(), Arc::clone(slot)))
+            .collect();
+        for (id, slot) in ids {
+            let mut entry = slot.lock().await;
+            let Some(current) = entry.metadata.clone() else {
+                continue;
+            };
+            match current.state {
+                TxnState::Ongoing => {
+                    let expired =
+                        current.start_timestamp_ms + i64::from(current.timeout_ms) <= now_ms;
+                    if !(abort_every_open || expired) {
+                        continue;
+                    }
+                    let stored = match current.prepare_fence_and_abort(now_ms) {
+                        Ok(abort) => self.store(&id, &mut entry, abort).await,
+                        Err(err) => Err(err.into()),
+                    };
+                    drop(entry);
+                    match stored {
+                        Ok(()) => self.complete(&id, now_ms).await,
+                        Err(code) => {
+                            tracing::warn!(transactional_id = %id, ?code, "aborting a timed-out transaction failed; will retry");
+                        }
+                    }
+                }
+                TxnState::PrepareCommit | TxnState::PrepareAbort => {
+                    drop(entry);
+                    self.complete(&id, now_ms).await;
+                }
+                state if state.may_expire() => {
+                    let idle = now_ms - current.last_update_timestamp_ms;
+                    if idle < self.config.id_expiration_ms {
+                        continue;
+                    }
+                    match self.store.store_transaction(&id, None, entry.version).await {
+                        Ok(version) => {
+                            entry.metadata = None;
+                            entry.version = version;
+                        }
+                        Err(e) => {
+                            tracing::warn!(transactional_id = %id, error = %e, "expiring a transactional id failed; will retry");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Recovers what a previous run left, then checks timeouts and expiry
+    /// every `check_interval_ms` until shutdown.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        self.recover(now_ms()).await;
+        let every = Duration::from_millis(self.config.check_interval_ms.max(1) as u64);
+        let mut checks = tokio::time::interval(every);
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = checks.tick() => self.tick(now_ms()).await,
+            }
+        }
+    }
+}
