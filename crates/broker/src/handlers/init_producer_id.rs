@@ -11,7 +11,7 @@ use crate::broker::Broker;
 use crate::groups::group::now_ms;
 use crate::request_context::RequestContext;
 use crate::transactions::metadata::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
-use crate::transactions::ProducerIdAndEpoch;
+use crate::transactions::{as_answered, ProducerIdAndEpoch};
 
 /// The first version whose clients know PRODUCER_FENCED.
 const PRODUCER_FENCED_SINCE: i16 = 4;
@@ -29,14 +29,7 @@ pub async fn handle(
             response.producer_epoch = granted.epoch;
         }
         Err(code) => {
-            let code = if code == ResponseError::ProducerFenced
-                && ctx.api_version < PRODUCER_FENCED_SINCE
-            {
-                ResponseError::InvalidProducerEpoch
-            } else {
-                code
-            };
-            response.error_code = code.code();
+            response.error_code = as_answered(code, ctx.api_version, PRODUCER_FENCED_SINCE).code();
             response.producer_id = ProducerId(NO_PRODUCER_ID);
             response.producer_epoch = NO_PRODUCER_EPOCH;
         }

@@ -2,6 +2,8 @@
 
 use crate::acl::ResourceType;
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -12,6 +14,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_topic_partitions;
+pub mod end_txn;
 pub mod fetch;
 #[cfg(test)]
 mod fetch_parked_tests;
@@ -44,6 +47,8 @@ pub mod sync_group;
 pub(crate) mod test_support;
 #[cfg(test)]
 mod topic_races_tests;
+#[cfg(test)]
+mod txn_requests_tests;
 
 /// Kafka's "authorized operations not requested" value.
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;

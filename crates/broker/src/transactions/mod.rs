@@ -21,11 +21,24 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
+use kafka_protocol::error::ResponseError;
+
 use crate::configs::BrokerSettings;
 
 pub use coordinator::{ProducerIdAndEpoch, TransactionCoordinator};
 pub use requests::TxnProducer;
 pub use state::TxnState;
+
+/// The error code a client at `version` of an API gets: PRODUCER_FENCED
+/// (KIP-588) reaches clients older than `fenced_since` as
+/// INVALID_PRODUCER_EPOCH, the code they handle the same way.
+pub fn as_answered(code: ResponseError, version: i16, fenced_since: i16) -> ResponseError {
+    if code == ResponseError::ProducerFenced && version < fenced_since {
+        ResponseError::InvalidProducerEpoch
+    } else {
+        code
+    }
+}
 
 /// The broker configs the coordinator honours.
 #[derive(Debug, Clone, Copy)]
