@@ -33,6 +33,8 @@ impl From<StorageError> for ApiError {
             StorageError::InvalidRecord(_) => ResponseError::InvalidRecord,
             StorageError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
             StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+            StorageError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
+            StorageError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
             StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             StorageError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
             // Another writer moved the group's or transaction's state on: it is

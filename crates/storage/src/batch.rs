@@ -92,6 +92,11 @@ pub struct HeaderInfo {
     pub partition_leader_epoch: i32,
     pub magic: i8,
     pub log_append_time: bool,
+    /// -1 when the producer is not idempotent.
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub is_control: bool,
 }
 
 /// Parses the fixed header at the start of `header` (at least
@@ -119,6 +124,10 @@ pub fn parse_header(header: &[u8]) -> Result<HeaderInfo> {
         partition_leader_epoch: read_i32(header, PARTITION_LEADER_EPOCH_OFFSET),
         magic: header[MAGIC_OFFSET] as i8,
         log_append_time: read_i16(header, ATTRIBUTES_OFFSET) & TIMESTAMP_TYPE_BIT != 0,
+        producer_id: read_i64(header, PRODUCER_ID_OFFSET),
+        producer_epoch: read_i16(header, PRODUCER_EPOCH_OFFSET),
+        base_sequence: read_i32(header, BASE_SEQUENCE_OFFSET),
+        is_control: read_i16(header, ATTRIBUTES_OFFSET) & CONTROL_BIT != 0,
     })
 }
 
@@ -221,6 +230,10 @@ impl<'a> BatchView<'a> {
             partition_leader_epoch: self.partition_leader_epoch(),
             magic: self.magic(),
             log_append_time: self.is_log_append_time(),
+            producer_id: self.producer_id(),
+            producer_epoch: self.producer_epoch(),
+            base_sequence: self.base_sequence(),
+            is_control: self.is_control(),
         }
     }
     pub fn compute_crc(&self) -> u32 {

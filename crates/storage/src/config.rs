@@ -24,6 +24,9 @@ pub struct LogConfig {
     pub index_interval_bytes: usize,
     /// `segment.index.bytes`: max size of an offset/time index file
     pub segment_index_bytes: usize,
+    /// `producer.id.expiration.ms` (a broker config): an idempotent
+    /// producer that wrote nothing for this long is forgotten.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -37,6 +40,7 @@ impl Default for LogConfig {
             timestamp_type: TimestampType::CreateTime,
             index_interval_bytes: 4096,
             segment_index_bytes: 10 * 1024 * 1024,
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }

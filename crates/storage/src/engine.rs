@@ -24,6 +24,10 @@ pub struct AssignedBatches {
     pub last_offset: i64,
 }
 
+/// What `scan_headers` calls for each batch; owned, so that an engine can
+/// run the scan on another thread.
+pub type HeaderVisitor = Box<dyn FnMut(&HeaderInfo) + Send>;
+
 /// One partition's storage. The [`Log`](crate::log::Log) above it calls
 /// `store` one append at a time, in offset order; the read side is what
 /// [`PartitionLog`](crate::PartitionLog) documents.
@@ -41,6 +45,10 @@ pub trait PartitionEngine: Send + Sync {
     /// Waits until every offset below `end` is durable (fsynced).
     /// Concurrent waiters share fsyncs (group commit).
     async fn wait_durable(&self, end: i64) -> Result<()>;
+
+    /// Calls `visit` with the header of every batch in the log, in offset
+    /// order (the `Log` rebuilds its producer state from them).
+    async fn scan_headers(&self, visit: HeaderVisitor) -> Result<()>;
 
     async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome>;
     fn offsets(&self) -> LogOffsets;

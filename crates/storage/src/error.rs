@@ -15,6 +15,13 @@ pub enum StorageError {
     UnsupportedMagic(i8),
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     BatchTooLarge { size: usize, max: usize },
+    /// An idempotent producer's batch does not follow its last one (a gap,
+    /// or a new epoch not starting at 0): OUT_OF_ORDER_SEQUENCE_NUMBER.
+    #[error("out of order sequence: {0}")]
+    OutOfOrderSequence(String),
+    /// A batch from an older epoch than the producer's: INVALID_PRODUCER_EPOCH.
+    #[error("invalid producer epoch: {0}")]
+    InvalidProducerEpoch(String),
     #[error("offset {offset} is outside [{log_start}, {end}]")]
     OffsetOutOfRange {
         offset: i64,

@@ -80,6 +80,38 @@ pub fn batch_with(
     encode(&records, compression)
 }
 
+/// One uncompressed batch of `count` records from an idempotent producer,
+/// its sequences from `base_sequence` (values `seq-<sequence>`, so a retry
+/// carries the same bytes), at `timestamp`.
+pub fn idempotent_batch(
+    count: usize,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    timestamp: i64,
+) -> Bytes {
+    let records: Vec<Record> = (0..count)
+        .map(|i| {
+            let sequence = base_sequence + i as i32;
+            Record {
+                producer_id,
+                producer_epoch,
+                // The encoder takes the base sequence from the first record
+                // and keeps one batch while offset - sequence is constant.
+                offset: i as i64,
+                sequence,
+                ..record(
+                    i,
+                    None,
+                    Some(Bytes::from(format!("seq-{sequence}"))),
+                    timestamp,
+                )
+            }
+        })
+        .collect();
+    encode(&records, Compression::None)
+}
+
 /// One batch of `count` records with 16-byte values at `SOME_TIME_MS`.
 pub fn batch(count: usize, compression: Compression) -> Bytes {
     batch_with(count, compression, SOME_TIME_MS, 16)

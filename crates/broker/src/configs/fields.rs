@@ -48,7 +48,10 @@ impl ConfigValue for String {
 }
 
 /// The value of one honoured config, typed.
-fn typed<T: ConfigValue>(statics: &StaticConfigs, name: &'static str) -> Result<T, String> {
+pub(super) fn typed<T: ConfigValue>(
+    statics: &StaticConfigs,
+    name: &'static str,
+) -> Result<T, String> {
     let def = broker_config(name).ok_or_else(|| format!("{name} is not a Kafka broker config"))?;
     let raw = statics.values.get(name).map(String::as_str);
     let shown = raw.or(def.default()).unwrap_or("null");
@@ -103,6 +106,8 @@ broker_settings! {
     transactional_id_expiration_ms: i32 = "transactional.id.expiration.ms",
     transaction_abort_timed_out_transaction_cleanup_interval_ms: i32 =
         "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+    /// Fed to every partition's log (`StaticConfigs::log_config`).
+    producer_id_expiration_ms: i32 = "producer.id.expiration.ms",
 }
 
 impl Default for BrokerSettings {

@@ -195,6 +195,10 @@ impl StaticConfigs {
         if let Some(v) = num("segment.index.bytes") {
             config.segment_index_bytes = v.max(4) as usize;
         }
+        // A broker config, the same for every partition's log.
+        if let Ok(v) = super::fields::typed::<i32>(self, "producer.id.expiration.ms") {
+            config.producer_id_expiration_ms = i64::from(v);
+        }
         if let Some(v) = get("message.timestamp.type") {
             config.timestamp_type = if v == "LogAppendTime" {
                 TimestampType::LogAppendTime

@@ -139,9 +139,10 @@ fn broker_rule(name: &str) -> Option<Support> {
         "unstable.api.versions.enable" | "unstable.feature.versions.enable" => {
             Some(NoEffect(ALL_VERSIONS_STABLE))
         }
-        "producer.id.expiration.ms" | "producer.id.expiration.check.interval.ms" => {
-            Some(NoEffect(NO_TRANSACTIONS))
-        }
+        "producer.id.expiration.check.interval.ms" => Some(NoEffect(
+            "an expired producer is ignored when it is looked up, and expired ones are \
+             swept from a partition at most once a minute as it takes appends",
+        )),
         _ => None,
     };
     if exact.is_some() {

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::engine::{AssignedBatches, PartitionEngine};
+use crate::engine::{AssignedBatches, HeaderVisitor, PartitionEngine};
 use crate::error::{Result, StorageError};
 use crate::local::blocking::{on_read, IoClass, ReadKind};
 use crate::local::now_ms;
@@ -112,6 +112,13 @@ impl PartitionEngine for LocalPartitionLog {
         self.group_commit
             .wait_durable(end, || self.flush_once())
             .await
+    }
+
+    async fn scan_headers(&self, mut visit: HeaderVisitor) -> Result<()> {
+        self.off_runtime(IoClass::Foreground, "producer state rebuild", move |log| {
+            log.visit_headers(&mut visit)
+        })
+        .await
     }
 
     async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome> {

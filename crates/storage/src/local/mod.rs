@@ -22,6 +22,7 @@ mod append;
 mod blocking;
 mod file_cache;
 mod flush;
+mod headers;
 mod index;
 mod load_segment;
 mod log_start;

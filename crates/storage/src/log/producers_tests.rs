@@ -1,0 +1,198 @@
+use super::*;
+
+const NOW: i64 = 1_700_000_000_000;
+const DAY_MS: i64 = 86_400_000;
+
+fn header(
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    base_offset: i64,
+    count: i64,
+) -> HeaderInfo {
+    HeaderInfo {
+        base_offset,
+        size: 100,
+        last_offset: base_offset + count - 1,
+        max_timestamp: NOW,
+        partition_leader_epoch: 0,
+        magic: 2,
+        log_append_time: false,
+        producer_id,
+        producer_epoch: epoch,
+        base_sequence,
+        is_control: false,
+    }
+}
+
+/// Checks and, if fresh, applies: what an append does.
+fn append(states: &mut ProducerStates, h: HeaderInfo) -> Result<Option<BatchMetadata>> {
+    match states.check(&[h], NOW)? {
+        Checked::Fresh(staged) => {
+            states.apply(staged, NOW);
+            Ok(None)
+        }
+        Checked::Duplicate(original) => Ok(Some(original)),
+    }
+}
+
+fn is_out_of_order<T: std::fmt::Debug>(result: Result<T>) -> bool {
+    matches!(result, Err(StorageError::OutOfOrderSequence(_)))
+}
+
+#[test]
+fn a_new_producer_starts_anywhere_then_must_follow_on() {
+    let mut states = ProducerStates::new(DAY_MS);
+    assert_eq!(append(&mut states, header(7, 0, 42, 0, 3)).unwrap(), None);
+    assert_eq!(append(&mut states, header(7, 0, 45, 3, 2)).unwrap(), None);
+    // A gap, and a step back that is no retry of a kept batch.
+    assert!(is_out_of_order(append(&mut states, header(7, 0, 48, 5, 1))));
+    assert!(is_out_of_order(append(&mut states, header(7, 0, 43, 5, 1))));
+    // Not idempotent: never checked.
+    assert_eq!(append(&mut states, header(-1, -1, -1, 5, 1)).unwrap(), None);
+    assert_eq!(append(&mut states, header(-1, -1, -1, 6, 1)).unwrap(), None);
+}
+
+#[test]
+fn a_retry_of_one_of_the_last_five_batches_gets_its_original_offsets() {
+    let mut states = ProducerStates::new(DAY_MS);
+    for i in 0..6 {
+        assert_eq!(
+            append(&mut states, header(7, 0, i * 2, 100 + i64::from(i) * 2, 2)).unwrap(),
+            None
+        );
+    }
+    // Batches 1..=5 are kept (sequences 2..=11), batch 0 (0..=1) is not.
+    for i in 1..6 {
+        let original = append(&mut states, header(7, 0, i * 2, 999, 2))
+            .unwrap()
+            .unwrap();
+        assert_eq!(original.first_offset, 100 + i64::from(i) * 2);
+        assert_eq!(original.last_offset, 101 + i64::from(i) * 2);
+        assert_eq!((original.first_seq, original.last_seq), (i * 2, i * 2 + 1));
+    }
+    assert!(is_out_of_order(append(
+        &mut states,
+        header(7, 0, 0, 999, 2)
+    )));
+    // Same first sequence, different length: no duplicate, and out of order.
+    assert!(is_out_of_order(append(
+        &mut states,
+        header(7, 0, 10, 999, 1)
+    )));
+    // The same sequences from another epoch are no duplicate.
+    assert_eq!(append(&mut states, header(7, 1, 0, 112, 2)).unwrap(), None);
+}
+
+#[test]
+fn epochs_only_move_forward_and_a_new_one_starts_at_zero() {
+    let mut states = ProducerStates::new(DAY_MS);
+    append(&mut states, header(7, 3, 0, 0, 5)).unwrap();
+    assert!(matches!(
+        append(&mut states, header(7, 2, 5, 5, 1)),
+        Err(StorageError::InvalidProducerEpoch(_))
+    ));
+    assert!(is_out_of_order(append(&mut states, header(7, 4, 5, 5, 1))));
+    assert_eq!(append(&mut states, header(7, 4, 0, 5, 1)).unwrap(), None);
+    // The old epoch is gone now, its retries included.
+    assert!(matches!(
+        append(&mut states, header(7, 3, 0, 6, 5)),
+        Err(StorageError::InvalidProducerEpoch(_))
+    ));
+    assert_eq!(append(&mut states, header(7, 4, 1, 6, 1)).unwrap(), None);
+}
+
+#[test]
+fn sequences_wrap_at_i32_max() {
+    assert_eq!(last_sequence(i32::MAX - 1, 2), 0);
+    assert_eq!(last_sequence(i32::MAX, 0), i32::MAX);
+    assert_eq!(last_sequence(i32::MAX, 3), 2);
+    assert_eq!(last_sequence(5, 3), 8);
+    let mut states = ProducerStates::new(DAY_MS);
+    append(&mut states, header(7, 0, i32::MAX - 1, 0, 2)).unwrap();
+    assert_eq!(append(&mut states, header(7, 0, 0, 2, 3)).unwrap(), None);
+    // A batch that wraps inside itself, then its retry.
+    let mut states = ProducerStates::new(DAY_MS);
+    append(&mut states, header(7, 0, i32::MAX - 1, 0, 4)).unwrap();
+    assert_eq!(append(&mut states, header(7, 0, 2, 4, 1)).unwrap(), None);
+    let original = append(&mut states, header(7, 0, i32::MAX - 1, 9, 4))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            original.first_offset,
+            original.last_offset,
+            original.last_seq
+        ),
+        (0, 3, 1)
+    );
+}
+
+#[test]
+fn an_idle_producer_expires_and_may_then_start_anywhere() {
+    let mut states = ProducerStates::new(1_000);
+    let mut old = header(7, 0, 0, 0, 1);
+    old.max_timestamp = NOW - 1_000;
+    append(&mut states, old).unwrap();
+    // Expired: its retry is not known any more, and a gap is accepted.
+    assert_eq!(append(&mut states, header(7, 0, 0, 1, 1)).unwrap(), None);
+    let mut states = ProducerStates::new(1_000);
+    let mut recent = header(7, 0, 0, 0, 1);
+    recent.max_timestamp = NOW - 999;
+    append(&mut states, recent).unwrap();
+    assert!(append(&mut states, header(7, 0, 0, 1, 1))
+        .unwrap()
+        .is_some());
+    // The sweep drops expired producers.
+    let mut states = ProducerStates::new(1_000);
+    append(&mut states, old).unwrap();
+    states.last_sweep_ms = 0;
+    states.apply(Staged::default(), NOW);
+    assert!(states.is_empty());
+}
+
+#[test]
+fn several_batches_of_one_append_are_checked_in_order() {
+    let mut states = ProducerStates::new(DAY_MS);
+    let batches = [
+        header(7, 0, 0, 0, 2),
+        header(7, 0, 2, 2, 2),
+        header(8, 0, 0, 4, 1),
+    ];
+    let Checked::Fresh(staged) = states.check(&batches, NOW).unwrap() else {
+        panic!("fresh batches taken for a duplicate");
+    };
+    states.apply(staged, NOW);
+    assert_eq!(states.len(), 2);
+    // The second batch leaves a gap: the whole append is refused, and
+    // nothing of it is kept.
+    assert!(is_out_of_order(
+        states.check(&[header(7, 0, 4, 5, 2), header(7, 0, 7, 7, 1)], NOW)
+    ));
+    assert_eq!(append(&mut states, header(7, 0, 4, 5, 1)).unwrap(), None);
+    assert_eq!(
+        append(&mut states, header(7, 0, 2, 9, 2))
+            .unwrap()
+            .map(|b| b.first_offset),
+        Some(2)
+    );
+}
+
+#[test]
+fn replaying_the_log_rebuilds_what_appends_built() {
+    let mut appended = ProducerStates::new(DAY_MS);
+    let mut replayed = ProducerStates::new(DAY_MS);
+    let log = [
+        header(7, 0, 0, 0, 2),
+        header(8, 1, 40, 2, 1),
+        header(-1, -1, -1, 3, 4),
+        header(7, 0, 2, 7, 3),
+        header(7, 1, 0, 10, 1),
+        header(8, 1, 41, 11, 1),
+    ];
+    for h in log {
+        append(&mut appended, h).unwrap();
+        replayed.replay(&h);
+    }
+    assert_eq!(appended.producers, replayed.producers);
+}
