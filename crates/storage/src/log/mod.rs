@@ -107,6 +107,7 @@ impl PartitionLog for Log {
         let outcome = {
             let mut state = self.appends.lock().await;
             let producers = self.producers(&mut state, &config).await?;
+            producers.truncate_head(self.engine.offsets().log_start_offset);
             let now = now_ms();
             let stamp = Stamp {
                 partition_leader_epoch: self.leader_epoch.load(Ordering::Relaxed),

@@ -14,7 +14,9 @@
 //!   `producer.id.expiration.ms` without writing) may start at any sequence.
 //!
 //! The state is rebuilt from the batch headers in the log when the log is
-//! first used (see `Log`), so that it survives restarts and crashes.
+//! first used (see `Log`), so that it survives restarts and crashes; a
+//! producer whose batches retention deleted is forgotten, as a rebuild
+//! would forget it.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -132,6 +134,8 @@ pub struct ProducerStates {
     /// `producer.id.expiration.ms`
     expiration_ms: i64,
     last_sweep_ms: i64,
+    /// The log start offset `truncate_head` last applied.
+    log_start_offset: i64,
 }
 
 impl ProducerStates {
@@ -140,6 +144,7 @@ impl ProducerStates {
             producers: HashMap::new(),
             expiration_ms,
             last_sweep_ms: 0,
+            log_start_offset: 0,
         }
     }
 
@@ -212,6 +217,22 @@ impl ProducerStates {
             self.producers
                 .retain(|_, entry| now.saturating_sub(entry.last_timestamp) < expiration_ms);
         }
+    }
+
+    /// Forgets producers whose last batch is below the new log start
+    /// (retention or DeleteRecords removed it), as Kafka's `truncateHead`:
+    /// a rebuild from the log would not find them either.
+    pub fn truncate_head(&mut self, log_start_offset: i64) {
+        if log_start_offset <= self.log_start_offset {
+            return;
+        }
+        self.log_start_offset = log_start_offset;
+        self.producers.retain(|_, entry| {
+            entry
+                .batches
+                .back()
+                .is_some_and(|last| last.last_offset >= log_start_offset)
+        });
     }
 
     /// Replays a batch found in the log (rebuilding after a restart): the

@@ -196,3 +196,20 @@ fn replaying_the_log_rebuilds_what_appends_built() {
     }
     assert_eq!(appended.producers, replayed.producers);
 }
+
+#[test]
+fn producers_whose_batches_were_deleted_are_forgotten() {
+    let mut states = ProducerStates::new(DAY_MS);
+    append(&mut states, header(7, 0, 0, 0, 5)).unwrap();
+    append(&mut states, header(8, 0, 0, 5, 5)).unwrap();
+    states.truncate_head(5);
+    assert_eq!(states.len(), 1);
+    // Producer 7 is unknown now: its retry is written again.
+    assert_eq!(append(&mut states, header(7, 0, 0, 10, 5)).unwrap(), None);
+    assert!(append(&mut states, header(8, 0, 0, 15, 5))
+        .unwrap()
+        .is_some());
+    // The log start only moves up.
+    states.truncate_head(3);
+    assert_eq!(states.len(), 2);
+}
