@@ -46,9 +46,19 @@ pub trait PartitionEngine: Send + Sync {
     /// Concurrent waiters share fsyncs (group commit).
     async fn wait_durable(&self, end: i64) -> Result<()>;
 
-    /// Calls `visit` with the header of every batch in the log, in offset
-    /// order (the `Log` rebuilds its producer state from them).
-    async fn scan_headers(&self, visit: HeaderVisitor) -> Result<()>;
+    /// Calls `visit` with the header of every batch in the log whose last
+    /// offset is at least `from`, in offset order (the `Log` rebuilds its
+    /// producer state from them).
+    async fn scan_headers(&self, from: i64, visit: HeaderVisitor) -> Result<()>;
+
+    /// The newest producer-state snapshot kept whose offset is within the
+    /// log (at most the log end offset), as `(offset, bytes)`. Snapshots
+    /// beyond the log end (its tail was cut by recovery) are discarded.
+    async fn read_producer_snapshot(&self) -> Result<Option<(i64, Bytes)>>;
+
+    /// Keeps `bytes`, the `Log`'s producer state covering every batch below
+    /// `offset`, durably; older snapshots may be dropped.
+    async fn write_producer_snapshot(&self, offset: i64, bytes: Bytes) -> Result<()>;
 
     async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome>;
     fn offsets(&self) -> LogOffsets;

@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::engine::{AssignedBatches, HeaderVisitor, PartitionEngine};
@@ -114,9 +115,23 @@ impl PartitionEngine for LocalPartitionLog {
             .await
     }
 
-    async fn scan_headers(&self, mut visit: HeaderVisitor) -> Result<()> {
+    async fn scan_headers(&self, from: i64, mut visit: HeaderVisitor) -> Result<()> {
         self.off_runtime(IoClass::Foreground, "producer state rebuild", move |log| {
-            log.visit_headers(&mut visit)
+            log.visit_headers(from, &mut visit)
+        })
+        .await
+    }
+
+    async fn read_producer_snapshot(&self) -> Result<Option<(i64, Bytes)>> {
+        self.off_runtime(IoClass::Foreground, "producer snapshot read", |log| {
+            log.newest_producer_snapshot()
+        })
+        .await
+    }
+
+    async fn write_producer_snapshot(&self, offset: i64, bytes: Bytes) -> Result<()> {
+        self.off_runtime(IoClass::Background, "producer snapshot write", move |log| {
+            log.keep_producer_snapshot(offset, &bytes)
         })
         .await
     }

@@ -10,28 +10,42 @@ use crate::local::partition::LocalPartitionLog;
 use crate::local::segment::read_header_at;
 
 impl LocalPartitionLog {
-    /// Calls `visit` with each batch header in offset order. Blocking: run
-    /// it off the async workers.
-    pub(crate) fn visit_headers(&self, visit: &mut dyn FnMut(&HeaderInfo)) -> Result<()> {
+    /// Calls `visit` with each batch header whose last offset is at least
+    /// `from`, in offset order. Blocking: run it off the async workers.
+    pub(crate) fn visit_headers(
+        &self,
+        from: i64,
+        visit: &mut dyn FnMut(&HeaderInfo),
+    ) -> Result<()> {
         let bases: Vec<i64> = {
             let state = self.state.lock();
             state.check_usable()?;
-            state.segments.keys().copied().collect()
+            let first = state
+                .segments
+                .range(..=from)
+                .next_back()
+                .map_or(i64::MIN, |(base, _)| *base);
+            state
+                .segments
+                .range(first..)
+                .map(|(base, _)| *base)
+                .collect()
         };
         for base in bases {
-            let segment = {
+            let (segment, mut position) = {
                 let state = self.state.lock();
                 match state.segments.get(&base) {
-                    Some(segment) => segment.snapshot()?,
+                    Some(segment) => (segment.snapshot()?, segment.position_for_offset(from)),
                     // Deleted by retention meanwhile: nothing to rebuild from.
                     None => continue,
                 }
             };
-            let mut position = 0;
             loop {
                 match read_header_at(&*segment.file, position, segment.size) {
                     Ok(Some(header)) => {
-                        visit(&header);
+                        if header.last_offset >= from {
+                            visit(&header);
+                        }
                         position += header.size as u64;
                     }
                     Ok(None) => break,

@@ -33,6 +33,7 @@ mod recovery;
 mod retention;
 mod scan;
 mod segment;
+mod snapshots;
 mod state;
 mod store;
 mod timestamp;

@@ -11,6 +11,11 @@
 //! reads them back; a second engine (object storage, say) therefore gets
 //! the same validation and offsets without repeating them.
 //!
+//! The producer state is snapshotted through the engine every
+//! `segment.bytes` appended (between 1 and 64 MiB) and rebuilt at the first
+//! append after start-up from the newest snapshot within the log and the
+//! batch headers after it.
+//!
 //! Batches stay byte-for-byte as produced: validation reads headers and
 //! checks the CRC, assignment patches header fields in place, and no
 //! record is decoded.
@@ -25,6 +30,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::watch;
+use tracing::warn;
 
 use crate::config::TimestampType;
 use crate::engine::PartitionEngine;
@@ -52,13 +58,24 @@ pub struct Log {
 struct AppendState {
     /// `None` until rebuilt from the log, at the first append.
     producers: Option<ProducerStates>,
+    /// Bytes appended since the producer state was last snapshotted.
+    unsnapshotted_bytes: u64,
 }
+
+/// Snapshot the producer state every `segment.bytes` appended (Kafka does
+/// at each segment roll), within these bounds: the smallest keeps tiny test
+/// segments from writing a file per append, the largest bounds the scan of
+/// headers a restart does after the snapshot.
+const SNAPSHOT_INTERVAL_BYTES: std::ops::RangeInclusive<u64> = (1 << 20)..=(64 << 20);
 
 impl Log {
     pub fn new(engine: Arc<dyn PartitionEngine>) -> Log {
         Log {
             engine,
-            appends: tokio::sync::Mutex::new(AppendState { producers: None }),
+            appends: tokio::sync::Mutex::new(AppendState {
+                producers: None,
+                unsnapshotted_bytes: 0,
+            }),
             leader_epoch: AtomicI32::new(0),
         }
     }
@@ -68,31 +85,67 @@ impl Log {
         self.leader_epoch.store(epoch, Ordering::Relaxed);
     }
 
-    /// The producer state, rebuilt from the headers of every batch in the
-    /// log the first time. (Kafka starts from a snapshot written at each
-    /// segment roll; here the whole log is scanned, headers only.)
+    /// The producer state, rebuilt the first time from the newest snapshot
+    /// and the headers of the batches after it (all of them without one).
     async fn producers<'a>(
         &self,
-        state: &'a mut AppendState,
+        producers: &'a mut Option<ProducerStates>,
         config: &LogConfig,
     ) -> Result<&'a mut ProducerStates> {
-        let producers = match state.producers.take() {
-            Some(producers) => producers,
-            None => {
-                let rebuilt = Arc::new(parking_lot::Mutex::new(ProducerStates::new(
-                    config.producer_id_expiration_ms,
-                )));
-                let sink = Arc::clone(&rebuilt);
-                self.engine
-                    .scan_headers(Box::new(move |header| sink.lock().replay(header)))
-                    .await?;
-                let mut rebuilt = rebuilt.lock();
-                std::mem::replace(&mut *rebuilt, ProducerStates::new(0))
-            }
+        let producers = match producers.take() {
+            Some(states) => producers.insert(states),
+            None => producers.insert(self.rebuild_producers(config).await?),
         };
-        let producers = state.producers.insert(producers);
         producers.set_expiration_ms(config.producer_id_expiration_ms);
         Ok(producers)
+    }
+
+    async fn rebuild_producers(&self, config: &LogConfig) -> Result<ProducerStates> {
+        let expiration_ms = config.producer_id_expiration_ms;
+        // A snapshot only saves reading: without a usable one, the whole log.
+        let (from, states) = match self.engine.read_producer_snapshot().await {
+            Ok(Some((offset, bytes))) => {
+                match ProducerStates::decode_snapshot(&bytes, expiration_ms) {
+                    Ok(states) => (offset, states),
+                    Err(err) => {
+                        warn!(error = %err, offset, "producer snapshot unusable; reading the whole log");
+                        (i64::MIN, ProducerStates::new(expiration_ms))
+                    }
+                }
+            }
+            Ok(None) => (i64::MIN, ProducerStates::new(expiration_ms)),
+            Err(err) => {
+                warn!(error = %err, "producer snapshot unreadable; reading the whole log");
+                (i64::MIN, ProducerStates::new(expiration_ms))
+            }
+        };
+        let rebuilt = Arc::new(parking_lot::Mutex::new(states));
+        let sink = Arc::clone(&rebuilt);
+        self.engine
+            .scan_headers(from, Box::new(move |header| sink.lock().replay(header)))
+            .await?;
+        let mut rebuilt = rebuilt.lock();
+        Ok(std::mem::replace(
+            &mut *rebuilt,
+            ProducerStates::new(expiration_ms),
+        ))
+    }
+
+    /// Hands a snapshot to the engine without holding up the append.
+    fn write_snapshot(&self, offset: i64, snapshot: Result<Vec<u8>>) {
+        let bytes = match snapshot {
+            Ok(bytes) => Bytes::from(bytes),
+            Err(err) => {
+                warn!(error = %err, "producer snapshot not written");
+                return;
+            }
+        };
+        let engine = Arc::clone(&self.engine);
+        tokio::spawn(async move {
+            if let Err(err) = engine.write_producer_snapshot(offset, bytes).await {
+                warn!(error = %err, offset, "producer snapshot not written");
+            }
+        });
     }
 }
 
@@ -106,7 +159,8 @@ impl PartitionLog for Log {
         self.engine.load().await?;
         let outcome = {
             let mut state = self.appends.lock().await;
-            let producers = self.producers(&mut state, &config).await?;
+            let state = &mut *state;
+            let producers = self.producers(&mut state.producers, &config).await?;
             producers.truncate_head(self.engine.offsets().log_start_offset);
             let now = now_ms();
             let stamp = Stamp {
@@ -133,8 +187,18 @@ impl PartitionLog for Log {
                         log_append_time: stamp.log_append_time.unwrap_or(-1),
                         log_start_offset: 0,
                     };
+                    let stored_bytes = assigned.bytes.len() as u64;
                     self.engine.store(assigned, durability).await?;
                     producers.apply(staged, now);
+                    state.unsnapshotted_bytes += stored_bytes;
+                    let interval = config.segment_bytes.clamp(
+                        *SNAPSHOT_INTERVAL_BYTES.start(),
+                        *SNAPSHOT_INTERVAL_BYTES.end(),
+                    );
+                    if state.unsnapshotted_bytes >= interval {
+                        state.unsnapshotted_bytes = 0;
+                        self.write_snapshot(outcome.last_offset + 1, producers.encode_snapshot());
+                    }
                     outcome
                 }
             }

@@ -283,6 +283,9 @@ fn check_sequence(
     Ok(())
 }
 
+#[path = "producer_snapshot.rs"]
+mod snapshot;
+
 #[cfg(test)]
 #[path = "producers_tests.rs"]
 mod tests;

@@ -213,3 +213,29 @@ fn producers_whose_batches_were_deleted_are_forgotten() {
     states.truncate_head(3);
     assert_eq!(states.len(), 2);
 }
+
+#[test]
+fn a_snapshot_holds_the_state_and_a_damaged_one_is_refused() {
+    let mut states = ProducerStates::new(DAY_MS);
+    for i in 0..7 {
+        append(&mut states, header(7, 2, i * 3, i64::from(i) * 3, 3)).unwrap();
+    }
+    append(&mut states, header(8, 0, i32::MAX, 21, 1)).unwrap();
+    let bytes = states.encode_snapshot().unwrap();
+    let decoded = ProducerStates::decode_snapshot(&bytes, DAY_MS).unwrap();
+    assert_eq!(decoded.producers, states.producers);
+    assert_eq!(decoded.producers[&7].batches.len(), BATCHES_KEPT);
+    for at in [0, 9, bytes.len() / 2, bytes.len() - 1] {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x40;
+        assert!(
+            ProducerStates::decode_snapshot(&damaged, DAY_MS).is_err(),
+            "flip at {at}"
+        );
+    }
+    assert!(ProducerStates::decode_snapshot(&bytes[..bytes.len() - 1], DAY_MS).is_err());
+    let empty = ProducerStates::new(DAY_MS).encode_snapshot().unwrap();
+    assert!(ProducerStates::decode_snapshot(&empty, DAY_MS)
+        .unwrap()
+        .is_empty());
+}
