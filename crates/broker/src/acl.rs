@@ -33,6 +33,7 @@ pub enum ResourceType {
     Topic,
     Group,
     Cluster,
+    TransactionalId,
 }
 
 impl ResourceType {
@@ -62,6 +63,8 @@ impl ResourceType {
                 Alter,
                 Describe,
             ],
+            // TwoPhaseCommit came with KIP-939 (Kafka 4.0).
+            ResourceType::TransactionalId => &[Describe, Write, TwoPhaseCommit],
         }
     }
 

@@ -144,6 +144,15 @@ apis! {
             request: Some(check(Group, Delete)),
             each: &[check(Topic, Read)],
         };
+    // Every version the codec defines. Kafka authorizes a transactional id
+    // for TransactionalId/Write, and a producer without one for
+    // Cluster/IdempotentWrite (or Write on any topic).
+    InitProducerId(InitProducerIdRequest) => handlers::init_producer_id::handle,
+        versions 0..=5,
+        authorize each(&[
+            check(ResourceType::TransactionalId, Write),
+            check(Cluster, IdempotentWrite),
+        ]);
 }
 
 /// The declaration of `api_key`, if Fjord serves it.

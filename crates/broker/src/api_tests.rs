@@ -57,6 +57,7 @@ fn response_key(response: &ResponseKind) -> ApiKey {
         ResponseKind::ListGroups(_) => ApiKey::ListGroups,
         ResponseKind::DeleteGroups(_) => ApiKey::DeleteGroups,
         ResponseKind::OffsetDelete(_) => ApiKey::OffsetDelete,
+        ResponseKind::InitProducerId(_) => ApiKey::InitProducerId,
         other => panic!("a response of an undeclared API: {other:?}"),
     }
 }

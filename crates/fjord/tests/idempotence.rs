@@ -80,3 +80,99 @@ async fn a_retry_after_kill_9_and_restart_gets_the_original_offsets() {
     let offsets: Vec<i64> = consumed.iter().map(|record| record.offset).collect();
     assert_eq!(offsets, (0..8).collect::<Vec<_>>());
 }
+
+/// A port nothing listens on now, so a restarted broker can take the same
+/// address and the producer reconnects to it.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local address").port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotent_producer_through_kill_9_and_restart_writes_each_record_once() {
+    if common::skipped_for_external("kills and restarts its broker") {
+        return;
+    }
+    common::init_logging();
+    let data = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let topic = common::unique_topic("idempotent-rdkafka");
+    let broker = BinaryBroker::start_listening(&listen, data.path(), &[]);
+    common::create_topic(&broker.bootstrap, &topic, 1, &[]).await;
+    let producer = common::producer(
+        &broker.bootstrap,
+        &[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "5"),
+            ("batch.num.messages", "50"),
+            ("message.timeout.ms", "60000"),
+            ("reconnect.backoff.ms", "50"),
+            ("reconnect.backoff.max.ms", "200"),
+        ],
+    );
+    const RECORDS: usize = 4000;
+    let mut deliveries = Vec::with_capacity(RECORDS);
+    // (record, offset) as acknowledged.
+    let mut acknowledged = Vec::with_capacity(RECORDS);
+    let mut broker = Some(broker);
+    for i in 0..RECORDS {
+        // Queued in order here (send_result does not wait), so the log
+        // must hold them in this order too.
+        let value = format!("record-{i}");
+        let record = rdkafka::producer::FutureRecord::<(), _>::to(&topic)
+            .partition(0)
+            .payload(&value);
+        match producer.send_result(record) {
+            Ok(delivery) => deliveries.push((i, delivery)),
+            Err((err, _)) => panic!("record {i} not queued: {err}"),
+        }
+        if i == RECORDS / 2 {
+            // Mid-stream: once a quarter is acknowledged the rest of the
+            // first half is in flight, some of it written but not answered.
+            let (_, quarter) = deliveries.remove(RECORDS / 4);
+            match quarter.await.expect("delivery future") {
+                Ok(delivered) => acknowledged.push((RECORDS / 4, delivered.offset)),
+                Err((err, _)) => panic!("record {} not delivered: {err}", RECORDS / 4),
+            }
+            if let Some(running) = broker.take() {
+                running.kill9();
+            }
+            broker = Some(BinaryBroker::start_listening(&listen, data.path(), &[]));
+        }
+    }
+    for (i, delivery) in deliveries {
+        match delivery.await.expect("delivery future") {
+            Ok(delivered) => acknowledged.push((i, delivered.offset)),
+            Err((err, _)) => panic!("record {i} not delivered: {err}"),
+        }
+    }
+    acknowledged.sort_unstable();
+    let offsets: Vec<i64> = acknowledged.iter().map(|(_, offset)| *offset).collect();
+    assert_eq!(
+        offsets,
+        (0..RECORDS as i64).collect::<Vec<_>>(),
+        "each record acknowledged at its own offset, in order"
+    );
+    let broker = broker.expect("running broker");
+    assert_eq!(
+        common::watermarks(&broker.bootstrap, &topic, 0).await,
+        (0, RECORDS as i64)
+    );
+    let consumed = common::consume_n(
+        &broker.bootstrap,
+        &topic,
+        &[0],
+        Offset::Beginning,
+        RECORDS,
+        common::WAIT,
+    )
+    .await;
+    for (i, record) in consumed.iter().enumerate() {
+        assert_eq!(
+            record.value.as_deref(),
+            Some(format!("record-{i}").as_bytes()),
+            "offset {i}"
+        );
+    }
+}

@@ -174,12 +174,19 @@ impl PartitionLog for Log {
             match producers.check(&assigned.headers, now)? {
                 // A retry of batches already written: answered as the first
                 // time (Kafka answers the batch's timestamp as its append time).
-                Checked::Duplicate(original) => AppendOutcome {
-                    base_offset: original.first_offset,
-                    last_offset: original.last_offset,
-                    log_append_time: original.timestamp,
-                    log_start_offset: 0,
-                },
+                Checked::Duplicate(original) => {
+                    tracing::debug!(
+                        first_offset = original.first_offset,
+                        last_offset = original.last_offset,
+                        "retried idempotent batch answered with its original offsets"
+                    );
+                    AppendOutcome {
+                        base_offset: original.first_offset,
+                        last_offset: original.last_offset,
+                        log_append_time: original.timestamp,
+                        log_start_offset: 0,
+                    }
+                }
                 Checked::Fresh(staged) => {
                     let outcome = AppendOutcome {
                         base_offset,
