@@ -16,8 +16,9 @@ def produce(bootstrap, topic, records, compression, acks):
         bootstrap_servers=bootstrap,
         compression_type=compression,
         acks=acks,
-        # kafka-python 3.x turns idempotence on by default with acks=all; that needs
-        # InitProducerId, which is not in the first milestone (see the xfail below).
+        # kafka-python 3.x turns idempotence on by default, which needs acks=all;
+        # this runs every acks value (test_default_producer_acks_all_is_idempotent
+        # covers the default).
         enable_idempotence=False,
         linger_ms=5,
         batch_size=64 * 1024,
@@ -102,7 +103,7 @@ def test_auto_create_on_produce(bootstrap, admin):
 def test_explicit_partition_and_timestamp(bootstrap, admin):
     topic = unique_topic("kp-ts")
     create_topic(admin, topic)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     base = int(time.time() * 1000) - 60_000
     try:
         mds = [producer.send(topic, key=b"k", value=f"v{i}".encode(), partition=2, timestamp_ms=base + i)
@@ -134,12 +135,6 @@ def test_explicit_partition_and_timestamp(bootstrap, admin):
         consumer.close()
 
 
-@pytest.mark.xfail(
-    reason="InitProducerId (idempotent producer) is not in the first milestone: kafka-python 3.x "
-    "enables idempotence by default with acks=all and fails with IncompatibleBrokerVersion "
-    "'Kafka broker does not support the InitProducerIdRequest Kafka protocol'",
-    strict=False,
-)
 def test_default_producer_acks_all_is_idempotent(bootstrap, admin):
     topic = unique_topic("kp-idem")
     create_topic(admin, topic)

@@ -43,15 +43,10 @@ final class Fjord {
         return Admin.create(props);
     }
 
-    /**
-     * The producer's defaults, except idempotence: the Java client enables it
-     * by default and then needs InitProducerId, which Fjord does not serve until
-     * the idempotence/transactions issue. Taken out when that lands.
-     */
+    /** The producer's defaults (idempotence on, as the Java client's default is). */
     static Properties producerProps() {
         Properties props = new Properties();
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap());
-        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "false");
         props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         return props;

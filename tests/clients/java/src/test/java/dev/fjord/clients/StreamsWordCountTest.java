@@ -16,7 +16,6 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.LongDeserializer;
 import org.apache.kafka.common.serialization.Serdes;
@@ -38,9 +37,8 @@ class StreamsWordCountTest {
      * topic (created, purged with DeleteRecords and read back by Streams) into
      * a counting state store. The last count per word on the output topic is
      * exactly the word's number of occurrences. The store's changelog is off
-     * (it would be a compacted topic, refused until compaction exists), and so
-     * is producer idempotence (InitProducerId): both join this test when their
-     * issues land.
+     * (it would be a compacted topic, refused until compaction exists); it
+     * joins this test when compaction lands.
      */
     @Test
     void wordCountThroughARepartitionTopicIsExact(@TempDir Path stateDir) throws Exception {
@@ -83,7 +81,6 @@ class StreamsWordCountTest {
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, "100");
         props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, "1");
-        props.put(StreamsConfig.producerPrefix(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG), "false");
         props.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
 
         Map<String, Long> latest = new HashMap<>();
