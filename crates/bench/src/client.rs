@@ -60,6 +60,8 @@ pub struct ProducerSettings<'a> {
     pub batch_bytes: u32,
     pub compression: &'a str,
     pub record_latency: bool,
+    /// `enable.idempotence` (librdkafka then uses acks=all).
+    pub idempotence: bool,
 }
 
 pub fn producer(
@@ -80,7 +82,7 @@ pub fn producer(
         .set("compression.codec", s.compression)
         .set("queue.buffering.max.kbytes", "1048576")
         .set("queue.buffering.max.messages", "1000000")
-        .set("enable.idempotence", "false")
+        .set("enable.idempotence", s.idempotence.to_string())
         .create_with_context(tracker)?)
 }
 

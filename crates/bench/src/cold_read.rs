@@ -46,6 +46,7 @@ pub fn run(spec: &ColdRead<'_>) -> anyhow::Result<Value> {
             value_bytes: VALUE_BYTES,
             records,
             settings: ProducerSettings {
+                idempotence: false,
                 acks: "1",
                 linger_ms: 5,
                 batch_bytes: 1 << 20,
@@ -94,6 +95,7 @@ fn produce_at_rate(
     mut done: impl FnMut() -> anyhow::Result<bool>,
 ) -> anyhow::Result<Latencies> {
     let settings = ProducerSettings {
+        idempotence: false,
         acks: "1",
         linger_ms: 0,
         batch_bytes: 1 << 20,

@@ -8,6 +8,7 @@
 //!   target/release/bench soak --duration 3600   # an hour of mixed load, no loss allowed
 //!   target/release/bench --workloads 8        # 100,000 partitions (only when named)
 //!   target/release/bench --workloads 9        # cold read under load (needs the bench's own broker)
+//!   target/release/bench --workloads 3,10     # acks=all without, then with idempotence
 
 mod broker;
 mod ceiling;
@@ -132,9 +133,11 @@ fn main() -> anyhow::Result<()> {
         batch_bytes: 1 << 20,
         compression: "none",
         record_latency: acks == "all",
+        idempotence: false,
     };
     let records_1k = backlog_bytes / KIB as u64;
     let mut w2_mb_s = None;
+    let mut w3_mb_s = None;
     if wanted(1) || wanted(4) {
         let spec = ProduceSpec {
             topic: &topic("w1"),
@@ -178,10 +181,34 @@ fn main() -> anyhow::Result<()> {
             settings: throughput("all"),
         };
         let figures = workloads::produce(&bootstrap, &spec)?;
+        w3_mb_s = Some(stats::mb_per_s(figures.bytes, figures.elapsed));
         let mut row = workloads::produce_json("3 produce 16p x8 acks=all", &figures, loopback);
         if let Some(w2) = w2_mb_s {
             row["ratio_to_workload_2"] =
                 json!(round3(stats::mb_per_s(figures.bytes, figures.elapsed) / w2));
+        }
+        report.emit(row);
+    }
+    // Workload 3 with idempotence on, most clients' default: beside
+    // workload 3 it shows what the producer-state checks cost.
+    if wanted(10) {
+        let spec = ProduceSpec {
+            topic: &topic("w10"),
+            partitions: 16,
+            producers: 8,
+            value_bytes: KIB,
+            records: records_1k / 4,
+            settings: ProducerSettings {
+                idempotence: true,
+                ..throughput("all")
+            },
+        };
+        let figures = workloads::produce(&bootstrap, &spec)?;
+        let mut row =
+            workloads::produce_json("10 produce 16p x8 acks=all idempotent", &figures, loopback);
+        if let Some(w3) = w3_mb_s {
+            row["ratio_to_workload_3"] =
+                json!(round3(stats::mb_per_s(figures.bytes, figures.elapsed) / w3));
         }
         report.emit(row);
     }
@@ -202,6 +229,7 @@ fn main() -> anyhow::Result<()> {
     }
     if wanted(6) {
         let settings = ProducerSettings {
+            idempotence: false,
             acks: "1",
             linger_ms: 5,
             batch_bytes: 1 << 20,

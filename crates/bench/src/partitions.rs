@@ -88,6 +88,7 @@ fn produce_to_every_partition(bootstrap: &str, shape: &Shape) -> anyhow::Result<
     const THREADS: usize = 4;
     let started = Instant::now();
     let settings = ProducerSettings {
+        idempotence: false,
         acks: "1",
         linger_ms: 20,
         batch_bytes: 1 << 20,

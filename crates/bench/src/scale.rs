@@ -34,6 +34,7 @@ pub fn idle_connections(bootstrap: &str, count: usize) -> anyhow::Result<Vec<Tcp
 pub fn populate(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
     client::create_topic(bootstrap, topic, partitions)?;
     let settings = ProducerSettings {
+        idempotence: false,
         acks: "1",
         linger_ms: 5,
         batch_bytes: 1 << 20,

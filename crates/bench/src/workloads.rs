@@ -156,6 +156,7 @@ pub fn end_to_end(
     let rate = mb_per_sec * 1e6 / value_bytes as f64;
     let total = (rate * duration.as_secs_f64()) as u64;
     let settings = ProducerSettings {
+        idempotence: false,
         acks: "1",
         linger_ms: 0,
         batch_bytes: 1 << 20,
