@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{AnyBroker, Consumed, TestBroker};
+use common::{AnyBroker, Consumed};
 use futures::future::join_all;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureRecord, Producer};
@@ -196,10 +196,7 @@ async fn check_topic(bootstrap: &str, produced: &Produced) -> Vec<Consumed> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_codec_and_acks_round_trips_and_survives_restart() {
-    if common::skipped_for_external("restarts its broker") {
-        return;
-    }
-    let mut broker = TestBroker::start(&[]).await;
+    let mut broker = AnyBroker::start().await;
     let base_ts = common::now_ms() - 3_600_000;
 
     let mut produced = Vec::new();
@@ -216,6 +213,9 @@ async fn every_codec_and_acks_round_trips_and_survives_restart() {
         before.push(check_topic(&broker.bootstrap(), p).await);
     }
 
+    let Some(broker) = broker.fjord_to_restart("the restart at the end of ") else {
+        return;
+    };
     broker.restart().await;
 
     for (p, before) in produced.iter().zip(&before) {
