@@ -33,6 +33,9 @@ async fn send(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retry_after_kill_9_and_restart_gets_the_original_offsets() {
+    if common::skipped_for_external("kills and restarts its broker") {
+        return;
+    }
     common::init_logging();
     let data = tempfile::tempdir().unwrap();
     let topic = common::unique_topic("idempotent");
