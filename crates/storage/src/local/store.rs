@@ -147,8 +147,10 @@ impl LocalLogStore {
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
-            if name == crate::local_offsets::OFFSETS_DIR {
-                // The offset store's own directory, beside the partitions.
+            if name == crate::local_offsets::OFFSETS_DIR
+                || name == crate::local_transactions::TRANSACTIONS_DIR
+            {
+                // The offset and transaction stores' own directories, beside the partitions.
                 continue;
             }
             if name.ends_with(DELETE_DIR_SUFFIX) {
