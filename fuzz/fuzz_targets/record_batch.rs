@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use fjord_storage::batch::{self, BatchHeaderMut};
 use fjord_storage::decompress::{decompress, MAX_DECOMPRESSED_BATCH};
+use fjord_storage::log::validate;
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use libfuzzer_sys::fuzz_target;
 
@@ -21,9 +22,9 @@ fuzz_target!(|data: &[u8]| {
     for view in batch::batches(data) {
         let Ok(view) = view else { break };
         let _ = view.header_info();
-        let _ = batch::validate_batch(&view, MAX_MESSAGE_BYTES);
+        let _ = validate::validate_batch(&view, MAX_MESSAGE_BYTES);
     }
-    let Ok(summaries) = batch::validate_batches(data, MAX_MESSAGE_BYTES) else {
+    let Ok(summaries) = validate::validate_batches(data, MAX_MESSAGE_BYTES) else {
         return;
     };
     // Accepted: the batches tile the buffer exactly.

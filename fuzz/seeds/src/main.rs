@@ -120,6 +120,7 @@ fn sample(key: ApiKey, version: i16) -> Option<RequestKind> {
         ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(DeleteGroupsRequest::default()),
         ApiKey::OffsetDelete => RequestKind::OffsetDelete(OffsetDeleteRequest::default()),
+        ApiKey::InitProducerId => RequestKind::InitProducerId(InitProducerIdRequest::default()),
         _ => return None,
     })
 }
@@ -266,11 +267,12 @@ async fn metadata_seeds() -> Result<Vec<(String, Vec<u8>)>, Failure> {
         .enumerate()
     {
         store
-            .put_topic(TopicMeta {
+            .create_topic(TopicMeta {
                 name: name.to_string(),
                 id: uuid::Uuid::from_u128(i as u128 + 1),
                 partitions: i as i32 + 1,
                 configs: [("retention.ms".to_string(), "60000".to_string())].into(),
+                version: 0,
             })
             .await?;
     }
