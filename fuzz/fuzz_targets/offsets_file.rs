@@ -5,9 +5,10 @@
 //! before the file is written, so that mutations reach the payload decoder
 //! instead of stopping at the checksum. The rest is the file.
 //!
-//! Besides "no panic, no hang, bounded memory": what was recovered survives
-//! a commit and a reopen, and a compaction (a rewrite of the live state)
-//! and a reopen, unchanged.
+//! Besides "no panic, no hang, bounded memory": what was recovered
+//! (committed offsets, metadata, pending transactional offsets) survives a
+//! commit and a reopen, and a compaction (a rewrite of the live state) and
+//! a reopen, unchanged.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use std::sync::OnceLock;
 
 use fjord_fuzz::{runtime, scratch_dir, write_file};
 use fjord_storage::local_offsets::{LocalOffsetStore, OFFSETS_DIR};
-use fjord_storage::offsets::{CommittedOffset, OffsetEntry, OffsetStore};
+use fjord_storage::offsets::{CommittedOffset, OffsetEntry, OffsetStore, PendingOffsets};
 use libfuzzer_sys::fuzz_target;
 
 /// Frame: `[u32 length][u32 crc32c(payload)][payload]`.
@@ -37,11 +38,18 @@ fn fix_crcs(file: &mut [u8]) {
 struct Snapshot {
     offsets: BTreeMap<String, Vec<(String, i32, CommittedOffset)>>,
     metadata: BTreeMap<String, Vec<u8>>,
+    /// Transactions' offsets waiting for their outcome, by group.
+    pending: BTreeMap<String, Vec<PendingOffsets>>,
 }
 
 fn snapshot(store: &LocalOffsetStore) -> Snapshot {
     let mut offsets = BTreeMap::new();
+    let mut pending = BTreeMap::new();
     for group in store.groups() {
+        let open = store.pending_offsets(&group);
+        if !open.is_empty() {
+            pending.insert(group.clone(), open);
+        }
         let mut entries: Vec<_> = store
             .group_offsets(&group)
             .into_iter()
@@ -57,7 +65,11 @@ fn snapshot(store: &LocalOffsetStore) -> Snapshot {
         offsets.insert(group, entries);
     }
     let metadata = store.group_metadata().into_iter().collect();
-    Snapshot { offsets, metadata }
+    Snapshot {
+        offsets,
+        metadata,
+        pending,
+    }
 }
 
 fn reopen(dir: &Path) -> LocalOffsetStore {

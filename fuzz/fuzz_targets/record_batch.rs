@@ -5,7 +5,7 @@
 #![no_main]
 
 use bytes::Bytes;
-use fjord_storage::batch::{self, BatchHeaderMut};
+use fjord_storage::batch::{self, BatchView, PatchedHeader};
 use fjord_storage::decompress::{decompress, MAX_DECOMPRESSED_BATCH};
 use fjord_storage::log::validate;
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
@@ -36,34 +36,37 @@ fuzz_target!(|data: &[u8]| {
         "validated batches must cover the whole buffer"
     );
 
-    let mut stored = data.to_vec();
     for (i, summary) in summaries.iter().enumerate() {
         let range = summary.position..summary.position + summary.size;
-        let mut header = BatchHeaderMut::new(&mut stored[range.clone()])
-            .expect("a validated batch has a header");
-        // What an append rewrites: outside the CRC'd range, so the stored
-        // batch must still validate (apart from the produced-base-offset rule).
+        let produced = &data[range];
+        let view = BatchView::parse(produced).expect("a validated batch parses");
+        // What an append rewrites, in a copy of the header the store writes
+        // before the produced bytes: offset and epoch lie outside the CRC'd
+        // range, and a LogAppendTime stamp works the CRC out arithmetically,
+        // so the stored batch must still validate.
+        let mut header = PatchedHeader::of(&view);
         header.set_base_offset(1_000 + i as i64);
         header.set_partition_leader_epoch(7);
-        let view = header.view();
-        assert!(
-            view.crc_is_valid(),
-            "rewriting offset and epoch broke the CRC"
-        );
-        assert_eq!(view.base_offset(), 1_000 + i as i64);
-        assert_eq!(view.record_count(), summary.record_count);
-
         if i % 2 == 1 {
             header.set_log_append_time(1_700_000_000_000);
-            let view = header.view();
-            assert!(
-                view.crc_is_valid(),
-                "LogAppendTime rewrite left a wrong CRC"
-            );
-            assert_eq!(view.max_timestamp(), 1_700_000_000_000);
         }
+        let head = header.as_bytes();
+        let mut stored = Vec::with_capacity(produced.len());
+        stored.extend_from_slice(head);
+        stored.extend_from_slice(&produced[head.len()..]);
+        let view = BatchView::parse(&stored).expect("a patched batch parses");
+        assert!(view.crc_is_valid(), "patching the header broke the CRC");
+        assert_eq!(view.base_offset(), 1_000 + i as i64);
+        assert_eq!(view.partition_leader_epoch(), 7);
+        assert_eq!(view.record_count(), summary.record_count);
+        if i % 2 == 1 {
+            assert_eq!(view.max_timestamp(), 1_700_000_000_000);
+            assert!(view.is_log_append_time());
+        }
+        let info = header.info().expect("a patched header parses");
+        assert_eq!(info, view.header_info());
         if summary.record_count <= MAX_DECODED_RECORDS {
-            let mut batch = Bytes::copy_from_slice(&stored[range]);
+            let mut batch = Bytes::copy_from_slice(&stored);
             let bounded = |records: &mut Bytes, codec: Compression| -> anyhow::Result<Bytes> {
                 Ok(decompress(codec, records, MAX_DECOMPRESSED_BATCH)?)
             };

@@ -54,6 +54,31 @@ pub fn write_page_cache(dir: &Path, total_bytes: u64) -> anyhow::Result<f64> {
     write_file(dir, total_bytes, false)
 }
 
+/// The CPU seconds (user + system) this thread spends writing `total_bytes`
+/// into a new file without fsync: the kernel's copy into page-cache pages,
+/// which every broker's produce pays as well. On this VM it swings several
+/// times over with the host's memory (0.3 to 4 s per GB was seen), so the
+/// produce rows of workload 12 give it beside the broker's CPU.
+pub fn page_cache_write_cpu(dir: &Path, total_bytes: u64) -> anyhow::Result<f64> {
+    let before = thread_cpu_seconds()?;
+    write_file(dir, total_bytes, false)?;
+    Ok(thread_cpu_seconds()? - before)
+}
+
+fn thread_cpu_seconds() -> anyhow::Result<f64> {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    let status = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    anyhow::ensure!(
+        status == 0,
+        "getrusage: {}",
+        std::io::Error::last_os_error()
+    );
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(seconds(usage.ru_utime) + seconds(usage.ru_stime))
+}
+
 fn write_file(dir: &Path, total_bytes: u64, sync: bool) -> anyhow::Result<f64> {
     let path = dir.join("bench-ceiling.tmp");
     let mut file = std::fs::File::create(&path)?;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::client::{self, ProducerSettings};
-use crate::stats::{mb_per_s, Latencies};
+use crate::stats::{gb, mb_per_s, Latencies};
 use crate::workloads::{self, round, round3, ProduceSpec};
 
 const VALUE_BYTES: usize = 1024;
@@ -37,7 +37,7 @@ pub struct ColdRead<'a> {
 
 pub fn run(spec: &ColdRead<'_>) -> anyhow::Result<Value> {
     let records = spec.backlog_bytes / VALUE_BYTES as u64;
-    workloads::produce(
+    let backlog = workloads::produce(
         spec.bootstrap,
         &ProduceSpec {
             topic: spec.backlog_topic,
@@ -61,7 +61,7 @@ pub fn run(spec: &ColdRead<'_>) -> anyhow::Result<Value> {
         Ok(Instant::now() >= until)
     })?;
     let dropped = drop_page_cache(spec.broker_data_dir)?;
-    let (under_load, read_mb_s) = std::thread::scope(|scope| -> anyhow::Result<_> {
+    let (under_load, read_bytes, read_mb_s) = std::thread::scope(|scope| -> anyhow::Result<_> {
         let reader = scope
             .spawn(|| workloads::consume_backlog(spec.bootstrap, spec.backlog_topic, 1, records));
         let latencies =
@@ -69,12 +69,16 @@ pub fn run(spec: &ColdRead<'_>) -> anyhow::Result<Value> {
         let (bytes, elapsed) = reader
             .join()
             .map_err(|_| anyhow::anyhow!("cold reader panicked"))??;
-        Ok((latencies, mb_per_s(bytes, elapsed)))
+        Ok((latencies, bytes, mb_per_s(bytes, elapsed)))
     })?;
     let p99_alone = alone.percentile_ms(99.0);
     let p99_loaded = under_load.percentile_ms(99.0);
+    // What the broker moved: the backlog in and out, the live records in.
+    let live = (alone.len() + under_load.len()) as u64 * VALUE_BYTES as u64;
+    let moved = backlog.bytes + read_bytes + live;
     Ok(json!({
         "workload": "9 cold read under load",
+        "gb": round3(gb(moved)),
         "segment_files_dropped": dropped,
         "cold_read_mb_per_s": round(read_mb_s),
         "producer_samples_alone": alone.len(),

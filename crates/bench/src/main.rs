@@ -9,15 +9,19 @@
 //!   target/release/bench --workloads 8        # 100,000 partitions (only when named)
 //!   target/release/bench --workloads 9        # cold read under load (needs the bench's own broker)
 //!   target/release/bench --workloads 3,10     # acks=all without, then with idempotence
+//!   target/release/bench --workloads 10,11    # idempotent, then in transactions of 100 records
+//!   target/release/bench --workloads 12       # raw protocol: pre-encoded requests, no client cost
 
 mod broker;
 mod ceiling;
 mod client;
 mod cold_read;
 mod partitions;
+mod raw;
 mod scale;
 mod soak;
 mod stats;
+mod transactions;
 mod workloads;
 
 use std::path::PathBuf;
@@ -58,6 +62,12 @@ struct Args {
     /// Use this loopback ceiling (MB/s) instead of measuring it, e.g. while profiling.
     #[arg(long)]
     loopback_mb_s: Option<f64>,
+    /// Workload 12: how many times it runs (rows give the median run).
+    #[arg(long, default_value_t = 3)]
+    raw_runs: usize,
+    /// Workload 12: bytes asked for per Fetch request (one partition each).
+    #[arg(long, default_value_t = 1 << 20)]
+    raw_fetch_bytes: usize,
     /// Workload 8: number of topics.
     #[arg(long, default_value_t = 100)]
     many_topics: usize,
@@ -74,7 +84,6 @@ enum Command {
 }
 
 const KIB: usize = 1024;
-const GIB: f64 = (1u64 << 30) as f64;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -138,6 +147,7 @@ fn main() -> anyhow::Result<()> {
     let records_1k = backlog_bytes / KIB as u64;
     let mut w2_mb_s = None;
     let mut w3_mb_s = None;
+    let mut w10_mb_s = None;
     if wanted(1) || wanted(4) {
         let spec = ProduceSpec {
             topic: &topic("w1"),
@@ -204,6 +214,7 @@ fn main() -> anyhow::Result<()> {
             },
         };
         let figures = workloads::produce(&bootstrap, &spec)?;
+        w10_mb_s = Some(stats::mb_per_s(figures.bytes, figures.elapsed));
         let mut row =
             workloads::produce_json("10 produce 16p x8 acks=all idempotent", &figures, loopback);
         if let Some(w3) = w3_mb_s {
@@ -212,20 +223,50 @@ fn main() -> anyhow::Result<()> {
         }
         report.emit(row);
     }
+    // Workload 10 in transactions of 100 records, each committed: what a
+    // transaction costs in throughput and what a commit takes.
+    if wanted(11) {
+        let name = "11 produce 16p x8 transactions of 100";
+        match transactions::refusal(&bootstrap)? {
+            Some(reason) => report.emit(json!({"workload": name, "refused": reason})),
+            None => {
+                let spec = ProduceSpec {
+                    topic: &topic("w11"),
+                    partitions: 16,
+                    producers: 8,
+                    value_bytes: KIB,
+                    records: records_1k / 4,
+                    settings: ProducerSettings {
+                        idempotence: true,
+                        record_latency: false,
+                        ..throughput("all")
+                    },
+                };
+                let figures = transactions::produce(&bootstrap, &spec, 100)?;
+                let mut row = transactions::json_row(name, &figures);
+                if let Some(w10) = w10_mb_s {
+                    row["ratio_to_workload_10"] = json!(round3(
+                        stats::mb_per_s(figures.bytes, figures.elapsed) / w10
+                    ));
+                }
+                report.emit(row);
+            }
+        }
+    }
     if wanted(4) {
         for (name, partitions) in [("w1", 1), ("w2", 16)] {
             let (bytes, elapsed) =
                 workloads::consume_backlog(&bootstrap, &topic(name), partitions, records_1k)?;
             let mb = stats::mb_per_s(bytes, elapsed);
             report.emit(
-                json!({"workload": format!("4 consume backlog {partitions}p"), "gib": round3(bytes as f64 / GIB), "mb_per_s": round(mb), "ratio_to_loopback": round3(mb / loopback)}),
+                json!({"workload": format!("4 consume backlog {partitions}p"), "gb": round3(stats::gb(bytes)), "mb_per_s": round(mb), "ratio_to_loopback": round3(mb / loopback)}),
             );
         }
     }
     if wanted(5) {
-        let latencies =
+        let (latencies, moved) =
             workloads::end_to_end(&bootstrap, &topic("w5"), 10.0, KIB, Duration::from_secs(10))?;
-        report.emit(latency_row("5 end-to-end at 10 MB/s", &latencies));
+        report.emit(latency_row("5 end-to-end at 10 MB/s", &latencies, moved));
     }
     if wanted(6) {
         let settings = ProducerSettings {
@@ -251,11 +292,26 @@ fn main() -> anyhow::Result<()> {
             loopback,
         ));
     }
+    if wanted(12) {
+        let spec = raw::RawSpec {
+            bootstrap: &bootstrap,
+            topic_prefix: &topic("w12"),
+            total_bytes: backlog_bytes,
+            runs: args.raw_runs,
+            broker_pid: report.broker_pid,
+            loopback_mb_s: loopback,
+            fetch_bytes: args.raw_fetch_bytes,
+            scratch_dir: data.path(),
+        };
+        for row in raw::run(&spec)? {
+            report.emit(row);
+        }
+    }
     if wanted(7) {
-        scale::populate(&bootstrap, &topic("w7"), 1000)?;
+        let populated = scale::populate(&bootstrap, &topic("w7"), 1000)?;
         let connections = scale::idle_connections(&bootstrap, 1000)?;
         let rss = started.as_ref().map(|p| p.rss_mb()).transpose()?;
-        let latencies = workloads::end_to_end(
+        let (latencies, moved) = workloads::end_to_end(
             &bootstrap,
             &topic("w7-latency"),
             10.0,
@@ -263,9 +319,17 @@ fn main() -> anyhow::Result<()> {
             Duration::from_secs(5),
         )?;
         drop(connections);
-        let mut row = latency_row("7 1000 partitions + 1000 connections", &latencies);
+        let mut row = latency_row(
+            "7 1000 partitions + 1000 connections",
+            &latencies,
+            populated + moved,
+        );
         row["broker_rss_mb"] = json!(rss.map(round));
         if let Some(process) = started.take() {
+            // Read before the stop: the row's CPU is the stopped broker's.
+            if let Some(used) = report.cpu_since_last_row() {
+                row["broker_cpu_s"] = json!(round3(used));
+            }
             let (binary, dir) = (process.binary.clone(), process.data_dir.clone());
             process.stop()?;
             let (restarted, startup) = BrokerProcess::start(&binary, &dir)?;
@@ -330,7 +394,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// The rows printed so far; each gets the broker CPU time it used, when the
-/// bench started the broker itself.
+/// bench knows the broker's process (it started it, or --broker-pid).
 #[derive(Default)]
 struct Report {
     rows: Vec<Value>,
@@ -339,20 +403,28 @@ struct Report {
 }
 
 impl Report {
+    /// The watched broker's CPU seconds since the last row, while it runs.
+    fn cpu_since_last_row(&self) -> Option<f64> {
+        let pid = self.broker_pid?;
+        let cpu = broker::cpu_seconds(pid).ok()?;
+        Some(cpu - self.cpu_at_last_row)
+    }
+
     fn watch_broker(&mut self, pid: u32) {
         self.broker_pid = Some(pid);
         self.cpu_at_last_row = broker::cpu_seconds(pid).unwrap_or(0.0);
     }
 
-    /// Prints a row with the broker's CPU time since the last row, per GiB
-    /// where the row moved data, and its RSS now.
+    /// Prints a row with the broker's CPU time since the last row, per GB
+    /// where the row moved data (its `gb`: bytes produced plus bytes
+    /// consumed), its RSS now and the machine's load average. A row that
+    /// brings its broker CPU (workload 12 per phase, 7 from the broker it
+    /// stops, 8 from its own brokers) keeps it.
     fn emit(&mut self, mut row: Value) {
         if let Some(pid) = self.broker_pid {
             if let Ok(cpu) = broker::cpu_seconds(pid) {
-                let used = cpu - self.cpu_at_last_row;
-                row["broker_cpu_s"] = json!(round3(used));
-                if let Some(gib) = row.get("gib").and_then(Value::as_f64).filter(|g| *g > 0.0) {
-                    row["broker_cpu_s_per_gib"] = json!(round3(used / gib));
+                if row.get("broker_cpu_s").is_none_or(Value::is_null) {
+                    row["broker_cpu_s"] = json!(round3(cpu - self.cpu_at_last_row));
                 }
                 self.cpu_at_last_row = cpu;
             }
@@ -362,14 +434,24 @@ impl Report {
                 }
             }
         }
+        let used = row.get("broker_cpu_s").and_then(Value::as_f64);
+        let gb = row.get("gb").and_then(Value::as_f64).filter(|g| *g > 0.0);
+        if let (Some(used), Some(gb), None) = (used, gb, row.get("broker_cpu_s_per_gb")) {
+            row["broker_cpu_s_per_gb"] = json!(round3(used / gb));
+        }
+        if let Ok(load) = stats::load_average() {
+            row["load_1m"] = json!(load);
+        }
         println!("{row}");
         self.rows.push(row);
     }
 }
 
-fn latency_row(name: &str, latencies: &stats::Latencies) -> Value {
+/// `moved`: the value bytes produced plus those consumed.
+fn latency_row(name: &str, latencies: &stats::Latencies, moved: u64) -> Value {
     json!({
         "workload": name,
+        "gb": round3(stats::gb(moved)),
         "samples": latencies.len(),
         "p50_ms": round3(latencies.percentile_ms(50.0)),
         "p99_ms": round3(latencies.percentile_ms(99.0)),

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::broker::BrokerProcess;
 use crate::client::{self, ProducerSettings};
-use crate::workloads::round;
+use crate::workloads::{round, round3};
 
 pub struct Shape {
     pub topics: usize,
@@ -81,6 +81,8 @@ fn create_directly(data_dir: &Path, shape: &Shape) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
+const VALUE_BYTES: usize = 100;
+
 /// One 100-byte record to every partition, acks=1: a producer per topic,
 /// four topics at a time (one librdkafka producer for all 100,000 partitions
 /// managed about 35 partitions a second here, busy scanning its partitions).
@@ -104,7 +106,7 @@ fn produce_to_every_partition(bootstrap: &str, shape: &Shape) -> anyhow::Result<
                         let topic = shape.topic(t);
                         let producer = client::producer(bootstrap, settings)?;
                         for p in 0..shape.partitions_per_topic {
-                            client::send(&producer, &topic, p, b"k", &[b'v'; 100])?;
+                            client::send(&producer, &topic, p, b"k", &[b'v'; VALUE_BYTES])?;
                         }
                         client::drain(&producer)?;
                     }
@@ -141,6 +143,7 @@ pub fn run(binary: &Path, data_dir: &Path, shape: &Shape) -> anyhow::Result<Valu
     let empty = process_figures(&broker)?;
     let produced = produce_to_every_partition(&broker.bootstrap, shape)?;
     let written = process_figures(&broker)?;
+    let first_cpu = crate::broker::cpu_seconds(broker.pid())?;
     let stopping = Instant::now();
     broker.stop()?;
     let stopped = stopping.elapsed();
@@ -148,9 +151,15 @@ pub fn run(binary: &Path, data_dir: &Path, shape: &Shape) -> anyhow::Result<Valu
     let restarted = process_figures(&broker)?;
     let reproduced = produce_to_every_partition(&broker.bootstrap, shape)?;
     let rewritten = process_figures(&broker)?;
+    // Both brokers' CPU, start-ups included (loading the partitions is what
+    // this workload is about), over the two rounds of 100-byte records.
+    let cpu = first_cpu + crate::broker::cpu_seconds(broker.pid())?;
+    let moved = crate::stats::gb(2 * shape.total() as u64 * VALUE_BYTES as u64);
     broker.stop()?;
     Ok(json!({
         "workload": format!("8 {} partitions ({} topics)", shape.total(), shape.topics),
+        "gb": round3(moved),
+        "broker_cpu_s": round3(cpu),
         "open_file_limit": crate::scale::fd_limit(),
         "create_ms": ms(created),
         "startup_ms": ms(first_start),

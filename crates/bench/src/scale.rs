@@ -30,8 +30,9 @@ pub fn idle_connections(bootstrap: &str, count: usize) -> anyhow::Result<Vec<Tcp
     Ok(sockets)
 }
 
-/// Creates a topic with `partitions` partitions and one record in each.
-pub fn populate(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+/// Creates a topic with `partitions` partitions and one record in each;
+/// returns the value bytes written.
+pub fn populate(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<u64> {
     client::create_topic(bootstrap, topic, partitions)?;
     let settings = ProducerSettings {
         idempotence: false,
@@ -45,7 +46,8 @@ pub fn populate(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result
     for p in 0..partitions {
         client::send(&producer, topic, p, b"k", &[b'v'; 100])?;
     }
-    client::drain(&producer)
+    client::drain(&producer)?;
+    Ok(partitions as u64 * 100)
 }
 
 /// Lets this process hold many sockets (the soft limit is often 1024).

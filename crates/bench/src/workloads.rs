@@ -1,5 +1,6 @@
 //! The workloads of the benchmark, each returning its figures as JSON.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::config::ClientConfig;
@@ -9,7 +10,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
 use crate::client::{self, ProducerSettings};
-use crate::stats::{mb_per_s, per_s, Latencies};
+use crate::stats::{gb, mb_per_s, per_s, Latencies};
 
 pub struct ProduceSpec<'a> {
     pub topic: &'a str,
@@ -50,13 +51,7 @@ pub fn produce(bootstrap: &str, spec: &ProduceSpec<'_>) -> anyhow::Result<Produc
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("producer thread panicked")))
-            })
-            .collect()
+        join_all(handles, "producer")
     });
     let elapsed = start.elapsed();
     let mut samples = Vec::new();
@@ -77,7 +72,7 @@ pub fn produce_json(name: &str, figures: &ProduceFigures, ceiling_mb_s: f64) -> 
     let mut row = json!({
         "workload": name,
         "records": figures.records,
-        "gib": round3(figures.bytes as f64 / (1u64 << 30) as f64),
+        "gb": round3(gb(figures.bytes)),
         "mb_per_s": round(mb),
         "records_per_s": round(per_s(figures.records, figures.elapsed)),
         "ratio_to_loopback": round3(mb / ceiling_mb_s),
@@ -102,33 +97,62 @@ fn consumer(bootstrap: &str, extra: &[(&str, &str)]) -> anyhow::Result<BaseConsu
     Ok(config.create()?)
 }
 
-/// Consumes a topic's backlog of `records` from the beginning; MB/s of values.
+/// Consumer threads for a backlog, each with its own share of the partitions.
+const MAX_CONSUMER_THREADS: i32 = 4;
+
+/// Consumes a topic's backlog of `records` from the beginning: bytes of
+/// values and the time taken. Up to four consumers, each on its own thread
+/// with partitions `p` where `p % consumers` is its number, each read
+/// through librdkafka's batch interface, so that the bench's side is not
+/// what limits the figure (one `poll` per message on one thread was).
 pub fn consume_backlog(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
     records: u64,
 ) -> anyhow::Result<(u64, Duration)> {
-    let consumer = consumer(bootstrap, &[("fetch.message.max.bytes", "1048576")])?;
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions {
-        assignment.add_partition_offset(topic, p, Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
+    let consumers = partitions.clamp(1, MAX_CONSUMER_THREADS);
+    let seen = AtomicU64::new(0);
     let start = Instant::now();
-    let (mut seen, mut bytes) = (0u64, 0u64);
-    while seen < records {
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(600),
-            "consumed {seen} of {records} in 600 s"
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message?;
-            bytes += message.payload().map_or(0, |p| p.len() as u64);
-            seen += 1;
-        }
+    let results: Vec<anyhow::Result<u64>> = std::thread::scope(|scope| {
+        let seen = &seen;
+        let handles: Vec<_> = (0..consumers)
+            .map(|c| {
+                scope.spawn(move || -> anyhow::Result<u64> {
+                    let mut consumer = client::BatchConsumer::new(consumer(
+                        bootstrap,
+                        &[("fetch.message.max.bytes", "1048576")],
+                    )?)?;
+                    let mut assignment = TopicPartitionList::new();
+                    for p in (c..partitions).step_by(consumers as usize) {
+                        assignment.add_partition_offset(topic, p, Offset::Beginning)?;
+                    }
+                    consumer.consumer().assign(&assignment)?;
+                    let mut bytes = 0u64;
+                    // Until all threads together have seen every record: a
+                    // thread whose partitions are drained waits for the rest.
+                    while seen.load(Ordering::Relaxed) < records {
+                        anyhow::ensure!(
+                            start.elapsed() < Duration::from_secs(600),
+                            "consumed {} of {records} in 600 s",
+                            seen.load(Ordering::Relaxed)
+                        );
+                        let taken = consumer.take(Duration::from_millis(100))?;
+                        bytes += taken.bytes;
+                        seen.fetch_add(taken.messages, Ordering::Relaxed);
+                    }
+                    Ok(bytes)
+                })
+            })
+            .collect();
+        join_all(handles, "consumer")
+    });
+    let elapsed = start.elapsed();
+    let mut bytes = 0;
+    for result in results {
+        bytes += result?;
     }
-    Ok((bytes, start.elapsed()))
+    Ok((bytes, elapsed))
 }
 
 fn now_micros() -> u64 {
@@ -137,14 +161,15 @@ fn now_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-/// Produce at a fixed rate and measure produce-to-consume latency.
+/// Produce at a fixed rate and measure produce-to-consume latency; also
+/// returns the value bytes moved (produced plus consumed).
 pub fn end_to_end(
     bootstrap: &str,
     topic: &str,
     mb_per_sec: f64,
     value_bytes: usize,
     duration: Duration,
-) -> anyhow::Result<Latencies> {
+) -> anyhow::Result<(Latencies, u64)> {
     client::create_topic(bootstrap, topic, 1)?;
     let consumer = consumer(
         bootstrap,
@@ -179,7 +204,7 @@ pub fn end_to_end(
             break;
         }
     }
-    std::thread::scope(|scope| -> anyhow::Result<Latencies> {
+    let latencies = std::thread::scope(|scope| -> anyhow::Result<Latencies> {
         let sender = scope.spawn(move || -> anyhow::Result<()> {
             let producer = client::producer(bootstrap, &settings)?;
             let start = Instant::now();
@@ -217,7 +242,23 @@ pub fn end_to_end(
             samples.len()
         );
         Ok(Latencies::new(samples))
-    })
+    })?;
+    let moved = 2 * total * value_bytes.max(8) as u64;
+    Ok((latencies, moved))
+}
+
+/// Joins scoped client threads in order; a panic is that thread's error.
+pub fn join_all<T>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, anyhow::Result<T>>>,
+    what: &str,
+) -> Vec<anyhow::Result<T>> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("{what} thread panicked")))
+        })
+        .collect()
 }
 
 pub fn round(x: f64) -> f64 {

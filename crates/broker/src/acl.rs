@@ -27,16 +27,72 @@ pub enum AclOperation {
     TwoPhaseCommit = 15,
 }
 
-/// The resource types Fjord reports authorized operations for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl AclOperation {
+    /// The operation with wire code `code`, if Kafka defines one.
+    pub fn from_code(code: i8) -> Option<Self> {
+        use AclOperation::*;
+        const ALL: [AclOperation; 16] = [
+            Unknown,
+            Any,
+            All,
+            Read,
+            Write,
+            Create,
+            Delete,
+            Alter,
+            Describe,
+            ClusterAction,
+            DescribeConfigs,
+            AlterConfigs,
+            IdempotentWrite,
+            CreateTokens,
+            DescribeTokens,
+            TwoPhaseCommit,
+        ];
+        ALL.into_iter().find(|op| *op as u8 as i8 == code)
+    }
+}
+
+/// Kafka's resource types that ACLs name (wire codes 2-7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceType {
     Topic,
     Group,
     Cluster,
     TransactionalId,
+    DelegationToken,
+    User,
 }
 
 impl ResourceType {
+    /// Kafka's wire code (`ResourceType.code()`).
+    pub const fn code(self) -> i8 {
+        match self {
+            ResourceType::Topic => 2,
+            ResourceType::Group => 3,
+            ResourceType::Cluster => 4,
+            ResourceType::TransactionalId => 5,
+            ResourceType::DelegationToken => 6,
+            ResourceType::User => 7,
+        }
+    }
+
+    /// The type with wire code `code`; None for UNKNOWN (0), ANY (1) and
+    /// codes Kafka does not define.
+    pub fn from_code(code: i8) -> Option<Self> {
+        use ResourceType::*;
+        [
+            Topic,
+            Group,
+            Cluster,
+            TransactionalId,
+            DelegationToken,
+            User,
+        ]
+        .into_iter()
+        .find(|t| t.code() == code)
+    }
+
     /// The operations Kafka 4.1 supports on this resource type.
     pub const fn supported_operations(self) -> &'static [AclOperation] {
         use AclOperation::*;
@@ -65,6 +121,8 @@ impl ResourceType {
             ],
             // TwoPhaseCommit came with KIP-939 (Kafka 4.0).
             ResourceType::TransactionalId => &[Describe, Write, TwoPhaseCommit],
+            ResourceType::DelegationToken => &[Describe],
+            ResourceType::User => &[CreateTokens, DescribeTokens],
         }
     }
 

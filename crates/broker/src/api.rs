@@ -58,7 +58,7 @@ apis! {
         advertised 0, versions 3..=13,
         authorize each(&[check(Topic, Write)]);
     // Follower fetches would need Cluster/ClusterAction; there are none.
-    Fetch(FetchRequest) => handlers::fetch::handle,
+    Fetch(FetchRequest) => handlers::fetch::answer,
         versions 4..=18,
         authorize each(&[check(Topic, Read)]);
     ListOffsets(ListOffsetsRequest) => handlers::list_offsets::handle,
@@ -144,6 +144,14 @@ apis! {
             request: Some(check(Group, Delete)),
             each: &[check(Topic, Read)],
         };
+    // Every version Kafka 4.1 serves. Kafka checks TransactionalId/Write,
+    // then Group/Read (each a whole-request error), then Topic/Read per topic.
+    TxnOffsetCommit(TxnOffsetCommitRequest) => handlers::txn_offset_commit::handle,
+        versions 0..=5,
+        authorize Authorization {
+            request: Some(check(Group, Read)),
+            each: &[check(ResourceType::TransactionalId, Write), check(Topic, Read)],
+        };
     // Every version the codec defines. Kafka authorizes a transactional id
     // for TransactionalId/Write, and a producer without one for
     // Cluster/IdempotentWrite (or Write on any topic).
@@ -153,6 +161,69 @@ apis! {
             check(ResourceType::TransactionalId, Write),
             check(Cluster, IdempotentWrite),
         ]);
+    // Every version the codec defines. v0-3 come from a producer:
+    // TransactionalId/Write on its id and Topic/Write on each topic; the
+    // batched v4+ comes from brokers and needs Cluster/ClusterAction.
+    AddPartitionsToTxn(AddPartitionsToTxnRequest) => handlers::add_partitions_to_txn::handle,
+        versions 0..=5,
+        authorize each(&[
+            check(ResourceType::TransactionalId, Write),
+            check(Topic, Write),
+            check(Cluster, ClusterAction),
+        ]);
+    AddOffsetsToTxn(AddOffsetsToTxnRequest) => handlers::add_offsets_to_txn::handle,
+        versions 0..=4,
+        authorize each(&[check(ResourceType::TransactionalId, Write), check(Group, Read)]);
+    // v5 is transaction version 2 (KIP-890): the epoch is bumped.
+    EndTxn(EndTxnRequest) => handlers::end_txn::handle,
+        versions 0..=5,
+        authorize each(&[check(ResourceType::TransactionalId, Write)]);
+    // Topic/Read per topic (TOPIC_AUTHORIZATION_FAILED for its partitions).
+    DescribeProducers(DescribeProducersRequest) => handlers::describe_producers::handle,
+        versions 0..=0,
+        authorize each(&[check(Topic, Read)]);
+    // Kafka answers only the ids the principal may describe
+    // (TransactionalId/Describe), with the topics it may describe.
+    DescribeTransactions(DescribeTransactionsRequest) => handlers::describe_transactions::handle,
+        versions 0..=0,
+        authorize each(&[
+            check(ResourceType::TransactionalId, Describe),
+            check(Topic, Describe),
+        ]);
+    // Kafka lists only the ids the principal may describe.
+    ListTransactions(ListTransactionsRequest) => handlers::list_transactions::handle,
+        versions 0..=2,
+        authorize each(&[check(ResourceType::TransactionalId, Describe)]);
+    // Every version the codec defines (Kafka 4 dropped v0). Refused on
+    // PLAINTEXT, one-way SSL and token-authenticated sessions. With ACLs:
+    // User/CreateTokens for a token owned by someone else than the requester.
+    CreateDelegationToken(CreateDelegationTokenRequest) => handlers::create_delegation_token::handle,
+        versions 1..=3,
+        authorize Authorization::NONE;
+    // Only the token's owner and renewers may renew or expire it.
+    RenewDelegationToken(RenewDelegationTokenRequest) => handlers::renew_delegation_token::handle,
+        versions 1..=2,
+        authorize Authorization::NONE;
+    ExpireDelegationToken(ExpireDelegationTokenRequest) => handlers::expire_delegation_token::handle,
+        versions 1..=2,
+        authorize Authorization::NONE;
+    // With ACLs Kafka also lists the tokens the principal may describe
+    // (DelegationToken/Describe) or whose owner it has User/DescribeTokens on.
+    DescribeDelegationToken(DescribeDelegationTokenRequest) => handlers::describe_delegation_token::handle,
+        versions 1..=3,
+        authorize Authorization::NONE;
+    // The ACL APIs answer SECURITY_DISABLED without an authorizer. Their
+    // one cluster check is made by the handler (handlers/acls.rs), which
+    // answers it in each result.
+    DescribeAcls(DescribeAclsRequest) => handlers::acls::describe,
+        versions 1..=3,
+        authorize each(&[check(Cluster, Describe)]);
+    CreateAcls(CreateAclsRequest) => handlers::acls::create,
+        versions 1..=3,
+        authorize each(&[check(Cluster, Alter)]);
+    DeleteAcls(DeleteAclsRequest) => handlers::acls::delete,
+        versions 1..=3,
+        authorize each(&[check(Cluster, Alter)]);
 }
 
 /// The declaration of `api_key`, if Fjord serves it.

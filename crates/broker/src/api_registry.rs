@@ -2,7 +2,8 @@
 //! declarations in `api.rs` into the table, the request enum and dispatch.
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ResponseKind};
+use fjord_storage::FileRange;
+use kafka_protocol::messages::{ApiKey, FetchResponse, ResponseKind};
 
 use super::Request;
 use crate::acl::{AclOperation, ResourceType};
@@ -57,6 +58,11 @@ pub struct ApiEntry {
 #[derive(Debug)]
 pub enum Outcome {
     Respond(ResponseKind),
+    /// A Fetch response whose records are partly left in segment files:
+    /// each partition's `records` that is a placeholder
+    /// ([`records_placeholder`](crate::connection::records_placeholder))
+    /// stands for the next entry of the list, in encoding order.
+    RespondWithFiles(FetchResponse, Vec<Vec<FileRange>>),
     /// Produce with acks=0 that succeeded: nothing is sent.
     Silent,
     /// Produce with acks=0 that failed: Kafka closes the connection, the

@@ -8,6 +8,8 @@ use fjord_storage::LogStore;
 use crate::cluster::ClusterView;
 use crate::config::BrokerConfig;
 use crate::groups::GroupCoordinator;
+use crate::security::delegation_tokens::DelegationTokens;
+use crate::security::oauthbearer::OAuthBearerValidator;
 use crate::topics::TopicRegistry;
 use crate::transactions::TransactionCoordinator;
 
@@ -21,6 +23,12 @@ pub struct Broker {
     pub groups: Arc<GroupCoordinator>,
     /// Producer ids and transactions.
     pub transactions: Arc<TransactionCoordinator>,
+    /// Delegation tokens (disabled without `delegation.token.secret.key`).
+    pub delegation_tokens: Arc<DelegationTokens>,
+    /// OAUTHBEARER's token checks, when `sasl.oauthbearer.*` configure them.
+    pub oauthbearer: Option<Arc<OAuthBearerValidator>>,
+    /// ACLs and the checks on them (everything allowed when disabled).
+    pub authorizer: Arc<crate::authorizer::Authorizer>,
 }
 
 impl Broker {

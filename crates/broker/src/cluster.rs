@@ -5,13 +5,48 @@
 
 use uuid::Uuid;
 
-/// A broker as clients reach it.
+/// A broker as clients reach it on one listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerEndpoint {
     pub id: i32,
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
+}
+
+/// Where one listener of a broker is reached (its advertised address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerEndpoint {
+    /// The listener's name, upper case as Kafka normalises it.
+    pub listener: String,
+    pub host: String,
+    pub port: i32,
+}
+
+/// A broker with every listener it advertises. Kafka answers a client
+/// with the addresses of the listener the client came in on, so that
+/// clients inside and outside a network each get addresses they can reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerNode {
+    pub id: i32,
+    pub rack: Option<String>,
+    pub endpoints: Vec<ListenerEndpoint>,
+}
+
+impl BrokerNode {
+    /// This broker as reached on `listener`; None when it does not
+    /// advertise that listener.
+    pub fn on(&self, listener: &str) -> Option<BrokerEndpoint> {
+        self.endpoints
+            .iter()
+            .find(|e| e.listener == listener)
+            .map(|e| BrokerEndpoint {
+                id: self.id,
+                host: e.host.clone(),
+                port: e.port,
+                rack: self.rack.clone(),
+            })
+    }
 }
 
 /// Who serves a partition.
@@ -34,11 +69,15 @@ pub trait ClusterView: Send + Sync {
     fn cluster_id(&self) -> &str;
     fn controller_id(&self) -> i32;
     /// The broker this process is.
-    fn local(&self) -> &BrokerEndpoint;
+    fn local(&self) -> &BrokerNode;
     /// Every live broker, by id.
-    fn brokers(&self) -> Vec<BrokerEndpoint>;
-    fn broker(&self, id: i32) -> Option<BrokerEndpoint> {
-        self.brokers().into_iter().find(|b| b.id == id)
+    fn nodes(&self) -> Vec<BrokerNode>;
+    fn node(&self, id: i32) -> Option<BrokerNode> {
+        self.nodes().into_iter().find(|b| b.id == id)
+    }
+    /// Every live broker that advertises `listener`, as reached on it.
+    fn brokers(&self, listener: &str) -> Vec<BrokerEndpoint> {
+        self.nodes().iter().filter_map(|b| b.on(listener)).collect()
     }
     /// Who serves partition `partition` of the topic with this id (which
     /// the caller knows to exist).
@@ -46,7 +85,7 @@ pub trait ClusterView: Send + Sync {
     /// The broker coordinating a group or transactional id: in Kafka, the
     /// leader of the `__consumer_offsets` or `__transaction_state`
     /// partition the key hashes to.
-    fn coordinator(&self, key: CoordinatorKey<'_>) -> BrokerEndpoint;
+    fn coordinator(&self, key: CoordinatorKey<'_>) -> BrokerNode;
 }
 
 /// One broker that is the whole cluster: its controller, every
@@ -54,14 +93,14 @@ pub trait ClusterView: Send + Sync {
 /// moves), and every coordinator.
 pub struct SingleNode {
     cluster_id: String,
-    me: BrokerEndpoint,
+    me: BrokerNode,
 }
 
 /// The epoch of every partition's leadership while it cannot move.
 pub const SINGLE_NODE_LEADER_EPOCH: i32 = 0;
 
 impl SingleNode {
-    pub fn new(cluster_id: String, me: BrokerEndpoint) -> Self {
+    pub fn new(cluster_id: String, me: BrokerNode) -> Self {
         SingleNode { cluster_id, me }
     }
 }
@@ -75,11 +114,11 @@ impl ClusterView for SingleNode {
         self.me.id
     }
 
-    fn local(&self) -> &BrokerEndpoint {
+    fn local(&self) -> &BrokerNode {
         &self.me
     }
 
-    fn brokers(&self) -> Vec<BrokerEndpoint> {
+    fn nodes(&self) -> Vec<BrokerNode> {
         vec![self.me.clone()]
     }
 
@@ -92,7 +131,7 @@ impl ClusterView for SingleNode {
         }
     }
 
-    fn coordinator(&self, _key: CoordinatorKey<'_>) -> BrokerEndpoint {
+    fn coordinator(&self, _key: CoordinatorKey<'_>) -> BrokerNode {
         self.me.clone()
     }
 }
@@ -145,11 +184,21 @@ mod tests {
     fn single_node(id: i32) -> SingleNode {
         SingleNode::new(
             "cluster".into(),
-            BrokerEndpoint {
+            BrokerNode {
                 id,
-                host: "h".into(),
-                port: 9,
                 rack: None,
+                endpoints: vec![
+                    ListenerEndpoint {
+                        listener: "PLAINTEXT".into(),
+                        host: "h".into(),
+                        port: 9,
+                    },
+                    ListenerEndpoint {
+                        listener: "EXTERNAL".into(),
+                        host: "public.example".into(),
+                        port: 19092,
+                    },
+                ],
             },
         )
     }
@@ -164,11 +213,11 @@ mod tests {
         fn controller_id(&self) -> i32 {
             self.0.controller_id()
         }
-        fn local(&self) -> &BrokerEndpoint {
+        fn local(&self) -> &BrokerNode {
             self.0.local()
         }
-        fn brokers(&self) -> Vec<BrokerEndpoint> {
-            self.0.brokers()
+        fn nodes(&self) -> Vec<BrokerNode> {
+            self.0.nodes()
         }
         fn leadership(&self, _: Uuid, _: i32) -> PartitionLeadership {
             PartitionLeadership {
@@ -178,7 +227,7 @@ mod tests {
                 isr: vec![self.1],
             }
         }
-        fn coordinator(&self, key: CoordinatorKey<'_>) -> BrokerEndpoint {
+        fn coordinator(&self, key: CoordinatorKey<'_>) -> BrokerNode {
             self.0.coordinator(key)
         }
     }
@@ -194,10 +243,30 @@ mod tests {
         );
         assert_eq!((leadership.replicas, leadership.isr), (vec![7], vec![7]));
         assert_eq!(view.controller_id(), 7);
-        assert_eq!(view.broker(7).map(|b| b.port), Some(9));
-        assert_eq!(view.broker(8), None);
+        assert_eq!(view.node(7).map(|b| b.id), Some(7));
+        assert_eq!(view.node(8), None);
         assert_eq!(view.coordinator(CoordinatorKey::Group("g")).id, 7);
         assert_eq!(view.coordinator(CoordinatorKey::Transaction("t")).id, 7);
+    }
+
+    #[test]
+    fn brokers_are_given_by_the_listener_asked_on() {
+        let view = single_node(7);
+        let on = |listener| {
+            view.brokers(listener)
+                .into_iter()
+                .map(|b| (b.id, b.host, b.port))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(on("PLAINTEXT"), vec![(7, "h".to_string(), 9)]);
+        assert_eq!(
+            on("EXTERNAL"),
+            vec![(7, "public.example".to_string(), 19092)]
+        );
+        assert_eq!(on("OTHER"), vec![]);
+        let coordinator = view.coordinator(CoordinatorKey::Group("g"));
+        assert_eq!(coordinator.on("EXTERNAL").map(|b| b.port), Some(19092));
+        assert_eq!(coordinator.on("OTHER"), None);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use crate::configs::{validate_broker_config, BrokerSettings, Identity, StaticConfigs};
+use crate::configs::{
+    validate_broker_config, BrokerSettings, Identity, ListenerConfig, StaticConfigs,
+};
 
 /// A config the registry refused, with a message naming it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,12 +19,9 @@ pub struct BrokerConfig {
     pub statics: StaticConfigs,
     /// Used only when the data dir is new; an existing one keeps its id.
     pub cluster_id: Option<String>,
-    /// Derived from `statics` by `resolve`: address to bind, `host:port`
-    /// (port 0 picks a free port).
-    pub listen: String,
-    /// Host and port given to clients in Metadata; defaults to the bound address.
-    pub advertised_host: Option<String>,
-    pub advertised_port: Option<u16>,
+    /// Derived from `statics` by `resolve`: every listener to bind, each
+    /// with its name, security protocol and advertised address.
+    pub listeners: Vec<ListenerConfig>,
     pub data_dir: PathBuf,
     pub node_id: i32,
     /// Every other honoured broker config, typed.
@@ -34,9 +33,7 @@ impl Default for BrokerConfig {
         let mut config = BrokerConfig {
             statics: StaticConfigs::default(),
             cluster_id: None,
-            listen: String::new(),
-            advertised_host: None,
-            advertised_port: None,
+            listeners: Vec::new(),
             data_dir: PathBuf::new(),
             node_id: 0,
             settings: BrokerSettings::default(),
@@ -74,13 +71,9 @@ impl BrokerConfig {
         }
         let identity = Identity::from_statics(&self.statics).map_err(InvalidConfig)?;
         self.settings = BrokerSettings::from_statics(&self.statics).map_err(InvalidConfig)?;
-        self.listen = identity.listen;
+        self.listeners = identity.listeners;
         self.data_dir = identity.data_dir;
         self.node_id = identity.node_id;
-        (self.advertised_host, self.advertised_port) = match identity.advertised {
-            Some((host, port)) => (Some(host), Some(port)),
-            None => (None, None),
-        };
         Ok(())
     }
 

@@ -6,10 +6,12 @@
 //! buffered.
 //!
 //! Memory per connection stays bounded by what the client actually sends
-//! and reads: past 64 KiB the read buffer grows with what has arrived of a
-//! frame (whatever length its header claims), buffers that grew are given
-//! back once emptied, and while the client does not take its answers the
-//! broker waits on the write and reads nothing more.
+//! and reads: a frame of up to 1 MiB is read into room of its size while a
+//! broker-wide budget for such room lasts; otherwise the read buffer grows
+//! with what has arrived of a frame (whatever length its header claims),
+//! buffers that grew are given back once emptied, and while the client
+//! does not take its answers the broker waits on the write and reads
+//! nothing more.
 //! A connection with no traffic either way for `connections.max.idle.ms` is
 //! closed; a request being handled does not count as idle.
 
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
 use crate::api;
@@ -30,12 +32,16 @@ use crate::request_context::{ConnectionContext, ConnectionState};
 
 #[path = "connection_frames.rs"]
 mod frames;
+#[path = "connection_output.rs"]
+mod output;
 
 pub use frames::{decode_frame, next_frame, DecodedFrame};
 use frames::{
-    frame_ready, release_if_large, reserve_for_next_frame, write_response, INITIAL_READ_BUFFER,
-    MAX_RESPONSE_FRAME,
+    frame_ready, release_if_large, reserve_for_next_frame, write_fetch_with_files, write_response,
+    INITIAL_READ_BUFFER, MAX_RESPONSE_FRAME,
 };
+use output::Output;
+pub use output::{is_placeholder as is_records_placeholder, records_placeholder, Transport};
 
 /// What a connection serves before it has authenticated; SASL's handshake
 /// and authenticate requests join ApiVersions here when they are declared.
@@ -77,30 +83,32 @@ pub enum ConnectionError {
 /// Serves one connection until the client closes it, it idles out, or the
 /// broker shuts down. `admission` holds the connection's place in the
 /// connection limits until then. `socket` is any byte stream (TCP today,
-/// TLS over TCP later).
+/// TLS over TCP later); record bytes go from the files to a plaintext TCP
+/// socket with sendfile (see `connection_output`).
 pub async fn serve<S>(
     mut socket: S,
     mut connection: ConnectionContext,
     broker: Arc<Broker>,
     max_idle: Option<Duration>,
     mut shutdown: watch::Receiver<bool>,
-    admission: Admission,
+    mut admission: Admission,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: Transport,
 {
     let peer = connection.peer;
     let max_frame = broker.config.socket_request_max_bytes();
     // Small to start: most connections are idle most of the time, and both
     // buffers grow to what the traffic needs (and keep it for reuse).
     let mut input = BytesMut::with_capacity(INITIAL_READ_BUFFER);
-    let mut output = BytesMut::new();
+    let mut output = Output::default();
     let result: Result<(), ConnectionError> = async {
         loop {
             while let Some(frame) = next_frame(&mut input, max_frame)? {
+                admission.release_frame_room();
                 if may_wait(&frame) {
                     // Answers already made go out before this one parks, as
                     // Kafka sends each answer when it is ready.
-                    if !write_out(&mut socket, &mut output, max_idle, &mut shutdown).await? {
+                    if !output.write_to(&mut socket, max_idle, &mut shutdown).await? {
                         return Ok(());
                     }
                     // A client may ask to wait for as long as it likes; a
@@ -113,8 +121,8 @@ pub async fn serve<S>(
                     handle_frame(&broker, &mut connection, frame, &mut output).await?;
                 }
                 let more_buffered = frame_ready(&input, max_frame);
-                if (!more_buffered || output.len() >= MAX_PENDING_OUTPUT)
-                    && !write_out(&mut socket, &mut output, max_idle, &mut shutdown).await?
+                if (!more_buffered || output.pending() >= MAX_PENDING_OUTPUT)
+                    && !output.write_to(&mut socket, max_idle, &mut shutdown).await?
                 {
                     return Ok(());
                 }
@@ -122,7 +130,7 @@ pub async fn serve<S>(
             if input.is_empty() {
                 release_if_large(&mut input);
             }
-            reserve_for_next_frame(&mut input);
+            reserve_for_next_frame(&mut input, |room| admission.hold_frame_room(room));
             match unless_idle(socket.read_buf(&mut input), max_idle, &mut shutdown).await? {
                 Some(0) | None => return Ok(()),
                 Some(_) => {}
@@ -139,7 +147,7 @@ pub async fn serve<S>(
         // Kafka answers one request at a time, so the answers to requests
         // before the one that closes the connection have gone out: send them
         // (if the client takes them within the idle limit).
-        let _ = unless_idle(socket.write_all(&output), max_idle, &mut shutdown).await;
+        let _ = output.write_to(&mut socket, max_idle, &mut shutdown).await;
     }
     drop(admission);
     match result {
@@ -148,26 +156,6 @@ pub async fn serve<S>(
         Err(e @ ConnectionError::Idle(_)) => tracing::debug!(%peer, "closing connection: {e}"),
         Err(e) => tracing::warn!(%peer, error = %e, "closing connection"),
     }
-}
-
-/// Writes every gathered answer and empties `output`; false when the
-/// client or the broker closed first.
-async fn write_out<S: AsyncWrite + Unpin>(
-    socket: &mut S,
-    output: &mut BytesMut,
-    max_idle: Option<Duration>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<bool, ConnectionError> {
-    let mut written = 0;
-    while written < output.len() {
-        let write = socket.write(&output[written..]);
-        match unless_idle(write, max_idle, shutdown).await? {
-            Some(0) | None => return Ok(false),
-            Some(n) => written += n,
-        }
-    }
-    release_if_large(output);
-    Ok(true)
 }
 
 /// Waits for one read or write on the socket: `None` when the broker shuts
@@ -206,7 +194,7 @@ async fn handle_frame(
     broker: &Broker,
     connection: &mut ConnectionContext,
     frame: Bytes,
-    output: &mut BytesMut,
+    output: &mut Output,
 ) -> Result<(), ConnectionError> {
     let (key, version, header, request) = match decode_frame(frame)? {
         DecodedFrame::Request {
@@ -220,7 +208,7 @@ async fn handle_frame(
             header.correlation_id = correlation_id;
             // KIP-511: a v0-shaped answer so the client can retry with a version we know.
             return write_response(
-                output,
+                &mut output.bytes,
                 MAX_RESPONSE_FRAME,
                 &header,
                 0,
@@ -236,18 +224,30 @@ async fn handle_frame(
         return Err(ConnectionError::NotAuthenticated(key));
     }
     let ctx = connection.request(key, header, &request);
+    let mut response_header = ResponseHeader::default();
+    response_header.correlation_id = ctx.correlation_id;
+    let header_version = key.response_header_version(version);
     let response = match api::dispatch(broker, &ctx, request).await {
         api::Outcome::Respond(response) => response,
+        api::Outcome::RespondWithFiles(response, files) => {
+            return write_fetch_with_files(
+                output,
+                MAX_RESPONSE_FRAME,
+                &response_header,
+                header_version,
+                &response,
+                version,
+                files,
+            )
+        }
         api::Outcome::Silent => return Ok(()),
         api::Outcome::Close(reason) => return Err(ConnectionError::Closed(key, reason)),
     };
-    let mut response_header = ResponseHeader::default();
-    response_header.correlation_id = ctx.correlation_id;
     write_response(
-        output,
+        &mut output.bytes,
         MAX_RESPONSE_FRAME,
         &response_header,
-        key.response_header_version(version),
+        header_version,
         &response,
         key,
         version,

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,11 +136,24 @@ fn parse_overrides(text: &str) -> Result<HashMap<IpAddr, usize>, LimitsError> {
     Ok(overrides)
 }
 
+/// How much memory all connections together may set aside for frames
+/// before their bytes have arrived (see [`Admission::hold_frame_room`]).
+/// Without a bound, every client announcing a 1 MiB request and sending
+/// nothing more would hold 1 MiB each, and connections are unlimited by
+/// default. 16 MiB is room for a dozen and more producers' 1 MiB requests
+/// arriving at once (and the allocator backs it with transparent huge
+/// pages, so it may cost up to twice that in resident memory); past it,
+/// frames are read into room that grows with what arrives, which is
+/// slower but costs only what the clients sent.
+pub const FRAME_ROOM_BUDGET: usize = 16 << 20;
+
 /// The connection counts shared by the acceptor and every connection.
 pub struct ConnectionQuotas {
     limits: ConnectionLimits,
     slots: Arc<Semaphore>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Bytes set aside for frames still arriving, across all connections.
+    frame_room: AtomicUsize,
 }
 
 /// Held for a connection's whole life: its broker-wide slot and its
@@ -148,10 +162,43 @@ pub struct Admission {
     _slot: OwnedSemaphorePermit,
     quotas: Arc<ConnectionQuotas>,
     ip: IpAddr,
+    /// This connection's share of [`ConnectionQuotas::frame_room`].
+    frame_room: usize,
+}
+
+impl Admission {
+    /// Sets `bytes` aside for the frame this connection is reading, if the
+    /// broker-wide [`FRAME_ROOM_BUDGET`] has that much left; false when
+    /// the frame is to be read into room that grows with what arrives.
+    pub fn hold_frame_room(&mut self, bytes: usize) -> bool {
+        self.release_frame_room();
+        let taken =
+            self.quotas
+                .frame_room
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                    held.checked_add(bytes)
+                        .filter(|&total| total <= FRAME_ROOM_BUDGET)
+                });
+        if taken.is_ok() {
+            self.frame_room = bytes;
+        }
+        taken.is_ok()
+    }
+
+    /// The frame being read has arrived whole (or the connection ends).
+    pub fn release_frame_room(&mut self) {
+        if self.frame_room > 0 {
+            self.quotas
+                .frame_room
+                .fetch_sub(self.frame_room, Ordering::AcqRel);
+            self.frame_room = 0;
+        }
+    }
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
+        self.release_frame_room();
         let mut per_ip = self.quotas.per_ip.lock();
         if let Some(count) = per_ip.get_mut(&self.ip) {
             *count -= 1;
@@ -168,6 +215,7 @@ impl ConnectionQuotas {
             slots: Arc::new(Semaphore::new(limits.max_connections)),
             limits,
             per_ip: Mutex::new(HashMap::new()),
+            frame_room: AtomicUsize::new(0),
         })
     }
 
@@ -213,6 +261,7 @@ impl ConnectionQuotas {
             _slot: slot,
             quotas: self.clone(),
             ip,
+            frame_room: 0,
         })
     }
 }
@@ -227,6 +276,29 @@ mod tests {
             statics.values.insert(name.to_string(), value.to_string());
         }
         ConnectionLimits::from_configs(&statics)
+    }
+
+    #[test]
+    fn frame_room_is_shared_within_the_budget_and_given_back() {
+        let quotas = ConnectionQuotas::new(limits(&[]).unwrap());
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let admit = || {
+            let slot = quotas.slots.clone().try_acquire_owned().unwrap();
+            quotas.admit(slot, ip).unwrap()
+        };
+        let (mut first, mut second) = (admit(), admit());
+        assert!(first.hold_frame_room(FRAME_ROOM_BUDGET - 10));
+        assert!(!second.hold_frame_room(11));
+        assert!(second.hold_frame_room(10));
+        // Holding again replaces the connection's earlier room.
+        assert!(second.hold_frame_room(10));
+        first.release_frame_room();
+        assert!(second.hold_frame_room(FRAME_ROOM_BUDGET));
+        drop(second);
+        assert!(first.hold_frame_room(FRAME_ROOM_BUDGET));
+        assert_eq!(quotas.frame_room.load(Ordering::Acquire), FRAME_ROOM_BUDGET);
+        drop(first);
+        assert_eq!(quotas.frame_room.load(Ordering::Acquire), 0);
     }
 
     #[test]

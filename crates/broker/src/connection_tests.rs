@@ -106,6 +106,56 @@ fn no_frame_exceeds_the_limit_whatever_the_api() {
     assert!(output.is_empty());
 }
 
+/// A frame as it arrives: its length prefix and the first `arrived` bytes.
+fn arriving(length: usize, arrived: usize) -> BytesMut {
+    let mut input = BytesMut::with_capacity(INITIAL_READ_BUFFER);
+    input.extend_from_slice(&(length as i32).to_be_bytes());
+    input.extend_from_slice(&vec![7u8; arrived]);
+    input
+}
+
+#[test]
+fn a_believed_frame_is_read_into_one_buffer_of_its_size() {
+    let length = 1_000_000;
+    let mut input = arriving(length, INITIAL_READ_BUFFER - 4);
+    reserve_for_next_frame(&mut input, |_| true);
+    assert_eq!(input.capacity(), 4 + length);
+    let start = input.as_ptr();
+    // The rest arrives in pieces (the socket reads into the spare room).
+    while input.len() < 4 + length {
+        let piece = (4 + length - input.len()).min(64 * 1024);
+        input.extend_from_slice(&vec![7u8; piece]);
+        reserve_for_next_frame(&mut input, |_| true);
+        assert_eq!(input.as_ptr(), start, "the buffer never moves");
+    }
+    let frame = next_frame(&mut input, 100 << 20).unwrap().unwrap();
+    assert_eq!(frame.len(), length);
+    assert_eq!(frame.as_ptr(), start.wrapping_add(4));
+    assert!(input.is_empty());
+}
+
+#[test]
+fn a_frame_past_belief_gets_room_for_what_has_arrived() {
+    // 100 MB claimed, 8 KiB sent: room for about 64 KiB more, not 100 MB,
+    // and the budget for believed frames is not asked.
+    let mut input = arriving(100 << 20, INITIAL_READ_BUFFER - 4);
+    reserve_for_next_frame(&mut input, |_| panic!("a 100 MB frame is not believed"));
+    assert!(input.capacity() <= 128 << 10, "{}", input.capacity());
+    assert!(input.capacity() > INITIAL_READ_BUFFER);
+}
+
+#[test]
+fn a_believed_frame_over_budget_gets_room_for_what_has_arrived() {
+    let mut input = arriving(1_000_000, INITIAL_READ_BUFFER - 4);
+    let mut asked = None;
+    reserve_for_next_frame(&mut input, |room| {
+        asked = Some(room);
+        false
+    });
+    assert_eq!(asked, Some(1_000_004));
+    assert!(input.capacity() <= 128 << 10, "{}", input.capacity());
+}
+
 mod served {
     //! `serve` over an in-memory stream: any byte stream will do, and the
     //! connection's state decides what it serves.
@@ -235,6 +285,94 @@ mod served {
             "Metadata before authentication closes the connection"
         );
         served.await.expect("connection closed by the broker");
+    }
+
+    /// On a stream without sendfile the records left in files are copied
+    /// in (through the connection's reused buffer): the frames are the
+    /// codec's encoding of the same answer with the records in it, at every
+    /// version, for one and several partitions.
+    #[tokio::test]
+    async fn file_records_are_copied_into_the_answer_on_any_stream() {
+        use std::collections::BTreeMap;
+
+        use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+        use kafka_protocol::messages::{FetchRequest, TopicName};
+
+        use crate::handlers::fetch::handle;
+        use crate::handlers::test_support::{append_batch, ctx};
+
+        let broker = test_broker().await;
+        broker
+            .topics
+            .create("files", 2, BTreeMap::new(), false)
+            .await
+            .expect("topic");
+        let topic_id = broker.topics.get("files").expect("topic").id;
+        for partition in 0..2 {
+            for i in 0..5usize {
+                let values = (0..1 + i)
+                    .map(|j| Bytes::from(vec![b'a' + j as u8; 100 * i + 7]))
+                    .collect();
+                append_batch(&broker, "files", partition, values).await;
+            }
+        }
+        let (mut client, _served, _shutdown) = open(&broker, SecurityProtocol::Plaintext).await;
+        let mut correlation = 0;
+        for version in 4..=18 {
+            for (offset, max_bytes) in [(0, 1 << 20), (2, 500), (14, 1 << 20), (1, 1)] {
+                let mut topic = FetchTopic::default();
+                if version >= 13 {
+                    topic.topic_id = topic_id;
+                } else {
+                    topic.topic = TopicName(StrBytes::from_static_str("files"));
+                }
+                topic.partitions = (0..2)
+                    .map(|p| {
+                        let mut partition = FetchPartition::default();
+                        partition.partition = p;
+                        partition.fetch_offset = offset;
+                        partition.partition_max_bytes = max_bytes;
+                        partition
+                    })
+                    .collect();
+                let mut request = FetchRequest::default();
+                request.max_bytes = 1 << 20;
+                request.topics = vec![topic];
+                correlation += 1;
+                client
+                    .write_all(&frame(ApiKey::Fetch, version, correlation, &request))
+                    .await
+                    .expect("request");
+                let mut length = [0u8; 4];
+                client.read_exact(&mut length).await.expect("answer");
+                let mut answer = vec![0u8; i32::from_be_bytes(length) as usize];
+                client.read_exact(&mut answer).await.expect("whole answer");
+
+                let response = handle(&broker, &ctx(ApiKey::Fetch, version), request).await;
+                assert!(response.responses[0].partitions[0]
+                    .records
+                    .as_ref()
+                    .is_some_and(|r| !r.is_empty() || offset == 14));
+                let mut header = ResponseHeader::default();
+                header.correlation_id = correlation;
+                let mut expected = BytesMut::new();
+                write_response(
+                    &mut expected,
+                    MAX_RESPONSE_FRAME,
+                    &header,
+                    ApiKey::Fetch.response_header_version(version),
+                    &ResponseKind::Fetch(response),
+                    ApiKey::Fetch,
+                    version,
+                )
+                .expect("encodes");
+                assert_eq!(
+                    &expected[4..],
+                    &answer[..],
+                    "v{version} offset {offset} max_bytes {max_bytes}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

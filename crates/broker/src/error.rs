@@ -35,6 +35,10 @@ impl From<StorageError> for ApiError {
             StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
             StorageError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
             StorageError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+            StorageError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+            StorageError::TransactionCoordinatorFenced(_) => {
+                ResponseError::TransactionCoordinatorFenced
+            }
             StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             StorageError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
             // Another writer moved the group's or transaction's state on: it is

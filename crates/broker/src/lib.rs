@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod api;
+pub mod authorizer;
 pub mod broker;
 pub mod cluster;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod groups;
 pub mod handlers;
 pub mod internal_topics;
 pub mod request_context;
+pub mod security;
 pub mod server;
 pub mod topic_rules;
 pub mod topics;

@@ -16,22 +16,55 @@ use crate::api::Request;
 use kafka_protocol::protocol::StrBytes;
 
 /// Kafka's `KafkaPrincipal`: a type and a name, shown as `type:name`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Two principals are the same when their type and name are, whether or
+/// not one authenticated with a delegation token (as Kafka's `equals`).
+#[derive(Debug, Clone)]
 pub struct Principal {
     pub principal_type: StrBytes,
     pub name: StrBytes,
+    /// Authenticated with a delegation token (SCRAM with `tokenauth=true`)
+    /// as the token's owner. Kafka refuses the token APIs to such a session
+    /// (`KafkaPrincipal.tokenAuthenticated`), so that a token cannot mint,
+    /// renew or expire tokens.
+    pub token_authenticated: bool,
 }
+
+/// Kafka's `KafkaPrincipal.USER_TYPE`.
+pub const USER_TYPE: &str = "User";
 
 impl Principal {
     /// Who a client is until SASL or a TLS certificate says otherwise, as in
     /// Kafka (`KafkaPrincipal.ANONYMOUS`).
     pub fn anonymous() -> Self {
+        Principal::user(StrBytes::from_static_str("ANONYMOUS"))
+    }
+
+    /// `User:name`, authenticated by its own credentials.
+    pub fn user(name: StrBytes) -> Self {
+        Principal::new(StrBytes::from_static_str(USER_TYPE), name)
+    }
+
+    pub fn new(principal_type: StrBytes, name: StrBytes) -> Self {
         Principal {
-            principal_type: StrBytes::from_static_str("User"),
-            name: StrBytes::from_static_str("ANONYMOUS"),
+            principal_type,
+            name,
+            token_authenticated: false,
         }
     }
+
+    /// Whether this is Kafka's `User:ANONYMOUS`.
+    pub fn is_anonymous(&self) -> bool {
+        *self == Principal::anonymous()
+    }
 }
+
+impl PartialEq for Principal {
+    fn eq(&self, other: &Self) -> bool {
+        self.principal_type == other.principal_type && self.name == other.name
+    }
+}
+
+impl Eq for Principal {}
 
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -39,9 +72,7 @@ impl fmt::Display for Principal {
     }
 }
 
-/// Kafka's security protocols. Only PLAINTEXT is served for now; the others
-/// are named so that listener configuration and the context speak Kafka's
-/// words from the start.
+/// Kafka's security protocols: what a listener speaks (TLS or not, SASL or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecurityProtocol {
     Plaintext,
@@ -59,6 +90,23 @@ impl SecurityProtocol {
             SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
             SecurityProtocol::SaslSsl => "SASL_SSL",
         }
+    }
+
+    /// Kafka's name for one, in any case (`SecurityProtocol.forName`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            SecurityProtocol::Plaintext,
+            SecurityProtocol::Ssl,
+            SecurityProtocol::SaslPlaintext,
+            SecurityProtocol::SaslSsl,
+        ]
+        .into_iter()
+        .find(|p| p.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Whether a listener of this protocol runs TLS.
+    pub const fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
     }
 
     /// Whether a connection must authenticate (SASL) before its first
@@ -247,8 +295,8 @@ impl RequestContext {
     }
 }
 
-/// The one listener Fjord has until listeners are configurable: Kafka's
-/// default name for a PLAINTEXT listener.
+/// Kafka's default name for a PLAINTEXT listener (the one listener of a
+/// broker configured with nothing else), as tests' contexts use.
 pub const PLAINTEXT_LISTENER: &str = "PLAINTEXT";
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,39 +11,54 @@ use fjord_storage::local_offsets::LocalOffsetStore;
 use fjord_storage::local_transactions::LocalTransactionStore;
 use fjord_storage::meta::{FileMetadataStore, MetadataStore};
 use fjord_storage::offsets::OffsetStore;
+use fjord_storage::tokens::LocalTokenStore;
 use fjord_storage::LogStore;
 use kafka_protocol::protocol::StrBytes;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::authorizer::{Authorizer, AuthorizerConfig};
 use crate::broker::Broker;
-use crate::cluster::{BrokerEndpoint, SingleNode};
+use crate::cluster::{BrokerNode, ListenerEndpoint, SingleNode};
 use crate::config::BrokerConfig;
 use crate::connection;
 use crate::connection_quotas::{ConnectionLimits, ConnectionQuotas};
 use crate::groups::{GroupConfig, GroupCoordinator};
-use crate::request_context::{ConnectionContext, SecurityProtocol, PLAINTEXT_LISTENER};
+use crate::request_context::{ConnectionContext, SecurityProtocol};
+use crate::security::delegation_tokens::DelegationTokens;
+use crate::security::oauthbearer::OAuthBearerValidator;
 use crate::topics::TopicRegistry;
-use crate::transactions::markers::NoControlBatches;
+use crate::transactions::log_markers::LogMarkers;
 use crate::transactions::{TransactionConfig, TransactionCoordinator};
 
 /// A broker serving in the background of the current Tokio runtime.
 pub struct RunningBroker {
-    local_addr: SocketAddr,
+    /// Each listener's name and the address it is bound to, in the order
+    /// `listeners` gives them.
+    listeners: Vec<(String, SocketAddr)>,
     broker: Arc<Broker>,
     shutdown: watch::Sender<bool>,
     served: tokio::task::JoinHandle<()>,
 }
 
 impl RunningBroker {
+    /// The address of the first listener.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listeners[0].1
     }
 
-    /// `host:port` for clients' bootstrap.servers.
+    /// The address the listener of this name (any case) is bound to.
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(listener, _)| listener.eq_ignore_ascii_case(name))
+            .map(|(_, addr)| *addr)
+    }
+
+    /// `host:port` of the first listener, for clients' bootstrap.servers.
     pub fn bootstrap(&self) -> String {
-        self.local_addr.to_string()
+        self.local_addr().to_string()
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -92,6 +108,10 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
                 .with_context(|| format!("opening committed offsets in {}", data_dir.display()))?,
         )
     };
+    let groups = Arc::new(GroupCoordinator::new(
+        GroupConfig::from_statics(&config.statics),
+        offsets.clone(),
+    ));
     let transactions = {
         let dir = data_dir.clone();
         let store = tokio::task::spawn_blocking(move || LocalTransactionStore::open(&dir))
@@ -101,56 +121,114 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             TransactionCoordinator::new(
                 TransactionConfig::from_settings(&config.settings),
                 Arc::new(store),
-                Arc::new(NoControlBatches),
+                Arc::new(LogMarkers::new(
+                    Arc::clone(&meta),
+                    Arc::clone(&logs),
+                    Arc::clone(&groups),
+                )),
             )
             .map_err(|e| anyhow::anyhow!("reading transaction state: {e}"))?,
         )
     };
+    let delegation_tokens = {
+        let dir = data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || LocalTokenStore::open(&dir))
+            .await?
+            .with_context(|| format!("opening delegation tokens in {}", data_dir.display()))?;
+        Arc::new(
+            DelegationTokens::from_statics(&config.statics, Arc::new(store))
+                .map_err(anyhow::Error::msg)?,
+        )
+    };
+    let oauthbearer = OAuthBearerValidator::from_statics(&config.statics)
+        .map_err(anyhow::Error::msg)?
+        .map(Arc::new);
     for (name, value, note) in config.statics.not_honoured() {
         tracing::info!("broker config {name}={value}: {note}");
     }
-    let groups = Arc::new(GroupCoordinator::new(
-        GroupConfig::from_statics(&config.statics),
-        offsets.clone(),
-    ));
     let topics = TopicRegistry::open(meta.clone(), logs.clone(), offsets, config.statics.clone())
         .await
         .map_err(|e| anyhow::anyhow!("opening topics: {e}"))?;
 
     let limits = ConnectionLimits::from_configs(&config.statics)?;
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let local_addr = listener.local_addr()?;
-    if config.advertised_host.is_none() && local_addr.ip().is_unspecified() {
-        // Clients cannot connect to 0.0.0.0; Kafka refuses this set-up too.
-        anyhow::bail!(
-            "listening on {local_addr} needs an advertised address clients can reach: \
-             set --advertised-listener host:port (or advertised.listeners)"
-        );
+    let mut bound = Vec::new();
+    let mut endpoints = Vec::new();
+    for listener in &config.listeners {
+        let socket = TcpListener::bind(&listener.bind)
+            .await
+            .with_context(|| format!("binding listener {} on {}", listener.name, listener.bind))?;
+        let local = socket.local_addr()?;
+        let (host, port) = match &listener.advertised {
+            Some((host, port)) => (host.clone(), *port),
+            None if local.ip().is_unspecified() => {
+                // Clients cannot connect to 0.0.0.0; Kafka refuses this set-up too.
+                anyhow::bail!(
+                    "listener {} on {local} needs an address clients can reach: set \
+                     advertised.listeners (e.g. {}://host:{}), or --advertised-listener \
+                     host:port for a single listener",
+                    listener.name,
+                    listener.name,
+                    local.port()
+                );
+            }
+            None => (local.ip().to_string(), local.port()),
+        };
+        endpoints.push(ListenerEndpoint {
+            listener: listener.name.clone(),
+            host,
+            port: i32::from(port),
+        });
+        bound.push(BoundListener {
+            socket,
+            name: StrBytes::from_string(listener.name.clone()),
+            security_protocol: listener.security_protocol,
+        });
     }
+    let listeners: Vec<(String, SocketAddr)> = bound
+        .iter()
+        .map(|l| Ok((l.name.to_string(), l.socket.local_addr()?)))
+        .collect::<std::io::Result<_>>()?;
+    let authorizer = {
+        let config = AuthorizerConfig::from_statics(&config.statics);
+        let dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || Authorizer::open(config, &dir))
+            .await?
+            .with_context(|| format!("opening the ACLs in {}", data_dir.display()))?
+    };
     let broker = Arc::new(Broker {
+        authorizer: Arc::new(authorizer),
         cluster: Arc::new(SingleNode::new(
             meta.cluster_id(),
-            BrokerEndpoint {
+            BrokerNode {
                 id: config.node_id,
-                host: config
-                    .advertised_host
-                    .clone()
-                    .unwrap_or_else(|| local_addr.ip().to_string()),
-                port: i32::from(config.advertised_port.unwrap_or(local_addr.port())),
                 // broker.rack is taken without effect (configs/support.rs).
                 rack: None,
+                endpoints,
             },
         )),
         logs,
         topics,
         groups,
         transactions,
+        delegation_tokens,
+        oauthbearer,
         config,
     });
+    // The first address leads the line: tools wait for it to connect.
+    let shown: Vec<String> = bound
+        .iter()
+        .zip(&listeners)
+        .map(|(l, (name, addr))| {
+            if name == l.security_protocol.name() {
+                format!("{addr} ({name})")
+            } else {
+                format!("{addr} ({name}: {})", l.security_protocol.name())
+            }
+        })
+        .collect();
     tracing::info!(
-        "fjord listening on {local_addr}, data in {}",
+        "fjord listening on {}, data in {}",
+        shown.join(", "),
         broker.config.data_dir.display()
     );
 
@@ -158,24 +236,55 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     tokio::spawn(housekeeping(broker.clone(), shutdown_rx.clone()));
     tokio::spawn(broker.groups.clone().run(shutdown_rx.clone()));
     tokio::spawn(broker.transactions.clone().run(shutdown_rx.clone()));
+    tokio::spawn(broker.delegation_tokens.clone().run(shutdown_rx.clone()));
     let quotas = ConnectionQuotas::new(limits);
-    let served = tokio::spawn(accept_loop(listener, broker.clone(), quotas, shutdown_rx));
+    let served = tokio::spawn(accept_loop(bound, broker.clone(), quotas, shutdown_rx));
     Ok(RunningBroker {
-        local_addr,
+        listeners,
         broker,
         shutdown,
         served,
     })
 }
 
+/// A bound listener socket with what each of its connections is told
+/// about itself.
+struct BoundListener {
+    socket: TcpListener,
+    name: StrBytes,
+    security_protocol: SecurityProtocol,
+}
+
+/// The next connection on any listener, taking them in turn from `first`
+/// so that a busy listener cannot starve the others.
+async fn accept_any(
+    listeners: &[BoundListener],
+    first: &mut usize,
+) -> (usize, std::io::Result<(TcpStream, SocketAddr)>) {
+    std::future::poll_fn(|cx| {
+        for step in 0..listeners.len() {
+            let index = (*first + step) % listeners.len();
+            if let Poll::Ready(accepted) = listeners[index].socket.poll_accept(cx) {
+                *first = (index + 1) % listeners.len();
+                return Poll::Ready((index, accepted));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// One loop for every listener: `max.connections` counts connections on
+/// all of them, as Kafka's does, and a slot is held only while accepting.
 async fn accept_loop(
-    listener: TcpListener,
+    listeners: Vec<BoundListener>,
     broker: Arc<Broker>,
     quotas: Arc<ConnectionQuotas>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
     let mut backoff = Duration::from_millis(5);
+    let mut next_listener = 0;
     // Accept only holding a free slot (max.connections): past the limit,
     // clients wait in the listen backlog as they wait in Kafka's acceptor.
     let mut slot = None;
@@ -188,47 +297,50 @@ async fn accept_loop(
                 }
             }
             free = quotas.free_slot(), if slot.is_none() => slot = Some(free),
-            accepted = listener.accept(), if slot.is_some() => match accepted {
-                Ok((socket, peer)) => {
-                    backoff = Duration::from_millis(5);
-                    let Some(free) = slot.take() else { continue };
-                    let admission = match quotas.admit(free, peer.ip()) {
-                        Ok(admission) => admission,
-                        Err(max) => {
-                            tracing::info!(
-                                "rejected connection from {}: it already has the maximum of {max} \
-                                 connections (max.connections.per.ip)",
-                                peer.ip()
-                            );
-                            continue;
-                        }
-                    };
-                    let _ = socket.set_nodelay(true);
-                    let idle = quotas.limits().max_idle;
-                    let context = ConnectionContext::accepted(
-                        peer,
-                        StrBytes::from_static_str(PLAINTEXT_LISTENER),
-                        SecurityProtocol::Plaintext,
-                    );
-                    connections.spawn(connection::serve(
-                        socket,
-                        context,
-                        broker.clone(),
-                        idle,
-                        shutdown.clone(),
-                        admission,
-                    ));
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: wait, don't spin.
-                    tracing::warn!(error = %e, "accept failed; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
+            (index, accepted) = accept_any(&listeners, &mut next_listener), if slot.is_some() => {
+                match accepted {
+                    Ok((socket, peer)) => {
+                        backoff = Duration::from_millis(5);
+                        let Some(free) = slot.take() else { continue };
+                        let admission = match quotas.admit(free, peer.ip()) {
+                            Ok(admission) => admission,
+                            Err(max) => {
+                                tracing::info!(
+                                    "rejected connection from {}: it already has the maximum of \
+                                     {max} connections (max.connections.per.ip)",
+                                    peer.ip()
+                                );
+                                continue;
+                            }
+                        };
+                        let _ = socket.set_nodelay(true);
+                        let idle = quotas.limits().max_idle;
+                        let listener = &listeners[index];
+                        let context = ConnectionContext::accepted(
+                            peer,
+                            listener.name.clone(),
+                            listener.security_protocol,
+                        );
+                        connections.spawn(connection::serve(
+                            socket,
+                            context,
+                            broker.clone(),
+                            idle,
+                            shutdown.clone(),
+                            admission,
+                        ));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, don't spin.
+                        tracing::warn!(error = %e, "accept failed; retrying in {backoff:?}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
                 }
             }
         }
     }
-    drop(listener);
+    drop(listeners);
     while connections.join_next().await.is_some() {}
 }
 

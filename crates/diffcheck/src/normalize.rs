@@ -14,6 +14,8 @@ const VARYING: &[&str] = &[
     "leader",
     "log_append_time_ms",
     "session_id",
+    // When a transaction started: each broker's clock.
+    "transaction_start_time_ms",
     "unknown_tagged_fields",
     // Wording, and whether a message is given at all, are each broker's
     // own (Kafka leaves most of them null); clients only show them.
@@ -35,6 +37,10 @@ const UNORDERED: &[&str] = &[
     "results",
     "responses",
     "api_keys",
+    "transaction_states",
+    "results_by_transaction",
+    "results_by_topic_v3_and_below",
+    "results_by_partition",
 ];
 
 pub fn normalize(debug: &str) -> Vec<String> {

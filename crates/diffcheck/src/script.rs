@@ -19,6 +19,7 @@ use crate::normalize::normalize;
 mod admin;
 mod data_plane;
 mod groups;
+mod transactions;
 
 /// A fixed time, so stored batches and timestamp lookups agree byte for byte.
 const BASE_TIME: i64 = 1_700_000_000_000;
@@ -130,6 +131,7 @@ impl Script {
         self.configs().await?;
         self.groups().await?;
         self.cluster().await?;
+        self.transactions().await?;
         Ok(())
     }
 

@@ -282,7 +282,7 @@ mod tests {
             "listen = \"127.0.0.1:19092\"\ndata_dir = \"/tmp/x\"\n\"num.partitions\" = 4\n\"auto.create.topics.enable\" = false\n",
         )
         .unwrap();
-        assert_eq!(config.listen, "127.0.0.1:19092");
+        assert_eq!(config.listeners[0].bind, "127.0.0.1:19092");
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(
             config.statics.values.get("listeners").map(String::as_str),
@@ -339,7 +339,7 @@ mod tests {
         assert_eq!(config.node_id, 5);
         assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(
-            config.listen, "127.0.0.1:2",
+            config.listeners[0].bind, "127.0.0.1:2",
             "--override comes after --listen"
         );
         assert!(!config.statics.values.contains_key("broker.id"));

@@ -1,16 +1,21 @@
 //! Idempotent produce through the real binary: a producer's retry of a
 //! batch the broker already wrote is answered with the original offsets,
 //! also after a kill -9 and a restart (the producer state is rebuilt from
-//! the log), and the log holds each record once. Raw Produce requests with
-//! a fixed producer id and epoch, as an idempotent client sends them.
+//! the log), and the log holds each record once (raw Produce requests with
+//! a fixed producer id and epoch, as an idempotent client sends them).
+//! librdkafka's idempotent producer writes each record once, in order,
+//! through a kill -9 and restart, and through connections cut under it (a
+//! proxy between it and the broker).
 
 mod common;
 
 use std::net::SocketAddr;
 
+use common::proxy::CuttableProxy;
 use common::raw::produce_raw;
 use common::BinaryBroker;
 use fjord_testkit::batches::idempotent_batch;
+use rdkafka::producer::FutureRecord;
 use rdkafka::Offset;
 
 const PRODUCER_ID: i64 = 7001;
@@ -84,26 +89,10 @@ async fn a_retry_after_kill_9_and_restart_gets_the_original_offsets() {
     assert_eq!(offsets, (0..8).collect::<Vec<_>>());
 }
 
-/// A port nothing listens on now, so a restarted broker can take the same
-/// address and the producer reconnects to it.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("local address").port()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_idempotent_producer_through_kill_9_and_restart_writes_each_record_once() {
-    if common::skipped_for_external("kills and restarts its broker") {
-        return;
-    }
-    common::init_logging();
-    let data = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let topic = common::unique_topic("idempotent-rdkafka");
-    let broker = BinaryBroker::start_listening(&listen, data.path(), &[]);
-    common::create_topic(&broker.bootstrap, &topic, 1, &[]).await;
-    let producer = common::producer(
-        &broker.bootstrap,
+/// librdkafka's idempotent producer, acks=all, retrying through restarts.
+fn idempotent_producer(bootstrap: &str) -> rdkafka::producer::FutureProducer {
+    common::producer(
+        bootstrap,
         &[
             ("enable.idempotence", "true"),
             ("acks", "all"),
@@ -113,7 +102,48 @@ async fn an_idempotent_producer_through_kill_9_and_restart_writes_each_record_on
             ("reconnect.backoff.ms", "50"),
             ("reconnect.backoff.max.ms", "200"),
         ],
+    )
+}
+
+/// Partition 0 of `topic` holds `record-0` .. `record-<records - 1>` at
+/// offsets 0 .. records, and nothing else.
+async fn assert_log_holds_each_record_once(bootstrap: &str, topic: &str, records: usize) {
+    assert_eq!(
+        common::watermarks(bootstrap, topic, 0).await,
+        (0, records as i64),
+        "each record stored once"
     );
+    let consumed = common::consume_n(
+        bootstrap,
+        topic,
+        &[0],
+        Offset::Beginning,
+        records,
+        common::WAIT,
+    )
+    .await;
+    for (i, record) in consumed.iter().enumerate() {
+        let expected = format!("record-{i}");
+        assert_eq!(
+            record.value.as_deref(),
+            Some(expected.as_bytes()),
+            "offset {i}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotent_producer_through_kill_9_and_restart_writes_each_record_once() {
+    if common::skipped_for_external("kills and restarts its broker") {
+        return;
+    }
+    common::init_logging();
+    let data = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let topic = common::unique_topic("idempotent-rdkafka");
+    let broker = BinaryBroker::start_listening(&listen, data.path(), &[]);
+    common::create_topic(&broker.bootstrap, &topic, 1, &[]).await;
+    let producer = idempotent_producer(&broker.bootstrap);
     const RECORDS: usize = 4000;
     let mut deliveries = Vec::with_capacity(RECORDS);
     // (record, offset) as acknowledged.
@@ -123,7 +153,7 @@ async fn an_idempotent_producer_through_kill_9_and_restart_writes_each_record_on
         // Queued in order here (send_result does not wait), so the log
         // must hold them in this order too.
         let value = format!("record-{i}");
-        let record = rdkafka::producer::FutureRecord::<(), _>::to(&topic)
+        let record = FutureRecord::<(), _>::to(&topic)
             .partition(0)
             .payload(&value);
         match producer.send_result(record) {
@@ -158,24 +188,64 @@ async fn an_idempotent_producer_through_kill_9_and_restart_writes_each_record_on
         "each record acknowledged at its own offset, in order"
     );
     let broker = broker.expect("running broker");
-    assert_eq!(
-        common::watermarks(&broker.bootstrap, &topic, 0).await,
-        (0, RECORDS as i64)
-    );
-    let consumed = common::consume_n(
-        &broker.bootstrap,
-        &topic,
-        &[0],
-        Offset::Beginning,
-        RECORDS,
-        common::WAIT,
-    )
-    .await;
-    for (i, record) in consumed.iter().enumerate() {
+    assert_log_holds_each_record_once(&broker.bootstrap, &topic, RECORDS).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotent_producer_through_cut_connections_and_a_restart_writes_each_record_once() {
+    if common::skipped_for_external("cuts its broker's connections and kills it") {
+        return;
+    }
+    common::init_logging();
+    let data = tempfile::tempdir().unwrap();
+    let proxy = CuttableProxy::start().await;
+    let advertised = format!("PLAINTEXT://{}", proxy.addr);
+    let overrides = [("advertised.listeners", advertised.as_str())];
+    let mut broker = BinaryBroker::start(data.path(), &overrides);
+    proxy.forward_to(&broker.bootstrap);
+    let bootstrap = proxy.addr.to_string();
+    let topic = common::unique_topic("idempotent-cut");
+    common::create_topic(&bootstrap, &topic, 1, &[]).await;
+    let producer = idempotent_producer(&bootstrap);
+    const RECORDS: usize = 6000;
+    let mut deliveries = Vec::with_capacity(RECORDS);
+    let mut cuts = 0;
+    for i in 0..RECORDS {
+        let value = format!("record-{i}");
+        let record = FutureRecord::<(), _>::to(&topic)
+            .partition(0)
+            .payload(&value);
+        match producer.send_result(record) {
+            Ok(delivery) => deliveries.push(Some(delivery)),
+            Err((err, _)) => panic!("record {i} not queued: {err}"),
+        }
+        if i > 0 && i % (RECORDS / 4) == 0 {
+            // Mid-stream: once a record well behind is acknowledged, the
+            // ones after it are in flight, some written and not answered.
+            let behind = i - RECORDS / 8;
+            if let Some(delivery) = deliveries[behind].take() {
+                let report = delivery.await.expect("delivery future");
+                let delivered = report.unwrap_or_else(|(e, _)| panic!("record {behind}: {e}"));
+                assert_eq!(delivered.offset, behind as i64, "record {behind}");
+            }
+            if i == 3 * RECORDS / 4 {
+                broker.kill9();
+                broker = BinaryBroker::start(data.path(), &overrides);
+                proxy.forward_to(&broker.bootstrap);
+            } else {
+                cuts += usize::from(proxy.cut() > 0);
+            }
+        }
+    }
+    assert_eq!(cuts, 2, "each cut dropped open connections");
+    for (i, delivery) in deliveries.into_iter().enumerate() {
+        let Some(delivery) = delivery else { continue };
+        let report = delivery.await.expect("delivery future");
+        let delivered = report.unwrap_or_else(|(e, _)| panic!("record {i} not delivered: {e}"));
         assert_eq!(
-            record.value.as_deref(),
-            Some(format!("record-{i}").as_bytes()),
-            "offset {i}"
+            delivered.offset, i as i64,
+            "record {i} acknowledged at its own offset"
         );
     }
+    assert_log_holds_each_record_once(&bootstrap, &topic, RECORDS).await;
 }

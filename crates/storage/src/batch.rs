@@ -46,8 +46,8 @@ pub const MIN_BATCH_LENGTH: usize = BATCH_HEADER_LEN - LOG_OVERHEAD;
 
 const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
-const TRANSACTIONAL_BIT: i16 = 0x10;
-const CONTROL_BIT: i16 = 0x20;
+pub(crate) const TRANSACTIONAL_BIT: i16 = 0x10;
+pub(crate) const CONTROL_BIT: i16 = 0x20;
 
 fn read_i64(buf: &[u8], at: usize) -> i64 {
     let mut raw = [0u8; 8];
@@ -96,6 +96,8 @@ pub struct HeaderInfo {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub base_sequence: i32,
+    /// Part of a transaction (data batches) or a transaction marker.
+    pub is_transactional: bool,
     pub is_control: bool,
 }
 
@@ -127,6 +129,7 @@ pub fn parse_header(header: &[u8]) -> Result<HeaderInfo> {
         producer_id: read_i64(header, PRODUCER_ID_OFFSET),
         producer_epoch: read_i16(header, PRODUCER_EPOCH_OFFSET),
         base_sequence: read_i32(header, BASE_SEQUENCE_OFFSET),
+        is_transactional: read_i16(header, ATTRIBUTES_OFFSET) & TRANSACTIONAL_BIT != 0,
         is_control: read_i16(header, ATTRIBUTES_OFFSET) & CONTROL_BIT != 0,
     })
 }
@@ -233,6 +236,7 @@ impl<'a> BatchView<'a> {
             producer_id: self.producer_id(),
             producer_epoch: self.producer_epoch(),
             base_sequence: self.base_sequence(),
+            is_transactional: self.is_transactional(),
             is_control: self.is_control(),
         }
     }
@@ -292,22 +296,36 @@ pub fn batches(buf: &[u8]) -> BatchIter<'_> {
     BatchIter::new(buf)
 }
 
-/// Mutable access to the header fields the broker rewrites.
-pub struct BatchHeaderMut<'a> {
-    bytes: &'a mut [u8],
+/// A copy of a batch's fixed header with the fields the broker rewrites
+/// patched. The records stay where the producer's request put them: the
+/// store writes this header and then the rest of the batch as produced
+/// (one vectored write), so a produced batch is never copied in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatchedHeader {
+    bytes: [u8; BATCH_HEADER_LEN],
+    /// The whole batch's size, header included.
+    size: usize,
 }
 
-impl<'a> BatchHeaderMut<'a> {
-    /// Wraps a complete batch; errors like [`BatchView::parse`].
-    pub fn new(buf: &'a mut [u8]) -> Result<Self> {
-        let size = BatchView::parse(buf)?.size();
-        Ok(BatchHeaderMut {
-            bytes: &mut buf[..size],
-        })
+impl PatchedHeader {
+    /// The header of `batch`, unpatched so far.
+    pub fn of(batch: &BatchView<'_>) -> PatchedHeader {
+        let mut bytes = [0u8; BATCH_HEADER_LEN];
+        bytes.copy_from_slice(&batch.as_bytes()[..BATCH_HEADER_LEN]);
+        PatchedHeader {
+            bytes,
+            size: batch.size(),
+        }
     }
 
-    pub fn view(&self) -> BatchView<'_> {
-        BatchView { bytes: self.bytes }
+    /// The header as it is to be stored.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The fields the log needs, read from the patched header.
+    pub fn info(&self) -> Result<HeaderInfo> {
+        parse_header(&self.bytes)
     }
 
     /// Not covered by the CRC: no checksum update needed.
@@ -323,14 +341,23 @@ impl<'a> BatchHeaderMut<'a> {
     }
 
     /// Marks the batch as LogAppendTime with `now` as its max timestamp, as
-    /// Kafka does, and recomputes the CRC (both fields are checksummed).
+    /// Kafka does. Both fields are checksummed: the new CRC is worked out
+    /// from the one the header holds (the batch's, as validation found it)
+    /// and the fields' old and new bytes, without reading the records again.
     pub fn set_log_append_time(&mut self, now: i64) {
-        let attributes = self.view().attributes() | TIMESTAMP_TYPE_BIT;
+        let mut old_head = [0u8; PRODUCER_ID_OFFSET - ATTRIBUTES_OFFSET];
+        old_head.copy_from_slice(&self.bytes[ATTRIBUTES_OFFSET..PRODUCER_ID_OFFSET]);
+        let attributes = read_i16(&self.bytes, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_BIT;
         self.bytes[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2]
             .copy_from_slice(&attributes.to_be_bytes());
         self.bytes[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
             .copy_from_slice(&now.to_be_bytes());
-        let crc = self.view().compute_crc();
+        let crc = crate::crc::replace_head(
+            read_i32(&self.bytes, CRC_OFFSET) as u32,
+            &old_head,
+            &self.bytes[ATTRIBUTES_OFFSET..PRODUCER_ID_OFFSET],
+            self.size - PRODUCER_ID_OFFSET,
+        );
         self.bytes[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
     }
 }

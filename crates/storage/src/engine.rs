@@ -2,26 +2,86 @@
 //! an engine stores batches whose offsets the log already assigned, and
 //! reads them back. It never decides anything about their content.
 
+use std::io::IoSlice;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::batch::HeaderInfo;
+use crate::batch::{HeaderInfo, PatchedHeader, BATCH_HEADER_LEN};
 use crate::error::Result;
-use crate::{Durability, LogConfig, LogOffsets, ReadOutcome, TimestampOffset};
+use crate::{
+    AbortedTxn, Durability, LogConfig, LogOffsets, ReadOutcome, RecordsRead, TimestampOffset,
+};
 
 /// Validated record batches with their offsets assigned: byte-for-byte as
 /// produced except the header fields the log patched (base offset,
 /// partition leader epoch, and for LogAppendTime topics the max timestamp).
+/// The patched headers are kept apart from the produced bytes, which are
+/// still the request's: an engine writes [`AssignedBatches::slices`].
 #[derive(Debug)]
 pub struct AssignedBatches {
-    pub bytes: Bytes,
+    /// The batches end to end as produced, their headers not patched.
+    pub produced: Bytes,
+    /// One per batch, in order: its header as it is to be stored.
+    pub patched: Vec<PatchedHeader>,
     /// One per batch, in order, read from the patched headers.
     pub headers: Vec<HeaderInfo>,
     /// The first batch's base offset: the engine's log end offset when the
     /// log assigned it.
     pub base_offset: i64,
     pub last_offset: i64,
+    /// The transaction an abort marker among the batches ended, for the
+    /// engine's index of aborted transactions.
+    pub aborted: Option<AbortedTxnEntry>,
+}
+
+impl AssignedBatches {
+    /// Bytes to store.
+    pub fn len(&self) -> usize {
+        self.produced.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.produced.is_empty()
+    }
+
+    /// The bytes to store, in order, for one vectored write: each batch's
+    /// patched header, then the rest of the batch as produced.
+    pub fn slices(&self) -> Vec<IoSlice<'_>> {
+        let mut slices = Vec::with_capacity(2 * self.patched.len());
+        let mut position = 0;
+        for (patched, header) in self.patched.iter().zip(&self.headers) {
+            slices.push(IoSlice::new(patched.as_bytes()));
+            slices.push(IoSlice::new(
+                &self.produced[position + BATCH_HEADER_LEN..position + header.size],
+            ));
+            position += header.size;
+        }
+        slices
+    }
+
+    /// The bytes to store in one buffer (a copy), for what cannot take slices.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.slices()
+            .iter()
+            .flat_map(|slice| slice.iter().copied())
+            .collect()
+    }
+}
+
+/// An aborted transaction as an engine indexes it (an entry of Kafka's
+/// `.txnindex`): kept with the batch holding its abort marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxnEntry {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The abort marker's offset.
+    pub last_offset: i64,
+    /// The last stable offset once it was decided: no transaction open
+    /// then starts below it, so a search for transactions overlapping
+    /// offsets below it can stop here.
+    pub last_stable_offset: i64,
 }
 
 /// What `scan_headers` calls for each batch; owned, so that an engine can
@@ -61,6 +121,25 @@ pub trait PartitionEngine: Send + Sync {
     async fn write_producer_snapshot(&self, offset: i64, bytes: Bytes) -> Result<()>;
 
     async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome>;
+
+    /// As `read`, keeping only the batches whose last offset is below
+    /// `below` (the first one that is not ends the read), with the records
+    /// left in their files where the engine keeps them in files.
+    async fn read_records(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        below: i64,
+    ) -> Result<RecordsRead> {
+        let read = self.read(offset, max_bytes, min_one).await?;
+        Ok(RecordsRead::from_bytes(offset, read, below))
+    }
+
+    /// The aborted transactions that overlap offsets [`from`, `to`): their
+    /// abort marker is at or after `from` and their first offset below `to`,
+    /// in marker order (Kafka's `collectAbortedTransactions`).
+    async fn aborted_transactions(&self, from: i64, to: i64) -> Result<Vec<AbortedTxn>>;
     fn offsets(&self) -> LogOffsets;
     fn check_online(&self) -> Result<()>;
     fn watch_high_watermark(&self) -> watch::Receiver<i64>;

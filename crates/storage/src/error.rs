@@ -22,6 +22,14 @@ pub enum StorageError {
     /// A batch from an older epoch than the producer's: INVALID_PRODUCER_EPOCH.
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// A producer with an open transaction wrote a non-transactional batch:
+    /// INVALID_TXN_STATE.
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
+    /// A transaction marker from a coordinator epoch older than one the
+    /// partition has seen: TRANSACTION_COORDINATOR_FENCED.
+    #[error("transaction coordinator fenced: {0}")]
+    TransactionCoordinatorFenced(String),
     #[error("offset {offset} is outside [{log_start}, {end}]")]
     OffsetOutOfRange {
         offset: i64,

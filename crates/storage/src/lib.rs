@@ -6,8 +6,10 @@
 //! them, with only the base offset, partition leader epoch and (for
 //! LogAppendTime topics) the max timestamp rewritten.
 
+pub mod acls;
 pub mod batch;
 pub mod config;
+mod crc;
 pub mod decompress;
 pub mod engine;
 pub mod error;
@@ -20,6 +22,8 @@ pub mod local_transactions;
 pub mod log;
 pub mod meta;
 pub mod offsets;
+pub mod records;
+pub mod tokens;
 pub mod transactions;
 
 use std::sync::Arc;
@@ -32,6 +36,9 @@ use uuid::Uuid;
 
 pub use config::{LogConfig, TimestampType};
 pub use error::{Result, StorageError};
+pub use log::marker::{AbortedTxn, TxnMarker};
+pub use log::producers::ActiveProducer;
+pub use records::{FileRange, Records, RecordsRead};
 
 /// Wall-clock milliseconds since the epoch (Kafka's timestamp unit).
 pub(crate) fn now_ms() -> i64 {
@@ -68,6 +75,9 @@ pub struct ReadOutcome {
     /// Zero or more complete record batches, as stored.
     pub records: Bytes,
     pub offsets: LogOffsets,
+    /// For a READ_COMMITTED read: the aborted transactions overlapping the
+    /// records returned (empty for other reads).
+    pub aborted_transactions: Vec<AbortedTxn>,
 }
 
 /// A log's positions, as Kafka keeps them apart: `log_start_offset <=
@@ -104,6 +114,20 @@ pub trait PartitionLog: Send + Sync {
     /// if any batch is invalid nothing is written.
     async fn append(&self, batches: Bytes, durability: Durability) -> Result<AppendOutcome>;
 
+    /// Appends a transaction marker (a control batch ending the producer's
+    /// transaction here, see [`log::marker`]) and returns its offset once it
+    /// is fsynced. A marker from an older producer epoch than the
+    /// partition knows is refused (INVALID_PRODUCER_EPOCH), as is one from
+    /// an older coordinator epoch (TRANSACTION_COORDINATOR_FENCED); the
+    /// marker's epoch becomes the producer's, fencing older data batches.
+    async fn append_marker(&self, marker: TxnMarker) -> Result<i64>;
+
+    /// The producers the partition knows and has not expired, by producer
+    /// id (DescribeProducers): what the next append would check against.
+    /// The state is rebuilt from the log first if no append has needed it
+    /// yet, and forgets producers below the log start as an append would.
+    async fn active_producers(&self) -> Result<Vec<ActiveProducer>>;
+
     /// Reads whole batches starting with the batch that contains `offset`, up to
     /// `max_bytes`; when `min_one` is set the first batch is returned even if it
     /// is larger than `max_bytes` (Kafka's rule for the first partition of a
@@ -111,8 +135,43 @@ pub trait PartitionLog: Send + Sync {
     /// `offset == log end` gives empty records.
     async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome>;
 
+    /// A READ_COMMITTED read (Fetch isolation level 1): as `read`, but only
+    /// batches below the last stable offset, with the aborted transactions
+    /// that overlap them (a consumer skips their batches).
+    async fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadOutcome>;
+
+    /// `read` (or with `read_committed`, `read_committed`) with the records
+    /// left in the segment files where the engine keeps them in files, for
+    /// the caller to send without reading them into memory (zero-copy
+    /// fetch). Whole batches, the same ones the byte reads return.
+    async fn read_records(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        read_committed: bool,
+    ) -> Result<RecordsRead> {
+        let read = if read_committed {
+            self.read_committed(offset, max_bytes, min_one).await?
+        } else {
+            self.read(offset, max_bytes, min_one).await?
+        };
+        Ok(RecordsRead::from_bytes(offset, read, i64::MAX))
+    }
+
     /// All four positions, read together.
     fn offsets(&self) -> LogOffsets;
+    /// As `offsets`, with the last stable offset known for sure: a log
+    /// that learns its open transactions lazily (the `Log` after a
+    /// restart) learns them first.
+    async fn stable_offsets(&self) -> Result<LogOffsets> {
+        Ok(self.offsets())
+    }
     fn log_end_offset(&self) -> i64 {
         self.offsets().log_end_offset
     }

@@ -375,9 +375,16 @@ fn new_cluster_id() -> String {
 }
 
 fn write_atomically(path: &Path, doc: &Document) -> Result<()> {
+    write_json_atomically(path, doc)
+}
+
+/// Replaces the JSON file at `path` with `value`, durably: written to a
+/// temp file beside it, fsynced, renamed over it, and the directory
+/// fsynced, so that a crash leaves the old file or the new one, whole.
+pub(crate) fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     use std::io::Write;
-    let bytes = serde_json::to_vec_pretty(doc)
-        .map_err(|e| StorageError::Metadata(format!("cannot encode metadata: {e}")))?;
+    let bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| StorageError::Metadata(format!("cannot encode {}: {e}", path.display())))?;
     let tmp = path.with_extension("json.tmp");
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(&bytes)?;

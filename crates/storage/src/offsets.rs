@@ -25,6 +25,16 @@ pub struct OffsetEntry {
     pub committed: CommittedOffset,
 }
 
+/// A transaction's offsets for one group, waiting for its outcome
+/// (TxnOffsetCommit before the commit or abort marker reaches the group).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingOffsets {
+    pub producer_id: i64,
+    /// The newest epoch the producer committed these offsets with.
+    pub producer_epoch: i16,
+    pub offsets: Vec<OffsetEntry>,
+}
+
 #[async_trait]
 pub trait OffsetStore: Send + Sync {
     /// Stores the offsets; durable (fsynced, group-committed with concurrent
@@ -33,13 +43,43 @@ pub trait OffsetStore: Send + Sync {
     fn fetch(&self, group: &str, topic: &str, partition: i32) -> Option<CommittedOffset>;
     /// Every committed offset of the group.
     fn group_offsets(&self, group: &str) -> Vec<OffsetEntry>;
-    /// Groups that have committed offsets or stored metadata.
+    /// Groups that have committed or pending offsets or stored metadata.
     fn groups(&self) -> Vec<String>;
-    /// Removes the given partitions' offsets of a group (OffsetDelete, expiry).
+    /// Stores a transaction's offsets as pending for the group, durably:
+    /// invisible to `fetch` and `group_offsets` until
+    /// [`complete_transaction`](Self::complete_transaction) commits them.
+    /// Refused with [`InvalidProducerEpoch`](crate::StorageError::InvalidProducerEpoch)
+    /// if the producer already has pending offsets in the group at a newer
+    /// epoch.
+    async fn commit_pending(
+        &self,
+        group: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        offsets: Vec<OffsetEntry>,
+    ) -> Result<()>;
+    /// The outcome of the producer's transaction for the group, durable when
+    /// Ok: commit makes its pending offsets the committed ones (except where
+    /// a commit recorded after them already replaced them: the newest
+    /// commit wins, as in Kafka's log), abort drops them. Without pending
+    /// offsets (already completed, deleted) it changes nothing. A marker
+    /// older than the pending offsets' epoch is refused with
+    /// [`InvalidProducerEpoch`](crate::StorageError::InvalidProducerEpoch).
+    async fn complete_transaction(
+        &self,
+        group: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    ) -> Result<()>;
+    /// The group's pending transactional offsets, by producer id.
+    fn pending_offsets(&self, group: &str) -> Vec<PendingOffsets>;
+    /// Removes the given partitions' offsets of a group, pending
+    /// transactional ones too (OffsetDelete, expiry).
     async fn delete_offsets(&self, group: &str, partitions: &[(String, i32)]) -> Result<()>;
-    /// Removes a group's offsets and metadata (DeleteGroups).
+    /// Removes a group's offsets (pending ones too) and metadata (DeleteGroups).
     async fn delete_group(&self, group: &str) -> Result<()>;
-    /// Removes every group's offsets for a topic (DeleteTopics).
+    /// Removes every group's offsets for a topic, pending ones too (DeleteTopics).
     async fn delete_topic(&self, topic: &str) -> Result<()>;
     /// Stores (Some) or clears (None) the coordinator's opaque serialized
     /// state for a group, durably, if its version is still `expected` (the

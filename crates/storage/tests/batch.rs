@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 use fjord_storage::batch::{
-    batches, BatchHeaderMut, BatchView, ATTRIBUTES_OFFSET, CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET,
-    MAGIC_OFFSET, RECORD_COUNT_OFFSET,
+    batches, BatchView, PatchedHeader, ATTRIBUTES_OFFSET, BATCH_HEADER_LEN, CRC_OFFSET,
+    LAST_OFFSET_DELTA_OFFSET, MAGIC_OFFSET, RECORD_COUNT_OFFSET,
 };
 use fjord_storage::log::validate::{validate_batch, validate_batches};
 use fjord_storage::StorageError;
@@ -147,17 +147,27 @@ fn validation_errors() {
     ));
 }
 
+/// The patched header followed by the rest of the batch as produced: what
+/// the log stores.
+fn stored(header: &PatchedHeader, produced: &[u8]) -> Vec<u8> {
+    let mut stored = header.as_bytes().to_vec();
+    stored.extend_from_slice(&produced[BATCH_HEADER_LEN..]);
+    stored
+}
+
 #[test]
 fn base_offset_and_epoch_rewrite_keep_the_crc() {
     for compression in ALL_COMPRESSIONS {
-        let mut buf = batch(3, compression).to_vec();
-        let mut header = BatchHeaderMut::new(&mut buf).unwrap();
+        let produced = batch(3, compression);
+        let mut header = PatchedHeader::of(&BatchView::parse(&produced).unwrap());
         header.set_base_offset(1234);
         header.set_partition_leader_epoch(7);
-        let view = header.view();
+        let buf = stored(&header, &produced);
+        let view = BatchView::parse(&buf).unwrap();
         assert_eq!(view.base_offset(), 1234);
         assert_eq!(view.partition_leader_epoch(), 7);
         assert_eq!(view.last_offset(), 1236);
+        assert_eq!(header.info().unwrap(), view.header_info());
         validate_batch(&view, MAX).unwrap();
         let decoded = RecordBatchDecoder::decode(&mut Bytes::from(buf)).unwrap();
         let offsets: Vec<i64> = decoded.records.iter().map(|r| r.offset).collect();
@@ -168,10 +178,11 @@ fn base_offset_and_epoch_rewrite_keep_the_crc() {
 #[test]
 fn log_append_time_sets_flag_and_max_timestamp_and_fixes_crc() {
     for compression in ALL_COMPRESSIONS {
-        let mut buf = batch(3, compression).to_vec();
-        let mut header = BatchHeaderMut::new(&mut buf).unwrap();
+        let produced = batch(3, compression);
+        let mut header = PatchedHeader::of(&BatchView::parse(&produced).unwrap());
         header.set_log_append_time(1_800_000_000_000);
-        let view = header.view();
+        let buf = stored(&header, &produced);
+        let view = BatchView::parse(&buf).unwrap();
         assert!(view.is_log_append_time());
         assert_eq!(view.max_timestamp(), 1_800_000_000_000);
         assert_eq!(view.compression_codec(), compression as u8);

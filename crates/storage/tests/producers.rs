@@ -249,6 +249,7 @@ async fn the_snapshot_is_what_the_rebuild_starts_from() {
         producer_id: 99,
         producer_epoch: 0,
         base_sequence: 0,
+        is_transactional: false,
         is_control: false,
     });
     std::fs::write(

@@ -90,10 +90,35 @@ pub fn idempotent_batch(
     base_sequence: i32,
     timestamp: i64,
 ) -> Bytes {
+    let producer = (producer_id, producer_epoch, base_sequence);
+    producer_batch(count, producer, timestamp, false)
+}
+
+/// [`idempotent_batch`] with the transactional attribute, as a
+/// transactional producer sends its batches.
+pub fn transactional_batch(
+    count: usize,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    timestamp: i64,
+) -> Bytes {
+    let producer = (producer_id, producer_epoch, base_sequence);
+    producer_batch(count, producer, timestamp, true)
+}
+
+/// `count` records of `(producer id, epoch, base sequence)`.
+fn producer_batch(
+    count: usize,
+    (producer_id, producer_epoch, base_sequence): (i64, i16, i32),
+    timestamp: i64,
+    transactional: bool,
+) -> Bytes {
     let records: Vec<Record> = (0..count)
         .map(|i| {
             let sequence = base_sequence + i as i32;
             Record {
+                transactional,
                 producer_id,
                 producer_epoch,
                 // The encoder takes the base sequence from the first record

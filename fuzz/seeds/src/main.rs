@@ -83,8 +83,33 @@ fn produce_request(version: i16) -> ProduceRequest {
         .with_topic_data(vec![topic])
 }
 
-/// The request of `key` a seed starts from: empty (all defaults), except for
-/// Produce and Metadata, which get real content.
+/// AddPartitionsToTxn as a producer sends it (v0-3) or as brokers batch it
+/// (v4+, one verify-only transaction).
+fn add_partitions_request(version: i16) -> AddPartitionsToTxnRequest {
+    use add_partitions_to_txn_request::{AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction};
+    let topics = vec![AddPartitionsToTxnTopic::default()
+        .with_name(topic_name())
+        .with_partitions(vec![0, 1])];
+    let id = TransactionalId(StrBytes::from_static_str("tx"));
+    if version < 4 {
+        AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(id)
+            .with_v3_and_below_producer_id(ProducerId(7))
+            .with_v3_and_below_topics(topics)
+    } else {
+        AddPartitionsToTxnRequest::default().with_transactions(vec![
+            AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(id)
+                .with_producer_id(ProducerId(7))
+                .with_verify_only(true)
+                .with_topics(topics),
+        ])
+    }
+}
+
+/// The request of `key` a seed starts from: the fields a client fills in
+/// where that matters to the decoder (strings, arrays, nullable fields),
+/// else all defaults.
 fn sample(key: ApiKey, version: i16) -> Option<RequestKind> {
     Some(match key {
         ApiKey::Produce => RequestKind::Produce(produce_request(version)),
@@ -120,7 +145,123 @@ fn sample(key: ApiKey, version: i16) -> Option<RequestKind> {
         ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(DeleteGroupsRequest::default()),
         ApiKey::OffsetDelete => RequestKind::OffsetDelete(OffsetDeleteRequest::default()),
-        ApiKey::InitProducerId => RequestKind::InitProducerId(InitProducerIdRequest::default()),
+        ApiKey::InitProducerId => {
+            let mut request = InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx"))))
+                .with_transaction_timeout_ms(60_000);
+            if version >= 3 {
+                // KIP-360: the id and epoch the producer had (v3+ only).
+                request = request
+                    .with_producer_id(ProducerId(7))
+                    .with_producer_epoch(3);
+            }
+            RequestKind::InitProducerId(request)
+        }
+        ApiKey::AddPartitionsToTxn => {
+            RequestKind::AddPartitionsToTxn(add_partitions_request(version))
+        }
+        ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+                .with_producer_id(ProducerId(7))
+                .with_group_id(GroupId(StrBytes::from_static_str("group"))),
+        ),
+        ApiKey::EndTxn => RequestKind::EndTxn(
+            EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+                .with_producer_id(ProducerId(7))
+                .with_committed(true),
+        ),
+        ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
+            DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("tx"))]),
+        ),
+        ApiKey::ListTransactions => RequestKind::ListTransactions(
+            ListTransactionsRequest::default()
+                .with_state_filters(vec![StrBytes::from_static_str("Ongoing")])
+                .with_producer_id_filters(vec![ProducerId(7)]),
+        ),
+        ApiKey::DescribeProducers => RequestKind::DescribeProducers(
+            DescribeProducersRequest::default().with_topics(vec![
+                describe_producers_request::TopicRequest::default()
+                    .with_name(topic_name())
+                    .with_partition_indexes(vec![0, 1]),
+            ]),
+        ),
+        ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+                .with_group_id(GroupId(StrBytes::from_static_str("group")))
+                .with_producer_id(ProducerId(1))
+                .with_topics(vec![txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(topic_name())
+                    .with_partitions(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_committed_offset(5),
+                    ])]),
+        ),
+        ApiKey::CreateDelegationToken => {
+            let mut create = CreateDelegationTokenRequest::default()
+                .with_renewers(vec![
+                    create_delegation_token_request::CreatableRenewers::default()
+                        .with_principal_type(StrBytes::from_static_str("User"))
+                        .with_principal_name(StrBytes::from_static_str("bob")),
+                ])
+                .with_max_lifetime_ms(3_600_000);
+            if version >= 3 {
+                create = create
+                    .with_owner_principal_type(Some(StrBytes::from_static_str("User")))
+                    .with_owner_principal_name(Some(StrBytes::from_static_str("alice")));
+            }
+            RequestKind::CreateDelegationToken(create)
+        }
+        ApiKey::RenewDelegationToken => RequestKind::RenewDelegationToken(
+            RenewDelegationTokenRequest::default()
+                .with_hmac(Bytes::from_static(&[7; 64]))
+                .with_renew_period_ms(3_600_000),
+        ),
+        ApiKey::ExpireDelegationToken => RequestKind::ExpireDelegationToken(
+            ExpireDelegationTokenRequest::default()
+                .with_hmac(Bytes::from_static(&[7; 64]))
+                .with_expiry_time_period_ms(-1),
+        ),
+        ApiKey::DescribeDelegationToken => RequestKind::DescribeDelegationToken(
+            DescribeDelegationTokenRequest::default().with_owners(Some(vec![
+                describe_delegation_token_request::DescribeDelegationTokenOwner::default()
+                    .with_principal_type(StrBytes::from_static_str("User"))
+                    .with_principal_name(StrBytes::from_static_str("alice")),
+            ])),
+        ),
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_resource_name_filter(None)
+                .with_pattern_type_filter(2)
+                .with_principal_filter(Some(StrBytes::from_static_str("User:alice")))
+                .with_host_filter(None)
+                .with_operation(1)
+                .with_permission_type(1),
+        ),
+        ApiKey::CreateAcls => RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(
+            vec![create_acls_request::AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("orders-"))
+                .with_resource_pattern_type(4)
+                .with_principal(StrBytes::from_static_str("User:alice"))
+                .with_host(StrBytes::from_static_str("*"))
+                .with_operation(3)
+                .with_permission_type(3)],
+        )),
+        ApiKey::DeleteAcls => RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(
+            vec![delete_acls_request::DeleteAclsFilter::default()
+                .with_resource_type_filter(2)
+                .with_resource_name_filter(Some(StrBytes::from_static_str("orders-")))
+                .with_pattern_type_filter(1)
+                .with_principal_filter(None)
+                .with_host_filter(None)
+                .with_operation(1)
+                .with_permission_type(1)],
+        )),
         _ => return None,
     })
 }
@@ -216,7 +357,12 @@ async fn segment_seeds() -> Result<Vec<(String, Vec<u8>)>, Failure> {
             index_interval_bytes: 100,
             ..LogConfig::default()
         };
-        let log = store.open_partition(&fjord_storage::TopicIdPartition::new(uuid::Uuid::nil(), "t", 0), config).await?;
+        let log = store
+            .open_partition(
+                &fjord_storage::TopicIdPartition::new(uuid::Uuid::nil(), "t", 0),
+                config,
+            )
+            .await?;
         for i in 0..12 {
             let codec = COMPRESSIONS[i % COMPRESSIONS.len()];
             let batch: Bytes = record_batch(1 + i % 3, codec, 1_700_000_000_000 + i as i64 * 10);
@@ -308,6 +454,15 @@ async fn offsets_seeds() -> Result<Vec<(String, Vec<u8>)>, Failure> {
     store.delete_group("g3").await?;
     let version = store.group_state_version("g2");
     store.store_group_metadata("g2", None, version).await?;
+    // Transactional offsets: one transaction committed, one left pending.
+    store
+        .commit_pending("g1", 7, 0, vec![entry("orders", 0, 11)])
+        .await?;
+    store.commit("g1", vec![entry("orders", 3, 1)]).await?;
+    store.complete_transaction("g1", 7, 0, true).await?;
+    store
+        .commit_pending("g4", 8, 2, vec![entry("orders", 0, 12)])
+        .await?;
     drop(store);
     let log = std::fs::read(
         dir.path()

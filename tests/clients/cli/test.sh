@@ -13,9 +13,6 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/fjord-cli.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 CP="$("$ROOT/scripts/kafka-reference.sh" classpath)" || { echo "cannot resolve Kafka's jars"; exit 1; }
 LOG4J="-Dlog4j2.configurationFile=$ROOT/scripts/kafka-reference/log4j2.properties"
-# Until InitProducerId exists (the idempotence issue), the tools' producers,
-# which default to idempotence, are told not to use it.
-NO_IDEMPOTENCE=enable.idempotence=false
 
 tool() { # tool MAIN_CLASS ARGS... — one of Kafka's command-line tools
   local class="$1"; shift
@@ -108,7 +105,7 @@ check_console_and_groups() {
   lines 100 first >"$WORK/first"
   tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$B" --topic "$tp" \
     --property parse.key=true --property key.separator=: \
-    --producer-property acks=all --producer-property "$NO_IDEMPOTENCE" <"$WORK/first" || return 1
+    --producer-property acks=all <"$WORK/first" || return 1
   tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$B" --topic "$tp" \
     --group "$group" --from-beginning --max-messages 100 --timeout-ms 30000 \
     --property print.key=true --property key.separator=: >"$WORK/consumed" || return 1
@@ -123,7 +120,7 @@ check_console_and_groups() {
     "$(awk -v tp="$tp" '$2 == tp {print $2, $3, $4, $5, $6}' <<<"$out")" || return 1
 
   lines 10 second | tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$B" --topic "$tp" \
-    --property parse.key=true --property key.separator=: --producer-property "$NO_IDEMPOTENCE" || return 1
+    --property parse.key=true --property key.separator=: || return 1
   out="$(groups --describe --group "$group")" || return 1
   expect "lag after 10 more" "$tp 0 100 110 10" \
     "$(awk -v tp="$tp" '$2 == tp {print $2, $3, $4, $5, $6}' <<<"$out")" || return 1
@@ -158,7 +155,7 @@ check_offsets_and_delete_records() {
   local tp; tp="$(name offsets)"
   topics --create --topic "$tp" --partitions 1 --replication-factor 1 >/dev/null || return 1
   lines 30 a | tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$B" --topic "$tp" \
-    --property parse.key=true --property key.separator=: --producer-property "$NO_IDEMPOTENCE" || return 1
+    --property parse.key=true --property key.separator=: || return 1
   local out
   out="$(get_offsets --topic "$tp")" || return 1
   expect "end offset" "$tp:0:30" "$out" || return 1
@@ -179,7 +176,7 @@ check_perf_tests() {
   topics --create --topic "$tp" --partitions 2 --replication-factor 1 >/dev/null || return 1
   local out
   out="$(tool org.apache.kafka.tools.ProducerPerformance --topic "$tp" --num-records 20000 \
-    --record-size 100 --throughput -1 --producer-props "bootstrap.servers=$B" acks=all "$NO_IDEMPOTENCE")" || return 1
+    --record-size 100 --throughput -1 --producer-props "bootstrap.servers=$B" acks=all)" || return 1
   contains "producer-perf-test" "20000 records sent" "$out" || return 1
   out="$(get_offsets --topic "$tp")" || return 1
   expect "records stored" 20000 "$(awk -F: '{s += $3} END {print s}' <<<"$out")" || return 1

@@ -10,11 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Idempotent writes are franz-go's default; they need InitProducerId, which
-// Fjord serves from the idempotence/transactions issue on. Until then off.
+// A kgo client on franz-go's defaults (idempotent writes included: they start
+// with InitProducerId).
 func franzClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	base := []kgo.Opt{kgo.SeedBrokers(bootstrap(t)), kgo.DisableIdempotentWrite()}
+	base := []kgo.Opt{kgo.SeedBrokers(bootstrap(t))}
 	client, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("kgo.NewClient: %v", err)

@@ -160,3 +160,11 @@ def assert_stored_compressed(topic, records, compression):
         assert stored >= raw, f"uncompressed topic stored {stored} bytes for {raw} bytes of keys and values"
     else:
         assert stored * 2 < raw, f"{compression}: stored {stored} bytes for {raw} bytes of keys and values"
+
+
+# How long a test waits on one transactional step (init, flush, commit).
+TXN_WAIT_S = 20
+
+
+def txn_wait_s():
+    return TXN_WAIT_S

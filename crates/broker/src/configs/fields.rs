@@ -106,6 +106,8 @@ broker_settings! {
     transactional_id_expiration_ms: i32 = "transactional.id.expiration.ms",
     transaction_abort_timed_out_transaction_cleanup_interval_ms: i32 =
         "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+    transaction_remove_expired_transaction_cleanup_interval_ms: i32 =
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
     /// Fed to every partition's log (`StaticConfigs::log_config`).
     producer_id_expiration_ms: i32 = "producer.id.expiration.ms",
 }

@@ -12,6 +12,7 @@ use crate::error::{ApiError, ApiResult};
 mod fields;
 mod kafka;
 mod kafka_def;
+mod listeners;
 mod resolve;
 mod startup;
 mod support;
@@ -19,6 +20,7 @@ mod support;
 pub use fields::BrokerSettings;
 pub use kafka::KAFKA_VERSION;
 pub use kafka_def::{KafkaConfigDef, Kind, Update, Validator};
+pub use listeners::{split_listener_override, ListenerConfig};
 pub use resolve::{ConfigSource, ResolvedConfig, StaticConfigs};
 pub use startup::Identity;
 pub use support::Support;
@@ -69,8 +71,14 @@ impl ConfigDef {
     /// config's default, so it must also be a value the topic config takes.
     pub fn check(&self, value: &str) -> Result<(), String> {
         let name = self.kafka.name;
+        // Kafka never echoes a password's value, even a wrong one.
+        let shown = if self.is_sensitive() {
+            "[hidden]"
+        } else {
+            value
+        };
         let invalid =
-            |reason: String| format!("Invalid value {value} for configuration {name}: {reason}");
+            |reason: String| format!("Invalid value {shown} for configuration {name}: {reason}");
         self.kafka.check(value).map_err(invalid)?;
         if let Some(topic_def) = topic_config_for_synonym(name).and_then(topic_config) {
             let as_topic = resolve::in_topic_unit(topic_def.kafka, name, value);
@@ -81,7 +89,13 @@ impl ConfigDef {
                 ))
             })?;
         }
-        self.support.check(name, value)
+        self.support.check(name, value).map_err(|e| {
+            if self.is_sensitive() {
+                e.replace(value, "[hidden]")
+            } else {
+                e
+            }
+        })
     }
 
     /// Shown by DescribeConfigs without a value (Kafka's PASSWORD type).
@@ -151,11 +165,44 @@ pub fn validate_topic_config(name: &str, value: &str) -> ApiResult<()> {
 }
 
 /// Checks one broker config given at start-up, as `validate_topic_config`.
+/// A config given for one listener (`listener.name.<listener>.<config>`) is
+/// checked as the config it overrides.
 pub fn validate_broker_config(name: &str, value: &str) -> Result<(), String> {
-    let def = broker_config(name).ok_or_else(|| {
+    // Kafka hands every broker config to its authorizer; these are the
+    // authorizer's own, not declared by the broker.
+    if crate::authorizer::AUTHORIZER_CONFIGS.contains(&name) {
+        return match (name, value.trim().to_ascii_lowercase().as_str()) {
+            ("allow.everyone.if.no.acl.found", "true" | "false") | ("super.users", _) => Ok(()),
+            _ => Err(format!(
+                "Invalid value {value} for configuration {name}: Expected value to be either \
+                 true or false"
+            )),
+        };
+    }
+    let def = broker_config_or_override(name).ok_or_else(|| {
         format!("Unknown broker config {name}: Kafka {KAFKA_VERSION} defines no such config")
     })?;
-    def.check(value)
+    def.check(value).map_err(|e| {
+        if def.name() == name {
+            e
+        } else {
+            format!("{e} (given as {name})")
+        }
+    })
+}
+
+/// The definition of a broker config, or of the one a per-listener name
+/// overrides: `listener.name.<listener>.<config>`, or for SASL configs
+/// also `listener.name.<listener>.<mechanism>.<config>` (Kafka's
+/// `listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config`).
+pub fn broker_config_or_override(name: &str) -> Option<ConfigDef> {
+    let Some((_, config)) = split_listener_override(name) else {
+        return broker_config(name);
+    };
+    broker_config(config).or_else(|| {
+        let (_, sasl) = config.split_once('.')?;
+        broker_config(sasl).filter(|def| def.name().starts_with("sasl."))
+    })
 }
 
 #[cfg(test)]

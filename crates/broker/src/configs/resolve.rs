@@ -81,6 +81,17 @@ pub(super) fn in_topic_unit(topic: &KafkaConfigDef, synonym: &str, value: &str) 
 }
 
 impl StaticConfigs {
+    /// A broker config's value as set, else the registry's default,
+    /// trimmed; None when neither gives one or it is blank.
+    pub fn effective(&self, name: &str) -> Option<String> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .or_else(|| super::broker_config(name).and_then(|def| def.default()))
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
     /// The broker-level value standing in for a topic config, scaled to the
     /// topic config's unit, with the synonym it came from.
     pub fn broker_value(&self, def: &ConfigDef) -> Option<(String, &'static str)> {
@@ -215,8 +226,15 @@ impl StaticConfigs {
         self.values
             .iter()
             .filter_map(|(name, value)| {
-                let note = super::broker_config(name)?.support.note()?;
-                Some((name.as_str(), value.as_str(), note))
+                let def = super::broker_config(name)?;
+                let note = def.support.note()?;
+                // Never a secret in a log line.
+                let value = if def.is_sensitive() {
+                    "[hidden]"
+                } else {
+                    value.as_str()
+                };
+                Some((name.as_str(), value, note))
             })
             .collect()
     }

@@ -1,5 +1,5 @@
 //! Where the broker listens, keeps its data and who it is, from the Kafka
-//! configs that say so (`listeners`, `advertised.listeners`, `log.dirs`,
+//! configs that say so (the listener configs in `listeners`, `log.dirs`,
 //! `log.dir`, `node.id`, `broker.id`). Each takes effect, or start-up is
 //! refused with a message naming it: what DescribeConfigs reports is what
 //! the broker does.
@@ -7,59 +7,51 @@
 use std::path::PathBuf;
 
 use super::kafka_def::list_items;
+use super::listeners::{listeners, ListenerConfig};
 use super::{broker_config, StaticConfigs};
 
 /// The Kafka names `Identity` reads.
 pub(super) const IDENTITY_NAMES: &[&str] = &[
     "listeners",
     "advertised.listeners",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "security.inter.broker.protocol",
     "log.dirs",
     "log.dir",
     "node.id",
     "broker.id",
 ];
 
-const ONE_LISTENER: &str = "Fjord serves one PLAINTEXT listener until TLS and SASL are built";
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// `host:port` to bind; an empty host in `listeners` binds every interface.
-    pub listen: String,
-    /// `advertised.listeners`' host and port, when set.
-    pub advertised: Option<(String, u16)>,
+    /// Every listener to bind, in the order `listeners` gives them.
+    pub listeners: Vec<ListenerConfig>,
     pub data_dir: PathBuf,
     pub node_id: i32,
 }
 
 impl Identity {
     pub fn from_statics(statics: &StaticConfigs) -> Result<Self, String> {
-        let listeners = value_or_default(statics, "listeners");
-        let (host, port) = plaintext_listener("listeners", &listeners)?;
-        let host = if host.is_empty() { "0.0.0.0" } else { host };
-        let advertised = match statics.values.get("advertised.listeners") {
-            None => None,
-            Some(value) => {
-                let (host, port) = plaintext_listener("advertised.listeners", value)?;
-                if host.is_empty() {
-                    return Err(refusal(
-                        "advertised.listeners",
-                        value,
-                        "clients need a host name or address to connect to",
-                    ));
-                }
-                Some((host.trim_matches(['[', ']']).to_string(), port))
-            }
-        };
+        let listeners = listeners(statics)?;
+        if let Some(tls) = listeners.iter().find(|l| l.security_protocol.uses_tls()) {
+            return Err(format!(
+                "Invalid value {} for configuration listeners: listener {} is {}, and Fjord \
+                 serves no TLS yet",
+                value_or_default(statics, "listeners"),
+                tls.name,
+                tls.security_protocol.name()
+            ));
+        }
         Ok(Identity {
-            listen: format!("{host}:{port}"),
-            advertised,
+            listeners,
             data_dir: data_dir(statics)?,
             node_id: node_id(statics)?,
         })
     }
 }
 
-fn value_or_default(statics: &StaticConfigs, name: &str) -> String {
+pub(super) fn value_or_default(statics: &StaticConfigs, name: &str) -> String {
     statics
         .values
         .get(name)
@@ -74,42 +66,6 @@ fn value_or_default(statics: &StaticConfigs, name: &str) -> String {
 
 fn refusal(name: &str, value: &str, reason: &str) -> String {
     format!("Invalid value {value} for configuration {name}: {reason}")
-}
-
-/// The host (possibly empty) and port of the one PLAINTEXT listener `value` lists.
-fn plaintext_listener<'a>(name: &str, value: &'a str) -> Result<(&'a str, u16), String> {
-    let listeners: Vec<&str> = list_items(value).collect();
-    let &[listener] = listeners.as_slice() else {
-        return Err(refusal(
-            name,
-            value,
-            &format!("{ONE_LISTENER}; give exactly one, as PLAINTEXT://host:port"),
-        ));
-    };
-    let Some((protocol, address)) = listener.split_once("://") else {
-        return Err(refusal(
-            name,
-            value,
-            "a listener is NAME://host:port, e.g. PLAINTEXT://127.0.0.1:9092",
-        ));
-    };
-    if !protocol.eq_ignore_ascii_case("PLAINTEXT") {
-        return Err(refusal(
-            name,
-            value,
-            &format!("{ONE_LISTENER}; {protocol} is not served yet"),
-        ));
-    }
-    let port = address
-        .rsplit_once(':')
-        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)));
-    port.ok_or_else(|| {
-        refusal(
-            name,
-            value,
-            "a listener's address is host:port with a port from 0 to 65535",
-        )
-    })
 }
 
 /// `log.dirs`, else Kafka's single-directory `log.dir`, else the default.
@@ -178,28 +134,18 @@ mod tests {
 
     #[test]
     fn defaults_serve_loopback_with_data_beside() {
-        assert_eq!(
-            identity(&[]),
-            Ok(Identity {
-                listen: "127.0.0.1:9092".into(),
-                advertised: None,
-                data_dir: PathBuf::from("./fjord-data"),
-                node_id: 1,
-            })
-        );
+        let taken = identity(&[]).unwrap();
+        assert_eq!(taken.listeners.len(), 1);
+        assert_eq!(taken.listeners[0].bind, "127.0.0.1:9092");
+        assert_eq!(taken.listeners[0].name, "PLAINTEXT");
+        assert_eq!(taken.listeners[0].advertised, None);
+        assert_eq!(taken.data_dir, PathBuf::from("./fjord-data"));
+        assert_eq!(taken.node_id, 1);
     }
 
     #[test]
-    fn one_plaintext_listener_one_dir_and_an_id_take_effect() {
-        let taken = identity(&[
-            ("listeners", "PLAINTEXT://:19092"),
-            ("advertised.listeners", "PLAINTEXT://broker.example:9092"),
-            ("log.dir", "/var/fjord"),
-            ("broker.id", "7"),
-        ])
-        .unwrap();
-        assert_eq!(taken.listen, "0.0.0.0:19092");
-        assert_eq!(taken.advertised, Some(("broker.example".into(), 9092)));
+    fn one_dir_and_an_id_take_effect() {
+        let taken = identity(&[("log.dir", "/var/fjord"), ("broker.id", "7")]).unwrap();
         assert_eq!(taken.data_dir, PathBuf::from("/var/fjord"));
         assert_eq!(taken.node_id, 7);
         let both_dirs = identity(&[("log.dirs", "/a"), ("log.dir", "/b")]).unwrap();
@@ -210,23 +156,7 @@ mod tests {
     fn what_fjord_cannot_do_is_refused_naming_the_config() {
         for (configs, expected) in [
             (
-                &[("listeners", "PLAINTEXT://a:1,PLAINTEXT://b:2")][..],
-                "Invalid value PLAINTEXT://a:1,PLAINTEXT://b:2 for configuration listeners: \
-                 Fjord serves one PLAINTEXT listener",
-            ),
-            (
-                &[("listeners", "SSL://:9093")],
-                "configuration listeners: Fjord serves one PLAINTEXT listener until TLS and SASL \
-                 are built; SSL is not served yet",
-            ),
-            (&[("listeners", "127.0.0.1:9092")], "a listener is NAME://"),
-            (&[("listeners", "PLAINTEXT://host")], "host:port"),
-            (
-                &[("advertised.listeners", "PLAINTEXT://:9092")],
-                "configuration advertised.listeners",
-            ),
-            (
-                &[("log.dirs", "/a,/b")],
+                &[("log.dirs", "/a,/b")][..],
                 "configuration log.dirs: Fjord keeps",
             ),
             (

@@ -19,8 +19,7 @@ const ONE_BROKER: &str =
      leader election or rack placement to tune";
 const NO_CONTROLLER: &str =
     "Fjord keeps its own metadata; there is no KRaft controller quorum or metadata log";
-const NO_SECURITY: &str =
-    "TLS, SASL and delegation tokens are not built yet: every listener is PLAINTEXT";
+const NO_SECURITY: &str = "TLS, SASL and delegation tokens are not built yet";
 const NO_COMPACTION: &str = "log compaction is not built yet (cleanup.policy=compact is refused)";
 const NO_TIERED_STORAGE: &str = "tiered (remote) storage is not built";
 const NO_TRANSACTIONS: &str = "transactions are not built yet";
@@ -49,7 +48,10 @@ const ALL_VERSIONS_STABLE: &str = "Fjord advertises only the API versions it ser
 
 /// Broker configs Fjord honours: each feeds a typed field (`fields`, `startup`).
 pub(super) fn honoured_broker(name: &str) -> bool {
-    super::fields::SETTINGS_NAMES.contains(&name) || super::startup::IDENTITY_NAMES.contains(&name)
+    super::fields::SETTINGS_NAMES.contains(&name)
+        || super::startup::IDENTITY_NAMES.contains(&name)
+        || crate::security::oauthbearer::CONFIG_NAMES.contains(&name)
+        || crate::security::delegation_tokens::CONFIG_NAMES.contains(&name)
 }
 
 /// Topic configs Fjord honours by exact name (and so their broker synonyms).
@@ -107,8 +109,12 @@ fn broker_rule(name: &str) -> Option<Support> {
         "default.replication.factor" => Some(Only(&["1"], ONE_BROKER)),
         "remote.log.storage.system.enable" => Some(Only(&["false"], NO_TIERED_STORAGE)),
         "authorizer.class.name" => Some(Only(
-            &[""],
-            "ACLs are not built yet, and Fjord cannot load Java plugin classes",
+            &[
+                "",
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                "fjord",
+            ],
+            "Fjord cannot load Java plugin classes; its own authorizer is Kafka's StandardAuthorizer",
         )),
         "create.topic.policy.class.name"
         | "alter.config.policy.class.name"
@@ -118,8 +124,10 @@ fn broker_rule(name: &str) -> Option<Support> {
         | "unclean.leader.election.interval.ms"
         | "auto.leader.rebalance.enable"
         | "controlled.shutdown.enable"
-        | "broker.rack"
-        | "inter.broker.listener.name" => Some(NoEffect(ONE_BROKER)),
+        | "broker.rack" => Some(NoEffect(ONE_BROKER)),
+        "controller.listener.names" => Some(NoEffect(
+            "Fjord has no KRaft controller: the listeners named here are not bound",
+        )),
         "process.roles"
         | "early.start.listeners"
         | "sasl.mechanism.controller.protocol"
@@ -127,8 +135,16 @@ fn broker_rule(name: &str) -> Option<Support> {
         | "server.max.startup.time.ms" => Some(NoEffect(NO_CONTROLLER)),
         "principal.builder.class"
         | "connection.failed.authentication.delay.ms"
-        | "connections.max.reauth.ms"
-        | "listener.security.protocol.map" => Some(NoEffect(NO_SECURITY)),
+        | "connections.max.reauth.ms" => Some(NoEffect(NO_SECURITY)),
+        // Chooses between Kafka's two OAUTHBEARER validators (security/oauthbearer.rs).
+        "sasl.server.callback.handler.class" => Some(Only(
+            &[
+                "",
+                crate::security::oauthbearer::JWKS_VALIDATOR_CLASS,
+                crate::security::oauthbearer::UNSECURED_VALIDATOR_CLASS,
+            ],
+            NO_PLUGINS,
+        )),
         "log.cleanup.policy" => Some(Only(&["delete"], NO_COMPACTION)),
         "compression.type" => Some(Only(&["producer"], NO_RECOMPRESSION)),
         "log.message.timestamp.before.max.ms" | "log.message.timestamp.after.max.ms" => {

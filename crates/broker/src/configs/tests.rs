@@ -174,3 +174,40 @@ fn group_configs_are_kafkas_and_have_no_effect_yet() {
         .is_err());
     assert!(matches!(reset.support, Support::NoEffect(_)));
 }
+
+#[test]
+fn a_config_given_for_one_listener_is_checked_as_the_config_it_overrides() {
+    assert_eq!(
+        validate_broker_config("listener.name.internal.ssl.client.auth", "required"),
+        Ok(())
+    );
+    assert_eq!(
+        validate_broker_config(
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config",
+            "x required;"
+        ),
+        Ok(())
+    );
+    let refused =
+        validate_broker_config("listener.name.internal.ssl.client.auth", "maybe").unwrap_err();
+    assert!(
+        refused.contains("configuration ssl.client.auth")
+            && refused.contains("(given as listener.name.internal.ssl.client.auth)"),
+        "{refused}"
+    );
+    assert!(validate_broker_config("listener.name.internal.no.such", "1").is_err());
+    assert!(validate_broker_config("listener.name.internal.plain.num.partitions", "1").is_err());
+}
+
+#[test]
+fn a_refused_password_is_not_echoed() {
+    let def = broker_config("ssl.keystore.key").unwrap();
+    assert!(def.is_sensitive());
+    let mut statics = StaticConfigs::default();
+    statics
+        .values
+        .insert("ssl.keystore.password".into(), "s3cret".into());
+    for (_, value, _) in statics.not_honoured() {
+        assert!(!value.contains("s3cret"));
+    }
+}

@@ -1,7 +1,8 @@
 //! The classic consumer group coordinator (JoinGroup/SyncGroup/Heartbeat/
 //! LeaveGroup, committed offsets), as a state machine independent of the
 //! network: `group` + `join` + `sync` + `timers` are synchronous transitions
-//! on one group, `coordinator` + `offsets` the async face the handlers call.
+//! on one group, `coordinator` + `offsets` + `transactions` the async face
+//! the handlers (and the transaction coordinator's markers) call.
 
 pub mod config;
 pub mod coordinator;
@@ -18,6 +19,7 @@ pub mod sync;
 #[cfg(test)]
 mod tests;
 pub mod timers;
+pub mod transactions;
 
 pub use config::GroupConfig;
 pub use coordinator::GroupCoordinator;
@@ -26,3 +28,4 @@ pub use memory_store::MemoryOffsetStore;
 pub use offsets::Committer;
 pub use state::GroupState;
 pub use sync::{LeavingMember, SyncRequest};
+pub use transactions::TxnCommitter;

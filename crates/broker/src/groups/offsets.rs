@@ -12,7 +12,7 @@ use kafka_protocol::protocol::Decodable;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::coordinator::GroupCoordinator;
+use super::coordinator::{GroupCoordinator, GroupSlot};
 use super::group::{now_ms, Group};
 use super::state::GroupState;
 
@@ -49,14 +49,7 @@ impl GroupCoordinator {
         who: &Committer,
         offsets: Vec<OffsetEntry>,
     ) -> Result<(), ResponseError> {
-        if group_id.is_empty() {
-            return Err(ResponseError::InvalidGroupId);
-        }
-        let slot = match self.slot(group_id) {
-            Some(slot) => slot,
-            None if who.generation < 0 => self.slot_or_create(group_id).0,
-            None => return Err(ResponseError::IllegalGeneration),
-        };
+        let slot = self.commit_slot(group_id, who.generation)?;
         self.on_group(&slot, |group| {
             group.check_commit(
                 &who.member_id,
@@ -72,6 +65,24 @@ impl GroupCoordinator {
             tracing::error!(group = group_id, error = %e, "storing committed offsets failed");
             ResponseError::KafkaStorageError
         })
+    }
+
+    /// The group a commit (plain or transactional) goes to: one unknown
+    /// here is created (Kafka's "simple" group) only for a commit without
+    /// generation.
+    pub(crate) fn commit_slot(
+        &self,
+        group_id: &str,
+        generation: i32,
+    ) -> Result<Arc<GroupSlot>, ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        match self.slot(group_id) {
+            Some(slot) => Ok(slot),
+            None if generation < 0 => Ok(self.slot_or_create(group_id).0),
+            None => Err(ResponseError::IllegalGeneration),
+        }
     }
 
     /// OffsetDelete: per-partition errors, or a group-level error.
@@ -121,8 +132,9 @@ impl GroupCoordinator {
     /// `offsets.retention.minutes`: offsets of groups without members expire
     /// that long after their commit (standalone groups) or after the later of
     /// their commit and the group becoming empty (groups that had members), or
-    /// at their explicit v2–v4 expiry; an empty group left without offsets is
-    /// removed.
+    /// at their explicit v2–v4 expiry, unless a transaction has an offset
+    /// pending for the partition; an empty group left without offsets,
+    /// committed or pending, is removed.
     pub async fn expire_offsets(&self, now_ms: i64) {
         let retention = self.config.offsets_retention.as_millis() as i64;
         let empty: Vec<(String, Option<i64>)> = self
@@ -142,8 +154,12 @@ impl GroupCoordinator {
             .collect();
         for (id, became_empty) in empty {
             let offsets = self.store.group_offsets(&id);
+            // As Kafka: an offset a transaction may still replace does not
+            // expire, and a group with pending offsets stays.
+            let pending = self.pending_partitions(&id);
             let expired: Vec<(String, i32)> = offsets
                 .iter()
+                .filter(|e| !pending.contains(&(e.topic.clone(), e.partition)))
                 .filter(|e| {
                     let c = &e.committed;
                     if c.expire_timestamp >= 0 {
@@ -163,10 +179,13 @@ impl GroupCoordinator {
                     continue;
                 }
             }
-            if expired.len() == offsets.len() {
+            if expired.len() == offsets.len() && pending.is_empty() {
                 let still_empty = self.slot(&id).is_some_and(|slot| {
                     self.remove_if(&slot, |g| {
-                        g.state == GroupState::Empty && g.members.is_empty() && g.pending.is_empty()
+                        g.state == GroupState::Empty
+                            && g.members.is_empty()
+                            && g.pending.is_empty()
+                            && self.store.pending_offsets(&id).is_empty()
                     })
                 });
                 if still_empty {

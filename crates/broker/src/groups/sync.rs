@@ -36,7 +36,7 @@ pub struct LeavingMember {
 
 impl Group {
     /// Checks a member and generation as every member request does.
-    fn check_member(
+    pub(crate) fn check_member(
         &self,
         member_id: &str,
         instance_id: Option<&str>,

@@ -29,7 +29,7 @@ pub async fn handle(
     }
     let brokers = broker
         .cluster
-        .brokers()
+        .brokers(ctx.listener.as_str())
         .into_iter()
         .map(|endpoint| {
             DescribeClusterBroker::default()
@@ -81,7 +81,10 @@ mod tests {
             assert_eq!(resp.cluster_id.as_str(), broker.cluster.cluster_id());
             assert_eq!(resp.controller_id.0, broker.node_id());
             assert_eq!(resp.brokers.len(), 1);
-            assert_eq!(resp.brokers[0].port, broker.cluster.local().port);
+            assert_eq!(
+                Some(resp.brokers[0].port),
+                broker.cluster.local().on("PLAINTEXT").map(|b| b.port)
+            );
             // Kafka 4.1 without an authorizer: CREATE, ALTER, DESCRIBE,
             // CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
             let ops = if version == 2 {

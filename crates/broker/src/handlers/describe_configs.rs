@@ -220,12 +220,24 @@ fn broker_entry(broker: &Broker, def: ConfigDef) -> Entry {
     let statics = broker.topics.statics();
     let actual = match def.name() {
         "node.id" | "broker.id" => Some(broker.node_id().to_string()),
-        "listeners" => Some(format!("PLAINTEXT://{}", config.listen)),
-        "advertised.listeners" => Some(format!(
-            "PLAINTEXT://{}:{}",
-            broker.cluster.local().host,
-            broker.cluster.local().port
-        )),
+        "listeners" => Some(
+            config
+                .listeners
+                .iter()
+                .map(|l| format!("{}://{}", l.name, l.bind))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        "advertised.listeners" => Some(
+            broker
+                .cluster
+                .local()
+                .endpoints
+                .iter()
+                .map(|e| format!("{}://{}", e.listener, host_port(&e.host, e.port)))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         "log.dirs" => Some(config.data_dir.display().to_string()),
         _ => None,
     };
@@ -290,6 +302,15 @@ fn synonym_entry(broker: &Broker, def: ConfigDef, topic_def: ConfigDef) -> Entry
         source,
         read_only: true,
         synonyms: statics.broker_chain(&topic_def, def.name()),
+    }
+}
+
+/// `host:port`, with an IPv6 address in brackets as listener lists write it.
+fn host_port(host: &str, port: i32) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 

@@ -17,6 +17,12 @@
 //!   partition gets UNKNOWN_SERVER_ERROR when it has data to read;
 //! - `min_bytes` is capped by the response limit.
 //!
+//! READ_COMMITTED (isolation level 1) reads stop at the last stable offset
+//! and list the aborted transactions overlapping the records returned
+//! (empty, not null, when there are none, as Kafka answers); a parked
+//! READ_COMMITTED fetch reads again when a last stable offset moved, not at
+//! every append (data of an open transaction is not for it).
+//!
 //! A partition named more than once is answered once, as Kafka's fetch
 //! context keys partitions by topic and partition in request order: at its
 //! first position, with the fields of its last mention. Response topics group
@@ -27,18 +33,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fjord_storage::{PartitionLog, ReadOutcome};
+use fjord_storage::{FileRange, PartitionLog, Records, RecordsRead};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchPartition;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::api::{IntoOutcome, Outcome};
 use crate::broker::Broker;
 use crate::cluster::check_leader;
+use crate::connection::records_placeholder;
 use crate::error::ApiError;
 use crate::request_context::RequestContext;
 
@@ -57,13 +67,63 @@ pub(super) struct Wanted {
     pub(super) log: Result<Arc<dyn PartitionLog>, ResponseError>,
 }
 
+/// A Fetch response and the records it leaves in segment files: each
+/// partition whose `records` is the connection's placeholder takes the next
+/// entry of `files` (partitions in encoding order).
+pub struct FetchAnswer {
+    pub response: FetchResponse,
+    pub files: Vec<Vec<FileRange>>,
+}
+
+impl IntoOutcome for FetchAnswer {
+    fn into_outcome(self) -> Outcome {
+        if self.files.is_empty() {
+            Outcome::Respond(self.response.into())
+        } else {
+            Outcome::RespondWithFiles(self.response, self.files)
+        }
+    }
+}
+
+/// The response with every record byte in it (read from the files): for
+/// tests, which look at the records.
+#[cfg(test)]
 pub async fn handle(broker: &Broker, ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+    let FetchAnswer {
+        mut response,
+        files,
+    } = answer(broker, ctx, request).await;
+    let mut files = files.into_iter();
+    for topic in &mut response.responses {
+        for partition in &mut topic.partitions {
+            let placeholder = partition
+                .records
+                .as_deref()
+                .is_some_and(crate::connection::is_records_placeholder);
+            if placeholder {
+                let ranges = files.next().expect("file records for each placeholder");
+                let bytes = fjord_storage::Records::Files(ranges).to_bytes();
+                partition.records = Some(bytes.expect("records read"));
+            }
+        }
+    }
+    assert!(
+        files.next().is_none(),
+        "a placeholder for each file records"
+    );
+    response
+}
+
+pub async fn answer(broker: &Broker, ctx: &RequestContext, request: FetchRequest) -> FetchAnswer {
     let version = ctx.api_version;
     let mut response = FetchResponse::default();
     if request.session_id != 0 {
         // We never hand out sessions, so any session id is unknown.
         response.error_code = ResponseError::FetchSessionIdNotFound.code();
-        return response;
+        return FetchAnswer {
+            response,
+            files: Vec::new(),
+        };
     }
     let read_committed = request.isolation_level == READ_COMMITTED;
     let wanted = resolve(broker, &request, version);
@@ -77,23 +137,25 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: FetchRequest
         .iter()
         .filter_map(|w| w.log.as_ref().ok().map(|log| log.watch_high_watermark()))
         .collect();
-    let answers = loop {
+    let read = loop {
         for watcher in &mut watchers {
             watcher.borrow_and_update();
         }
         // Taken before the read: bytes appended during it count twice,
         // which costs at most one read too many, never a late answer.
-        let readable_before = readable_bytes(&wanted);
-        let (answers, bytes, any_error) = read_all(&wanted, response_limit, read_committed).await;
+        let before = progress(&wanted, read_committed);
+        let read = read_all(&wanted, response_limit, read_committed).await;
+        let (bytes, any_error) = (read.bytes, read.any_error);
         if bytes >= min_bytes || any_error || watchers.is_empty() || Instant::now() >= deadline {
-            break answers;
+            break read;
         }
         let needed = (min_bytes - bytes) as u64;
-        let woken = wait_for_bytes(&mut watchers, &wanted, readable_before, needed, deadline);
+        let woken = wait_for_bytes(&mut watchers, &wanted, before, needed, deadline);
         if !woken.await {
-            break read_all(&wanted, response_limit, read_committed).await.0;
+            break read_all(&wanted, response_limit, read_committed).await;
         }
     };
+    let ReadAll { answers, files, .. } = read;
     for (want, data) in wanted.into_iter().zip(answers) {
         match response.responses.last_mut() {
             Some(last) if last.topic == want.topic && last.topic_id == want.topic_id => {
@@ -108,16 +170,45 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: FetchRequest
             }
         }
     }
-    response
+    FetchAnswer { response, files }
 }
 
-/// Each wanted log's `readable_bytes`; `None` if any log cannot tell.
-fn readable_bytes(wanted: &[Wanted]) -> Option<Vec<u64>> {
-    wanted
-        .iter()
-        .filter_map(|w| w.log.as_ref().ok())
-        .map(|log| log.readable_bytes())
-        .collect()
+/// What a parked fetch compares to learn whether reading again is worth it.
+enum Progress {
+    /// Each wanted log's `readable_bytes`.
+    Bytes(Vec<u64>),
+    /// READ_COMMITTED: each wanted log's last stable offset (what it may
+    /// read grows only with it).
+    LastStable(Vec<i64>),
+    /// A log cannot tell: read again at every wake-up.
+    Unknown,
+}
+
+fn progress(wanted: &[Wanted], read_committed: bool) -> Progress {
+    let logs = wanted.iter().filter_map(|w| w.log.as_ref().ok());
+    if read_committed {
+        return Progress::LastStable(logs.map(|log| log.last_stable_offset()).collect());
+    }
+    match logs.map(|log| log.readable_bytes()).collect() {
+        Some(bytes) => Progress::Bytes(bytes),
+        None => Progress::Unknown,
+    }
+}
+
+/// Whether what arrived between two readings may make up `needed` bytes.
+fn enough_arrived(before: &Progress, now: &Progress, needed: u64) -> bool {
+    match (before, now) {
+        (Progress::Bytes(before), Progress::Bytes(now)) => {
+            let arrived: u64 = now
+                .iter()
+                .zip(before)
+                .map(|(now, before)| now.saturating_sub(*before))
+                .sum();
+            arrived >= needed
+        }
+        (Progress::LastStable(before), Progress::LastStable(now)) => before != now,
+        _ => true,
+    }
 }
 
 /// Parks until enough bytes could have arrived to reach `needed` more than
@@ -128,13 +219,17 @@ fn readable_bytes(wanted: &[Wanted]) -> Option<Vec<u64>> {
 /// partition's count at its fetch size: the first batch may exceed it (and
 /// is returned whole), and an over-count costs only a read that finds too
 /// little and parks again, so the answer is always decided by a real read.
+/// A READ_COMMITTED fetch compares last stable offsets instead: a move of
+/// one comes with an append (a marker), which wakes it (see the storage
+/// `log::stable` for the one exception, a log start moved by deletion).
 async fn wait_for_bytes(
     watchers: &mut [watch::Receiver<i64>],
     wanted: &[Wanted],
-    before: Option<Vec<u64>>,
+    before: Progress,
     needed: u64,
     deadline: Instant,
 ) -> bool {
+    let read_committed = matches!(before, Progress::LastStable(_));
     loop {
         let changed =
             futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
@@ -142,15 +237,7 @@ async fn wait_for_bytes(
             return false;
         };
         // A log that went away (deleted) answers on the next read.
-        let (Ok(()), Some(before), Some(now)) = (woken, &before, readable_bytes(wanted)) else {
-            return true;
-        };
-        let arrived: u64 = now
-            .iter()
-            .zip(before)
-            .map(|(now, before)| now.saturating_sub(*before))
-            .sum();
-        if arrived >= needed {
+        if woken.is_err() || enough_arrived(&before, &progress(wanted, read_committed), needed) {
             return true;
         }
     }
@@ -218,13 +305,25 @@ fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<Wanted>
         .collect()
 }
 
-/// Reads every wanted partition once within `response_limit`. Returns the
-/// answers, the bytes of records they carry and whether any partition failed.
+/// One read of every wanted partition.
+pub(super) struct ReadAll {
+    /// In `wanted`'s order; records left in files are placeholders.
+    pub(super) answers: Vec<PartitionData>,
+    /// The records of each placeholder, in order.
+    pub(super) files: Vec<Vec<FileRange>>,
+    /// Bytes of records the answers carry.
+    pub(super) bytes: usize,
+    /// Whether any partition failed.
+    pub(super) any_error: bool,
+}
+
+/// Reads every wanted partition once within `response_limit`.
 pub(super) async fn read_all(
     wanted: &[Wanted],
     response_limit: i32,
     read_committed: bool,
-) -> (Vec<PartitionData>, usize, bool) {
+) -> ReadAll {
+    let mut files = Vec::new();
     let mut answers = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
     let mut any_error = false;
@@ -250,7 +349,8 @@ pub(super) async fn read_all(
             }
             Ok(log) => {
                 let budget = i64::from(want.max_bytes).min(limit);
-                match read_partition(log.as_ref(), want.fetch_offset, budget, min_one).await {
+                let offset = want.fetch_offset;
+                match read_partition(log.as_ref(), offset, budget, min_one, read_committed).await {
                     Ok(read) => {
                         let size = read.records.len();
                         if size > 0 {
@@ -261,7 +361,27 @@ pub(super) async fn read_all(
                         data.high_watermark = read.offsets.high_watermark;
                         data.last_stable_offset = read.offsets.last_stable_offset;
                         data.log_start_offset = read.offsets.log_start_offset;
-                        data.records = Some(read.records);
+                        data.records = Some(match read.records {
+                            Records::Bytes(bytes) => bytes,
+                            Records::Files(_) if size == 0 => Bytes::new(),
+                            Records::Files(ranges) => {
+                                files.push(ranges);
+                                records_placeholder()
+                            }
+                        });
+                        if read_committed {
+                            data.aborted_transactions = Some(
+                                read.aborted_transactions
+                                    .iter()
+                                    .map(|aborted| {
+                                        let mut entry = AbortedTransaction::default();
+                                        entry.producer_id = ProducerId(aborted.producer_id);
+                                        entry.first_offset = aborted.first_offset;
+                                        entry
+                                    })
+                                    .collect(),
+                            );
+                        }
                     }
                     Err(Failure::NegativeLimit) => {
                         data.error_code = ResponseError::UnknownServerError.code();
@@ -288,7 +408,12 @@ pub(super) async fn read_all(
         limit = limit.max(0);
         answers.push(data);
     }
-    (answers, total, any_error)
+    ReadAll {
+        answers,
+        files,
+        bytes: total,
+        any_error,
+    }
 }
 
 enum Failure {
@@ -301,20 +426,21 @@ async fn read_partition(
     offset: i64,
     budget: i64,
     min_one: bool,
-) -> Result<ReadOutcome, Failure> {
+    read_committed: bool,
+) -> Result<RecordsRead, Failure> {
+    let read = |max_bytes, min_one| async move {
+        log.read_records(offset, max_bytes, min_one, read_committed)
+            .await
+            .map_err(|e| Failure::Read(e.into()))
+    };
     let Ok(budget) = usize::try_from(budget) else {
         // Kafka's segment read throws on a negative size once there is a
         // batch to read; at the high watermark it answers empty first.
-        let empty = log
-            .read(offset, 0, false)
-            .await
-            .map_err(|e| Failure::Read(e.into()))?;
+        let empty = read(0, false).await?;
         if offset < empty.offsets.log_end_offset {
             return Err(Failure::NegativeLimit);
         }
         return Ok(empty);
     };
-    log.read(offset, budget, min_one)
-        .await
-        .map_err(|e| Failure::Read(e.into()))
+    read(budget, min_one).await
 }

@@ -19,7 +19,7 @@ use super::test_support::{append_batch, ctx, test_broker};
 const VERSION: i16 = 12;
 const BATCHES_NEEDED: usize = 5;
 
-fn fetch(min_bytes: i32, max_wait_ms: i32) -> FetchRequest {
+pub(super) fn fetch(min_bytes: i32, max_wait_ms: i32) -> FetchRequest {
     let mut partition = FetchPartition::default();
     partition.partition_max_bytes = 1 << 20;
     let mut topic = FetchTopic::default();

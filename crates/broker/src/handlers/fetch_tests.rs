@@ -17,7 +17,7 @@ use kafka_protocol::messages::ApiKey;
 
 const VERSION: i16 = 12;
 
-async fn create(broker: &Broker, topic: &str) {
+pub(super) async fn create(broker: &Broker, topic: &str) {
     broker
         .topics
         .create(topic, 1, BTreeMap::new(), false)

@@ -21,6 +21,8 @@ const SUCCESS_MESSAGE: &str = "NONE";
 const INVALID_REQUEST_MESSAGE: &str = "This most likely occurs because of a request being \
     malformed by the client library or the message was sent to an incompatible broker. \
     See the broker logs for more details.";
+/// Kafka's message for COORDINATOR_NOT_AVAILABLE.
+const COORDINATOR_NOT_AVAILABLE_MESSAGE: &str = "The coordinator is not available.";
 
 pub async fn handle(
     broker: &Broker,
@@ -30,25 +32,36 @@ pub async fn handle(
     let version = ctx.api_version;
     let mut response = FindCoordinatorResponse::default();
     let served = (0..=MAX_KEY_TYPE).contains(&request.key_type);
+    // The coordinator's address on the listener the client came in on; a
+    // coordinator that does not advertise it is not available to this
+    // client, as in Kafka.
     let locate = |key: &str| {
-        served.then(|| {
-            let key = if request.key_type == KEY_TYPE_TRANSACTION {
-                CoordinatorKey::Transaction(key)
-            } else {
-                CoordinatorKey::Group(key)
-            };
-            broker.cluster.coordinator(key)
-        })
+        if !served {
+            return Err((ResponseError::InvalidRequest, INVALID_REQUEST_MESSAGE));
+        }
+        let key = if request.key_type == KEY_TYPE_TRANSACTION {
+            CoordinatorKey::Transaction(key)
+        } else {
+            CoordinatorKey::Group(key)
+        };
+        broker
+            .cluster
+            .coordinator(key)
+            .on(ctx.listener.as_str())
+            .ok_or((
+                ResponseError::CoordinatorNotAvailable,
+                COORDINATOR_NOT_AVAILABLE_MESSAGE,
+            ))
     };
     if version < 4 {
         match locate(request.key.as_str()) {
-            None => {
-                response.error_code = ResponseError::InvalidRequest.code();
-                response.error_message = Some(StrBytes::from_static_str(INVALID_REQUEST_MESSAGE));
+            Err((code, message)) => {
+                response.error_code = code.code();
+                response.error_message = Some(StrBytes::from_static_str(message));
                 response.node_id = BrokerId(-1);
                 response.port = -1;
             }
-            Some(found) => {
+            Ok(found) => {
                 response.error_message = Some(StrBytes::from_static_str(SUCCESS_MESSAGE));
                 response.node_id = BrokerId(found.id);
                 response.host = StrBytes::from_string(found.host);
@@ -63,14 +76,13 @@ pub async fn handle(
         .map(|key| {
             let mut coordinator = Coordinator::default();
             match locate(key.as_str()) {
-                None => {
-                    coordinator.error_code = ResponseError::InvalidRequest.code();
-                    coordinator.error_message =
-                        Some(StrBytes::from_static_str(INVALID_REQUEST_MESSAGE));
+                Err((code, message)) => {
+                    coordinator.error_code = code.code();
+                    coordinator.error_message = Some(StrBytes::from_static_str(message));
                     coordinator.node_id = BrokerId(-1);
                     coordinator.port = -1;
                 }
-                Some(found) => {
+                Ok(found) => {
                     coordinator.node_id = BrokerId(found.id);
                     coordinator.host = StrBytes::from_string(found.host);
                     coordinator.port = found.port;

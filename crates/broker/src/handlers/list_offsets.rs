@@ -110,26 +110,31 @@ fn internal_topic_offsets(timestamp: i64) -> (i64, i64) {
 
 /// The (timestamp, offset) answered for one partition; -1 where none exists.
 /// LATEST is what a consumer of that isolation level can read up to, as in
-/// Kafka: the high watermark, or the last stable offset for READ_COMMITTED.
+/// Kafka: the high watermark, or the last stable offset for READ_COMMITTED;
+/// a record found by time (or max timestamp) at or past that is not
+/// answered either (Kafka's `fetchOffsetForTimestamp`).
 pub(super) async fn lookup(
     log: &dyn PartitionLog,
     timestamp: i64,
     read_committed: bool,
 ) -> ApiResult<(i64, i64)> {
     log.check_online()?;
+    let offsets = log.stable_offsets().await?;
+    let fetchable = if read_committed {
+        offsets.last_stable_offset
+    } else {
+        offsets.high_watermark
+    };
+    let found = |found: Option<fjord_storage::TimestampOffset>| match found {
+        Some(found) if found.offset < fetchable => (found.timestamp, found.offset),
+        _ => (-1, -1),
+    };
     Ok(match timestamp {
-        LATEST if read_committed => (-1, log.last_stable_offset()),
-        LATEST => (-1, log.high_watermark()),
-        EARLIEST | EARLIEST_LOCAL => (-1, log.log_start_offset()),
-        MAX_TIMESTAMP => match log.max_timestamp().await? {
-            Some(found) => (found.timestamp, found.offset),
-            None => (-1, -1),
-        },
+        LATEST => (-1, fetchable),
+        EARLIEST | EARLIEST_LOCAL => (-1, offsets.log_start_offset),
+        MAX_TIMESTAMP => found(log.max_timestamp().await?),
         LATEST_TIERED | EARLIEST_PENDING_UPLOAD => (-1, -1),
-        t if t >= 0 => match log.offset_for_timestamp(t).await? {
-            Some(found) => (found.timestamp, found.offset),
-            None => (-1, -1),
-        },
+        t if t >= 0 => found(log.offset_for_timestamp(t).await?),
         _ => {
             return Err(ApiError::new(
                 ResponseError::InvalidRequest,

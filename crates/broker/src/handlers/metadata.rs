@@ -23,9 +23,10 @@ pub async fn handle(
         return topic_ids_unsupported(request);
     }
     let mut response = MetadataResponse::default();
+    // Addresses on the listener the client came in on, as Kafka gives them.
     response.brokers = broker
         .cluster
-        .brokers()
+        .brokers(ctx.listener.as_str())
         .iter()
         .map(metadata_broker)
         .collect();

@@ -2,20 +2,32 @@
 
 use crate::acl::ResourceType;
 
+pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod api_versions;
+pub mod create_delegation_token;
 pub mod create_partitions;
 pub mod create_topics;
+#[cfg(test)]
+mod delegation_token_tests;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_delegation_token;
 pub mod describe_groups;
+pub mod describe_producers;
+#[cfg(test)]
+mod describe_producers_tests;
 pub mod describe_topic_partitions;
+pub mod describe_transactions;
 pub mod end_txn;
+pub mod expire_delegation_token;
 pub mod fetch;
+#[cfg(test)]
+mod fetch_committed_tests;
 #[cfg(test)]
 mod fetch_parked_tests;
 #[cfg(test)]
@@ -35,18 +47,34 @@ mod kafka_values_tests;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 #[cfg(test)]
 mod log_offsets_tests;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+#[cfg(test)]
+mod offset_fetch_tests;
 pub mod produce;
+mod produce_txn;
+#[cfg(test)]
+mod produce_txn_tests;
+pub mod renew_delegation_token;
 pub mod sync_group;
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]
 mod topic_races_tests;
+#[cfg(test)]
+mod transaction_version_tests;
+#[cfg(test)]
+mod txn_listing_tests;
+#[cfg(test)]
+mod txn_markers_tests;
+pub mod txn_offset_commit;
+#[cfg(test)]
+mod txn_offset_commit_tests;
 #[cfg(test)]
 mod txn_requests_tests;
 

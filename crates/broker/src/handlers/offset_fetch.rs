@@ -1,6 +1,13 @@
-//! OffsetFetch (v1–v9): one group before v8, many from v8. `require_stable`
-//! never finds pending transactional offsets (no transactions yet).
+//! OffsetFetch (v1–v9): one group before v8, many from v8. A transaction's
+//! offsets count only once it commits; with `require_stable` (v7+) a
+//! partition with a transactional offset still pending is answered
+//! UNSTABLE_OFFSET_COMMIT instead (the client retries), as Kafka's
+//! `OffsetMetadataManager.fetchOffsets` does. Without it the last
+//! committed offset is answered.
 
+use std::collections::HashSet;
+
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -11,12 +18,25 @@ use kafka_protocol::protocol::StrBytes;
 use crate::broker::Broker;
 use crate::request_context::RequestContext;
 
-/// One partition's answer: offset, leader epoch, metadata.
+/// One partition's answer: offset, leader epoch, metadata, or its error.
 struct Fetched {
     partition: i32,
     offset: i64,
     leader_epoch: i32,
     metadata: String,
+    error: Option<ResponseError>,
+}
+
+impl Fetched {
+    fn none(partition: i32, error: Option<ResponseError>) -> Self {
+        Fetched {
+            partition,
+            offset: -1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            error,
+        }
+    }
 }
 
 /// The group's offsets for the asked partitions (None: every committed one),
@@ -25,8 +45,14 @@ fn fetch(
     broker: &Broker,
     group: &str,
     asked: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Vec<(String, Vec<Fetched>)> {
     let store = broker.groups.store();
+    let unstable: HashSet<(String, i32)> = if require_stable {
+        broker.groups.pending_partitions(group)
+    } else {
+        HashSet::new()
+    };
     let asked = asked.unwrap_or_else(|| {
         let mut by_topic: Vec<(String, Vec<i32>)> = Vec::new();
         for entry in store.group_offsets(group) {
@@ -42,19 +68,20 @@ fn fetch(
         .map(|(topic, partitions)| {
             let fetched = partitions
                 .into_iter()
-                .map(|partition| match store.fetch(group, &topic, partition) {
-                    Some(c) => Fetched {
-                        partition,
-                        offset: c.offset,
-                        leader_epoch: c.leader_epoch,
-                        metadata: c.metadata.unwrap_or_default(),
-                    },
-                    None => Fetched {
-                        partition,
-                        offset: -1,
-                        leader_epoch: -1,
-                        metadata: String::new(),
-                    },
+                .map(|partition| {
+                    if unstable.contains(&(topic.clone(), partition)) {
+                        return Fetched::none(partition, Some(ResponseError::UnstableOffsetCommit));
+                    }
+                    match store.fetch(group, &topic, partition) {
+                        Some(c) => Fetched {
+                            partition,
+                            offset: c.offset,
+                            leader_epoch: c.leader_epoch,
+                            metadata: c.metadata.unwrap_or_default(),
+                            error: None,
+                        },
+                        None => Fetched::none(partition, None),
+                    }
                 })
                 .collect();
             (topic, fetched)
@@ -68,6 +95,8 @@ pub async fn handle(
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
     let version = ctx.api_version;
+    // The field exists from v7; the codec leaves it false below.
+    let require_stable = request.require_stable;
     let mut response = OffsetFetchResponse::default();
     if version >= 8 {
         response.groups = request
@@ -82,7 +111,7 @@ pub async fn handle(
                 });
                 let mut out = OffsetFetchResponseGroup::default();
                 out.group_id = g.group_id.clone();
-                out.topics = fetch(broker, &g.group_id, asked)
+                out.topics = fetch(broker, &g.group_id, asked, require_stable)
                     .into_iter()
                     .map(|(topic, parts)| {
                         let mut t = OffsetFetchResponseTopics::default();
@@ -95,6 +124,7 @@ pub async fn handle(
                                 p.committed_offset = f.offset;
                                 p.committed_leader_epoch = f.leader_epoch;
                                 p.metadata = Some(StrBytes::from_string(f.metadata));
+                                p.error_code = f.error.map_or(0, |e| e.code());
                                 p
                             })
                             .collect();
@@ -112,7 +142,7 @@ pub async fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    response.topics = fetch(broker, &request.group_id, asked)
+    response.topics = fetch(broker, &request.group_id, asked, require_stable)
         .into_iter()
         .map(|(topic, parts)| {
             let mut t = OffsetFetchResponseTopic::default();
@@ -127,6 +157,7 @@ pub async fn handle(
                         p.committed_leader_epoch = f.leader_epoch;
                     }
                     p.metadata = Some(StrBytes::from_string(f.metadata));
+                    p.error_code = f.error.map_or(0, |e| e.code());
                     p
                 })
                 .collect();

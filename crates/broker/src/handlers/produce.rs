@@ -6,6 +6,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::produce_txn;
 use crate::api::Outcome;
 use crate::broker::Broker;
 use crate::cluster::{check_leader, NO_EPOCH};
@@ -42,6 +43,7 @@ pub async fn handle(
         0 | 1 => Some(Durability::Written),
         _ => None,
     };
+    let transactional_id = request.transactional_id.as_ref().map(|id| id.as_str());
     let topics = request.topic_data.into_iter().map(|topic_data| async move {
         let topic = if version >= TOPIC_ID_VERSION {
             broker
@@ -64,8 +66,13 @@ pub async fn handle(
                     )),
                     (Err(code), _) => Err(ApiError::new(code, code.to_string())),
                     (Ok(topic), Some(durability)) => {
+                        let sender = Sender {
+                            version,
+                            transactional_id,
+                        };
                         append(
                             broker,
+                            sender,
                             &topic,
                             partition.index,
                             partition.records,
@@ -102,8 +109,16 @@ fn has_errors(response: &ProduceResponse) -> bool {
         .any(|p| p.error_code != 0)
 }
 
+/// Who sends the batches: the request's version and transactional id.
+#[derive(Clone, Copy)]
+struct Sender<'a> {
+    version: i16,
+    transactional_id: Option<&'a str>,
+}
+
 async fn append(
     broker: &Broker,
+    sender: Sender<'_>,
     topic: &TopicMeta,
     partition: i32,
     records: Option<bytes::Bytes>,
@@ -127,6 +142,15 @@ async fn append(
             "produce request without records",
         )
     })?;
+    produce_txn::check(
+        broker,
+        sender.version,
+        sender.transactional_id,
+        &topic.name,
+        partition,
+        &records,
+    )
+    .await?;
     let in_sync = i64::try_from(leadership.isr.len()).unwrap_or(i64::MAX);
     if durability == Durability::Synced && min_insync_replicas(broker, topic) > in_sync {
         return Err(ApiError::new(

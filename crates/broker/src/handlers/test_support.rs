@@ -90,3 +90,14 @@ pub(crate) fn assert_encodes<M: Encodable>(message: &M, version: i16) {
 pub(crate) fn ctx(api_key: ApiKey, version: i16) -> RequestContext {
     RequestContext::for_tests(api_key, version)
 }
+
+/// A started broker with one topic of `partitions` partitions.
+pub(crate) async fn broker_with_topic(topic: &str, partitions: i32) -> TestBroker {
+    let broker = test_broker().await;
+    broker
+        .topics
+        .create(topic, partitions, std::collections::BTreeMap::new(), false)
+        .await
+        .expect("topic created");
+    broker
+}

@@ -1,6 +1,5 @@
 //! AddPartitionsToTxn, AddOffsetsToTxn and EndTxn through their handlers,
-//! at every version the codec defines (not advertised yet: markers cannot
-//! be written until the Log layer writes control batches).
+//! at every version the codec defines.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +23,7 @@ fn code(error: ResponseError) -> i16 {
 }
 
 /// A broker with topic "t" (2 partitions) and producer "tx" initialized.
-async fn broker_with_producer() -> (TestBroker, i64, i16) {
+pub(super) async fn broker_with_producer() -> (TestBroker, i64, i16) {
     let broker = test_broker().await;
     broker
         .topics
@@ -163,7 +162,7 @@ async fn brokers_add_and_verify_in_batches() {
                     "tx".into(),
                     vec![
                         ("t".into(), 0, 0),
-                        ("t".into(), 1, code(ResponseError::InvalidTxnState))
+                        ("t".into(), 1, code(ResponseError::TransactionAbortable))
                     ]
                 ),
                 (

@@ -12,13 +12,40 @@ use super::markers::Markers;
 use super::state::TxnState;
 use crate::groups::group::now_ms;
 
+/// What a pass over the transactional ids looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sweep {
+    /// Timeouts, expiry and prepared transactions.
+    All,
+    /// Prepared transactions and timeouts (every
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`).
+    Timeouts,
+    /// Idle transactional ids (every
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`).
+    Expiry,
+    /// Prepared transactions only (start-up).
+    PreparedOnly,
+}
+
+impl Sweep {
+    fn completes(self) -> bool {
+        self != Sweep::Expiry
+    }
+    fn aborts_timed_out(self) -> bool {
+        matches!(self, Sweep::All | Sweep::Timeouts)
+    }
+    fn expires(self) -> bool {
+        matches!(self, Sweep::All | Sweep::Expiry)
+    }
+}
+
 impl TransactionCoordinator {
     /// Finishes a transaction in PrepareCommit or PrepareAbort: writes its
     /// markers (without holding the id's lock: they may take a while, and
     /// meanwhile the id answers CONCURRENT_TRANSACTIONS), then stores
     /// CompleteCommit or CompleteAbort. On a marker failure it stays
-    /// prepared; [`tick`](Self::tick) tries again. Anything else is left
-    /// alone.
+    /// prepared; the next timeout check (or [`tick`](Self::tick)) tries
+    /// again. Anything else is left alone.
     pub async fn complete(&self, transactional_id: &str, now_ms: i64) {
         let Some(slot) = self.entries.lock().get(transactional_id).cloned() else {
             return;
@@ -65,22 +92,23 @@ impl TransactionCoordinator {
         }
     }
 
-    /// Timers and recovery: aborts transactions open past their timeout
-    /// (fencing their producer), finishes prepared ones (after a restart,
-    /// or when writing markers failed), and removes ids idle for
-    /// `transactional.id.expiration.ms`. At start-up `recover` runs the
-    /// same with every open transaction treated as timed out.
+    /// Both checks at once (tests drive the clock through this): aborts
+    /// transactions open past their timeout (fencing their producer),
+    /// finishes prepared ones (when writing markers failed), and removes
+    /// ids idle for `transactional.id.expiration.ms`.
     pub async fn tick(&self, now_ms: i64) {
-        self.sweep(now_ms, false).await;
+        self.sweep(now_ms, Sweep::All).await;
     }
 
-    /// After a restart: prepared transactions are completed, and open
-    /// ones aborted (their producer may be gone with the old process).
+    /// After a restart: prepared transactions are completed. Open ones
+    /// stay open, as Kafka's coordinator leaves them when it loads its
+    /// state: their producer may well have outlived the broker and go on
+    /// to commit; if it is gone, the timeout aborts them.
     pub async fn recover(&self, now_ms: i64) {
-        self.sweep(now_ms, true).await;
+        self.sweep(now_ms, Sweep::PreparedOnly).await;
     }
 
-    async fn sweep(&self, now_ms: i64, abort_every_open: bool) {
+    async fn sweep(&self, now_ms: i64, sweep: Sweep) {
         let ids: Vec<(String, Slot)> = self
             .entries
             .lock()
@@ -93,10 +121,14 @@ impl TransactionCoordinator {
                 continue;
             };
             match current.state {
-                TxnState::Ongoing => {
+                TxnState::PrepareCommit | TxnState::PrepareAbort if sweep.completes() => {
+                    drop(entry);
+                    self.complete(&id, now_ms).await;
+                }
+                TxnState::Ongoing if sweep.aborts_timed_out() => {
                     let expired =
                         current.start_timestamp_ms + i64::from(current.timeout_ms) <= now_ms;
-                    if !(abort_every_open || expired) {
+                    if !expired {
                         continue;
                     }
                     let stored = match current.prepare_fence_and_abort(now_ms) {
@@ -111,11 +143,7 @@ impl TransactionCoordinator {
                         }
                     }
                 }
-                TxnState::PrepareCommit | TxnState::PrepareAbort => {
-                    drop(entry);
-                    self.complete(&id, now_ms).await;
-                }
-                state if state.may_expire() => {
+                state if state.may_expire() && sweep.expires() => {
                     let idle = now_ms - current.last_update_timestamp_ms;
                     if idle < self.config.id_expiration_ms {
                         continue;
@@ -135,17 +163,25 @@ impl TransactionCoordinator {
         }
     }
 
-    /// Recovers what a previous run left, then checks timeouts and expiry
-    /// every `check_interval_ms` until shutdown.
+    /// Recovers what a previous run left, then checks timeouts every
+    /// `check_interval_ms` and expiry every `expiry_check_interval_ms`
+    /// (each first after one interval, as Kafka schedules them) until
+    /// shutdown.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         self.recover(now_ms()).await;
-        let every = Duration::from_millis(self.config.check_interval_ms.max(1) as u64);
-        let mut checks = tokio::time::interval(every);
-        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let timer = |ms: i64| {
+            let every = Duration::from_millis(ms.max(1) as u64);
+            let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            timer
+        };
+        let mut timeouts = timer(self.config.check_interval_ms);
+        let mut expiry = timer(self.config.expiry_check_interval_ms);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = checks.tick() => self.tick(now_ms()).await,
+                _ = timeouts.tick() => self.sweep(now_ms(), Sweep::Timeouts).await,
+                _ = expiry.tick() => self.sweep(now_ms(), Sweep::Expiry).await,
             }
         }
     }

@@ -27,16 +27,3 @@ pub trait MarkerWriter: Send + Sync {
     /// skipped, not an error.
     async fn write_markers(&self, markers: &Markers) -> Result<(), String>;
 }
-
-/// The broker's writer until the `Log` layer can append control batches:
-/// it refuses, and the coordinator keeps the transaction in its Prepare
-/// state and retries. No transaction can reach a Prepare state meanwhile,
-/// as AddPartitionsToTxn and EndTxn are not served.
-pub struct NoControlBatches;
-
-#[async_trait]
-impl MarkerWriter for NoControlBatches {
-    async fn write_markers(&self, _markers: &Markers) -> Result<(), String> {
-        Err("the log cannot write control batches yet".to_string())
-    }
-}

@@ -13,6 +13,9 @@
 
 mod completion;
 pub mod coordinator;
+pub mod group_verification;
+pub mod listing;
+pub mod log_markers;
 pub mod markers;
 pub mod metadata;
 pub mod producer_ids;
@@ -28,6 +31,12 @@ use crate::configs::BrokerSettings;
 pub use coordinator::{ProducerIdAndEpoch, TransactionCoordinator};
 pub use requests::TxnProducer;
 pub use state::TxnState;
+
+/// The feature ApiVersions finalizes for clients to pick their transaction
+/// protocol by, and the level Fjord serves: 2 (KIP-890 part 2), as Kafka
+/// 4.1 clusters have it by default.
+pub const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
+pub const TRANSACTION_VERSION: i16 = 2;
 
 /// The error code a client at `version` of an API gets: PRODUCER_FENCED
 /// (KIP-588) reaches clients older than `fenced_since` as
@@ -50,8 +59,11 @@ pub struct TransactionConfig {
     /// this long is forgotten.
     pub id_expiration_ms: i64,
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how
-    /// often timeouts and expiry are checked.
+    /// often timeouts are checked (and failed markers written again).
     pub check_interval_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`: how
+    /// often idle transactional ids are looked for.
+    pub expiry_check_interval_ms: i64,
 }
 
 impl TransactionConfig {
@@ -61,6 +73,9 @@ impl TransactionConfig {
             id_expiration_ms: i64::from(settings.transactional_id_expiration_ms),
             check_interval_ms: i64::from(
                 settings.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+            ),
+            expiry_check_interval_ms: i64::from(
+                settings.transaction_remove_expired_transaction_cleanup_interval_ms,
             ),
         }
     }

@@ -23,7 +23,7 @@ pub struct TxnProducer<'a> {
 /// The id's metadata, if the request's producer is its current one: an
 /// unknown id or another producer id is INVALID_PRODUCER_ID_MAPPING, an
 /// older epoch PRODUCER_FENCED.
-fn current_for<'e>(
+pub(super) fn current_for<'e>(
     entry: &'e Entry,
     producer: &TxnProducer<'_>,
 ) -> Result<&'e TransactionMetadata, ResponseError> {
@@ -77,7 +77,10 @@ impl TransactionCoordinator {
     /// A broker checking, before it appends a transactional batch, that
     /// the partition is in the producer's open transaction (KIP-890,
     /// AddPartitionsToTxn v4+ verify-only): per partition, NONE when it
-    /// is, INVALID_TXN_STATE when not; the producer's own errors for all.
+    /// is, TRANSACTION_ABORTABLE when not (as Kafka's
+    /// `handleVerifyPartitionsInTransaction`; the produce path answers it
+    /// to older clients as INVALID_TXN_STATE); the producer's own errors
+    /// for all.
     pub async fn verify(
         &self,
         producer: TxnProducer<'_>,
@@ -105,7 +108,7 @@ impl TransactionCoordinator {
             .map(|partition| {
                 let verdict = match &outcome {
                     Ok(open) if open.contains(partition) => Ok(()),
-                    Ok(_) => Err(ResponseError::InvalidTxnState),
+                    Ok(_) => Err(ResponseError::TransactionAbortable),
                     Err(code) => Err(*code),
                 };
                 (partition.clone(), verdict)

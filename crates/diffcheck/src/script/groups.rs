@@ -276,7 +276,7 @@ impl Script {
 
     /// The version of `key` paired with JoinGroup `join_version`: the same
     /// number where both serve it, else the nearest end of `key`'s range.
-    fn paired(&self, key: ApiKey, join_version: i16) -> i16 {
+    pub(super) fn paired(&self, key: ApiKey, join_version: i16) -> i16 {
         let versions = self.versions_of(key);
         match (versions.first(), versions.last()) {
             (Some(&min), Some(&max)) => join_version.clamp(min, max),

@@ -6,7 +6,9 @@
 #![allow(dead_code)]
 
 pub mod acknowledged;
+pub mod proxy;
 pub mod raw;
+pub mod transactional;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -228,6 +230,13 @@ pub struct BinaryBroker {
     pub data_dir: PathBuf,
     /// Every line it has written to stderr so far.
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// A loopback port nothing listens on now, so a restarted broker can take
+/// the same address and clients reconnect to it.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local address").port()
 }
 
 /// `fjord serve` with no settings, logging to a piped stderr.

@@ -14,8 +14,12 @@ use crate::error::{Result, StorageError};
 use crate::local::blocking::{on_read, IoClass, ReadKind};
 use crate::local::now_ms;
 use crate::local::partition::LocalPartitionLog;
+use crate::local::read::ReadFrom;
+use crate::local::segment::Segment;
 use crate::local::state::offsets_at;
-use crate::{Durability, LogConfig, LogOffsets, ReadOutcome, TimestampOffset};
+use crate::{
+    AbortedTxn, Durability, LogConfig, LogOffsets, ReadOutcome, RecordsRead, TimestampOffset,
+};
 
 /// What a store found before writing.
 enum Stored {
@@ -52,7 +56,7 @@ impl LocalPartitionLog {
         }
         let now = now_ms();
         let config = state.config.clone();
-        let incoming = batches.bytes.len() as u64;
+        let incoming = batches.len() as u64;
         if state
             .active()?
             .should_roll(incoming, batches.last_offset, &config, now)
@@ -66,15 +70,21 @@ impl LocalPartitionLog {
                 return Err(err);
             }
         }
-        if let Err(err) = state.active_mut()?.append(
-            &batches.bytes,
+        let active = state.active_mut()?;
+        let written = active.append(
+            &mut batches.slices(),
             &batches.headers,
             &config,
             now,
             durability == Durability::Synced,
-        ) {
+        );
+        if let Err(err) = written {
             state.failure = Some(format!("segment write failed: {err}"));
             return Err(err);
+        }
+        if let Some(aborted) = batches.aborted {
+            // In the marker's segment, written out by the flush the marker waits for.
+            active.txn_index.append(aborted);
         }
         // Before the log end moves: a fetch woken by it sees these bytes.
         self.appended_bytes.fetch_add(incoming, Ordering::AcqRel);
@@ -136,14 +146,35 @@ impl PartitionEngine for LocalPartitionLog {
         .await
     }
 
+    async fn aborted_transactions(&self, from: i64, to: i64) -> Result<Vec<AbortedTxn>> {
+        self.loaded_off_runtime(IoClass::Foreground).await?;
+        let state = self.state.lock();
+        state.check_usable()?;
+        Ok(collect_aborted(&state.segments, from, to))
+    }
+
     async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome> {
         if let Some(at_end) = self.read_at_log_end(offset) {
             return at_end;
         }
+        if let Some(cached) = self.read_cached(offset, max_bytes, min_one) {
+            return cached;
+        }
         self.off_runtime(IoClass::Foreground, "fetch read", move |log| {
-            log.read_batches(offset, max_bytes, min_one)
+            log.read_batches(offset, max_bytes, min_one, ReadFrom::File)
         })
         .await
+    }
+
+    async fn read_records(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        below: i64,
+    ) -> Result<RecordsRead> {
+        self.read_file_ranges(offset, max_bytes, min_one, below)
+            .await
     }
 
     // The accessors without a Result load too; a partition that cannot be
@@ -209,4 +240,34 @@ impl PartitionEngine for LocalPartitionLog {
     fn set_config(&self, config: LogConfig) {
         self.state.lock().config = config;
     }
+}
+
+/// Kafka's `collectAbortedTransactions`: from the segment holding `from`
+/// on, the indexed aborts overlapping [`from`, `to`); the search stops at
+/// an entry whose last stable offset reaches `to` (every transaction
+/// starting below `to` was decided by then, so its marker came before).
+fn collect_aborted(
+    segments: &std::collections::BTreeMap<i64, Segment>,
+    from: i64,
+    to: i64,
+) -> Vec<AbortedTxn> {
+    let start = segments
+        .range(..=from)
+        .next_back()
+        .map_or(i64::MIN, |(base, _)| *base);
+    let mut found = Vec::new();
+    for segment in segments.range(start..).map(|(_, segment)| segment) {
+        for entry in segment.txn_index.entries() {
+            if entry.last_offset >= from && entry.first_offset < to {
+                found.push(AbortedTxn {
+                    producer_id: entry.producer_id,
+                    first_offset: entry.first_offset,
+                });
+            }
+            if entry.last_stable_offset >= to {
+                return found;
+            }
+        }
+    }
+    found
 }

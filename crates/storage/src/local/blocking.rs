@@ -5,7 +5,9 @@
 //! (recovering) a partition run on Tokio's blocking pool, each holding a
 //! permit of one of two semaphores.
 //! A cold read waits for the disk on a blocking thread, and the worker
-//! threads keep serving every other connection meanwhile.
+//! threads keep serving every other connection meanwhile. (A Fetch read
+//! whose bytes are all in the page cache skips the hand-off: see
+//! `cached_read`.)
 //!
 //! Why the blocking pool behind semaphores rather than per-partition I/O
 //! tasks: the work is short synchronous calls on files that any thread can
@@ -33,7 +35,8 @@ use crate::local::partition::LocalPartitionLog;
 
 /// Work a client waits for at once: enough to keep a disk's queue busy,
 /// few enough that the threads stay cheap.
-pub(crate) const FOREGROUND_PERMITS: usize = 32;
+#[doc(hidden)]
+pub const FOREGROUND_PERMITS: usize = 32;
 /// Background work at once (deletions and loads by housekeeping, creating
 /// and deleting partitions).
 pub(crate) const BACKGROUND_PERMITS: usize = 16;
@@ -169,6 +172,15 @@ impl Drop for ReadHookGuard {
     fn drop(&mut self) {
         READ_HOOKS.write().retain(|(dir, _)| dir != &self.dir);
     }
+}
+
+/// Whether a hook is installed for `partition_dir`'s data dir.
+pub(crate) fn has_read_hook(partition_dir: &Path) -> bool {
+    let installed = READ_HOOKS.read();
+    !installed.is_empty()
+        && installed
+            .iter()
+            .any(|(dir, _)| partition_dir.starts_with(dir))
 }
 
 /// Calls the hooks installed for `partition_dir`'s data dir.

@@ -13,6 +13,7 @@ use crate::local::file_cache::SegmentFile;
 use crate::local::index::{OffsetIndex, TimeIndex};
 use crate::local::scan::{walk, Check, Damage};
 use crate::local::segment::{open_log_file, read_header_at, Segment};
+use crate::local::txn_index::{TxnIndex, TXN_INDEX_SUFFIX};
 use crate::local::{
     io_context, segment_file_path, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX,
 };
@@ -49,6 +50,8 @@ fn open_segment(
         max_timestamp: -1,
         offset_index,
         time_index,
+        // Its entries must fit the segment's offsets, known once it is loaded.
+        txn_index: TxnIndex::unloaded(segment_file_path(dir, base, TXN_INDEX_SUFFIX)),
         bytes_since_index_entry: 0,
         first_append_ms: None,
         dirty: false,

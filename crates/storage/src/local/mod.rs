@@ -5,6 +5,8 @@
 //!     00000000000000000000.log        record batches, byte-for-byte as produced
 //!     00000000000000000000.index      sparse offset index: (relative offset u32, position u32)
 //!     00000000000000000000.timeindex  time index: (timestamp i64, relative offset u32)
+//!     00000000000000000000.txnindex   aborted transactions whose abort marker is here
+//!     00000000000000000042.snapshot   producer state below offset 42 (the `Log`'s)
 //!     log-start-offset                the DeleteRecords low-water mark (text, one number)
 //!     partition.metadata              the topic id the directory belongs to (Kafka's format)
 //! ```
@@ -19,8 +21,9 @@
 //! recovery checks and rebuilds, and every read re-checks batch headers.
 
 mod append;
-mod blocking;
-mod file_cache;
+pub(crate) mod blocking;
+pub(crate) mod cached_read;
+pub(crate) mod file_cache;
 mod flush;
 mod headers;
 mod index;
@@ -29,16 +32,19 @@ mod log_start;
 mod partition;
 mod partition_metadata;
 mod read;
+mod read_ranges;
 mod recovery;
 mod retention;
 mod scan;
-mod segment;
+pub(crate) mod segment;
 mod snapshots;
 mod state;
 mod store;
 mod timestamp;
+mod txn_index;
+mod txn_recovery;
 
-pub use blocking::{install_read_hook, ReadHook, ReadHookGuard, ReadKind};
+pub use blocking::{install_read_hook, ReadHook, ReadHookGuard, ReadKind, FOREGROUND_PERMITS};
 pub use file_cache::{open_segment_files, set_max_open_segment_files};
 pub use partition::LocalPartitionLog;
 pub use store::LocalLogStore;

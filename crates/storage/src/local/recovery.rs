@@ -60,6 +60,7 @@ use crate::local::log_start::{read_log_start, read_recovery_point};
 use crate::local::partition::PartitionState;
 use crate::local::scan::Damage;
 use crate::local::segment::Segment;
+use crate::local::txn_recovery::recover_txn_indexes;
 use crate::local::{io_context, sync_dir};
 
 /// How the broker last stopped.
@@ -96,6 +97,9 @@ pub(crate) fn load_partition(
         changed = cut_tail(&mut loaded)?;
     }
     let failure = report(&loaded);
+    if failure.is_none() {
+        changed |= recover_txn_indexes(dir, &mut loaded)?;
+    }
     if shutdown == Shutdown::Unclean {
         // What was scanned may still sit in the page cache only.
         for l in loaded.iter().filter(|l| l.scanned) {

@@ -1,7 +1,7 @@
 //! One log segment: a `.log` file of whole batches plus its two indexes.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
 use crate::local::file_cache::{OpenFile, SegmentFile};
 use crate::local::index::{OffsetIndex, TimeIndex};
+use crate::local::txn_index::{TxnIndex, TXN_INDEX_SUFFIX};
 use crate::local::{
     io_context, segment_file_path, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX,
 };
@@ -33,6 +34,8 @@ pub(crate) struct Segment {
     pub(crate) max_timestamp: i64,
     pub(crate) offset_index: OffsetIndex,
     pub(crate) time_index: TimeIndex,
+    /// The aborted transactions whose abort marker is in this segment.
+    pub(crate) txn_index: TxnIndex,
     pub(crate) bytes_since_index_entry: usize,
     /// Wall-clock time of the first append since it was opened (`segment.ms`).
     pub(crate) first_append_ms: Option<i64>,
@@ -80,6 +83,10 @@ impl Segment {
             Vec::new(),
             config.segment_index_bytes,
         )?;
+        let txn_index = TxnIndex::create(
+            segment_file_path(dir, base_offset, TXN_INDEX_SUFFIX),
+            Vec::new(),
+        )?;
         Ok(Segment {
             base_offset,
             file: SegmentFile::adopt(log_path.clone(), file),
@@ -89,6 +96,7 @@ impl Segment {
             max_timestamp: -1,
             offset_index,
             time_index,
+            txn_index,
             bytes_since_index_entry: 0,
             first_append_ms: None,
             dirty: true,
@@ -131,12 +139,13 @@ impl Segment {
             .is_some_and(|first| now.saturating_sub(first) >= config.segment_ms)
     }
 
-    /// Writes already-validated, offset-assigned batches and indexes them.
-    /// On a write error the file is cut back so it holds only whole batches.
-    /// `awaited`: the writer will wait for an fsync of it (acks=all).
+    /// Writes already-validated, offset-assigned batches (`slices`, in
+    /// order, one vectored write where the kernel takes them all) and
+    /// indexes them. On a write error the file is cut back so it holds only
+    /// whole batches. `awaited`: the writer will wait for an fsync of it (acks=all).
     pub(crate) fn append(
         &mut self,
-        buf: &[u8],
+        slices: &mut [IoSlice<'_>],
         headers: &[HeaderInfo],
         config: &LogConfig,
         now: i64,
@@ -150,7 +159,7 @@ impl Segment {
         if awaited {
             self.file.note_awaited_write();
         }
-        if let Err(write_err) = (&**file).write_all(buf) {
+        if let Err(write_err) = write_all_vectored(&file, slices) {
             let err = io_context("append to segment", &self.log_path, write_err);
             if let Err(cut_err) = file.set_len(start) {
                 return Err(StorageError::Io(std::io::Error::other(format!(
@@ -205,7 +214,8 @@ impl Segment {
     /// (entries live in memory; the files are opened only for this).
     pub(crate) fn persist_indexes(&mut self) -> Result<()> {
         self.offset_index.persist()?;
-        self.time_index.persist()
+        self.time_index.persist()?;
+        self.txn_index.persist()
     }
 
     /// File position from which to scan for the batch containing `offset`.
@@ -236,14 +246,30 @@ impl Segment {
         })
     }
 
-    /// Paths of the three files, for deletion.
-    pub(crate) fn paths(&self) -> [PathBuf; 3] {
+    /// Paths of the four files, for deletion.
+    pub(crate) fn paths(&self) -> [PathBuf; 4] {
         [
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
         ]
     }
+}
+
+/// `write_all` for slices: writev until every slice is written (a write
+/// may stop short, and takes at most IOV_MAX slices).
+fn write_all_vectored(mut file: &File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 /// What a reader needs of a segment, taken under the partition lock and used

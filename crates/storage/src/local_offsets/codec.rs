@@ -1,7 +1,9 @@
 //! The binary encoding of mutations, framed as `crate::framing` frames.
 //!
 //! Payload: one tag byte naming the mutation, then its fields in
-//! `crate::framing`'s field encoding. Unknown tags are decode errors.
+//! `crate::framing`'s field encoding (producer epochs as i32, the outcome
+//! of a transaction as one byte, 1 for commit). Unknown tags are decode
+//! errors.
 
 use crate::error::{Result, StorageError};
 use crate::framing::{encode_frame_with, put_bytes, put_count, put_str, Reader};
@@ -13,6 +15,8 @@ const TAG_DELETE_GROUP: u8 = 3;
 const TAG_DELETE_TOPIC: u8 = 4;
 const TAG_SET_METADATA: u8 = 5;
 const TAG_CLEAR_METADATA: u8 = 6;
+const TAG_PENDING_COMMIT: u8 = 7;
+const TAG_END_TRANSACTION: u8 = 8;
 
 /// One change to the offset store; the unit that is logged and replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +42,20 @@ pub(crate) enum Mutation {
     ClearMetadata {
         group: String,
     },
+    /// TxnOffsetCommit: offsets pending until the transaction ends.
+    PendingCommit {
+        group: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        offsets: Vec<OffsetEntry>,
+    },
+    /// The transaction marker reaching the group.
+    EndTransaction {
+        group: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    },
 }
 
 /// Appends the framed mutation to `out`.
@@ -50,29 +68,7 @@ fn encode_payload(mutation: &Mutation, out: &mut Vec<u8>) -> Result<()> {
         Mutation::Commit { group, offsets } => {
             out.push(TAG_COMMIT);
             put_str(out, group);
-            put_count(out, offsets.len());
-            for entry in offsets {
-                let c = &entry.committed;
-                put_str(out, &entry.topic);
-                out.extend_from_slice(&entry.partition.to_be_bytes());
-                out.extend_from_slice(&c.offset.to_be_bytes());
-                out.extend_from_slice(&c.leader_epoch.to_be_bytes());
-                match &c.metadata {
-                    None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-                    Some(m) => {
-                        let len = i32::try_from(m.len()).map_err(|_| {
-                            StorageError::Metadata(format!(
-                                "offset metadata of {} bytes is too long",
-                                m.len()
-                            ))
-                        })?;
-                        out.extend_from_slice(&len.to_be_bytes());
-                        out.extend_from_slice(m.as_bytes());
-                    }
-                }
-                out.extend_from_slice(&c.commit_timestamp.to_be_bytes());
-                out.extend_from_slice(&c.expire_timestamp.to_be_bytes());
-            }
+            put_entries(out, offsets)?;
         }
         Mutation::DeleteOffsets { group, partitions } => {
             out.push(TAG_DELETE_OFFSETS);
@@ -100,8 +96,87 @@ fn encode_payload(mutation: &Mutation, out: &mut Vec<u8>) -> Result<()> {
             out.push(TAG_CLEAR_METADATA);
             put_str(out, group);
         }
+        Mutation::PendingCommit {
+            group,
+            producer_id,
+            producer_epoch,
+            offsets,
+        } => {
+            out.push(TAG_PENDING_COMMIT);
+            put_str(out, group);
+            out.extend_from_slice(&producer_id.to_be_bytes());
+            out.extend_from_slice(&i32::from(*producer_epoch).to_be_bytes());
+            put_entries(out, offsets)?;
+        }
+        Mutation::EndTransaction {
+            group,
+            producer_id,
+            producer_epoch,
+            commit,
+        } => {
+            out.push(TAG_END_TRANSACTION);
+            put_str(out, group);
+            out.extend_from_slice(&producer_id.to_be_bytes());
+            out.extend_from_slice(&i32::from(*producer_epoch).to_be_bytes());
+            out.push(u8::from(*commit));
+        }
     }
     Ok(())
+}
+
+fn put_entries(out: &mut Vec<u8>, offsets: &[OffsetEntry]) -> Result<()> {
+    put_count(out, offsets.len());
+    for entry in offsets {
+        let c = &entry.committed;
+        put_str(out, &entry.topic);
+        out.extend_from_slice(&entry.partition.to_be_bytes());
+        out.extend_from_slice(&c.offset.to_be_bytes());
+        out.extend_from_slice(&c.leader_epoch.to_be_bytes());
+        match &c.metadata {
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(m) => {
+                let len = i32::try_from(m.len()).map_err(|_| {
+                    StorageError::Metadata(format!(
+                        "offset metadata of {} bytes is too long",
+                        m.len()
+                    ))
+                })?;
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(m.as_bytes());
+            }
+        }
+        out.extend_from_slice(&c.commit_timestamp.to_be_bytes());
+        out.extend_from_slice(&c.expire_timestamp.to_be_bytes());
+    }
+    Ok(())
+}
+
+/// Epochs are stored as i32 (the framing's field width).
+fn read_epoch(r: &mut Reader<'_>) -> Result<i16> {
+    let epoch = r.i32("producer epoch")?;
+    i16::try_from(epoch).map_err(|_| r.malformed(&format!("producer epoch {epoch}")))
+}
+
+fn read_entries(r: &mut Reader<'_>) -> Result<Vec<OffsetEntry>> {
+    let n = r.count(4 + 4 + 8 + 4 + 4 + 8 + 8, "offset count")?;
+    let mut offsets = Vec::with_capacity(n);
+    for _ in 0..n {
+        let topic = r.string("topic")?;
+        let partition = r.i32("partition")?;
+        let committed = CommittedOffset {
+            offset: r.i64("offset")?,
+            leader_epoch: r.i32("leader epoch")?,
+            metadata: r.opt_string("offset metadata")?,
+            commit_timestamp: r.i64("commit timestamp")?,
+            expire_timestamp: r.i64("expire timestamp")?,
+        };
+        offsets.push(OffsetEntry {
+            topic,
+            partition,
+            committed,
+        });
+    }
+    Ok(offsets)
 }
 
 /// Decodes a payload whose CRC matched. An error here is not a torn write
@@ -111,24 +186,7 @@ pub(crate) fn decode_payload(payload: &[u8]) -> Result<Mutation> {
     let mutation = match r.u8("tag")? {
         TAG_COMMIT => {
             let group = r.string("group")?;
-            let n = r.count(4 + 4 + 8 + 4 + 4 + 8 + 8, "offset count")?;
-            let mut offsets = Vec::with_capacity(n);
-            for _ in 0..n {
-                let topic = r.string("topic")?;
-                let partition = r.i32("partition")?;
-                let committed = CommittedOffset {
-                    offset: r.i64("offset")?,
-                    leader_epoch: r.i32("leader epoch")?,
-                    metadata: r.opt_string("offset metadata")?,
-                    commit_timestamp: r.i64("commit timestamp")?,
-                    expire_timestamp: r.i64("expire timestamp")?,
-                };
-                offsets.push(OffsetEntry {
-                    topic,
-                    partition,
-                    committed,
-                });
-            }
+            let offsets = read_entries(&mut r)?;
             Mutation::Commit { group, offsets }
         }
         TAG_DELETE_OFFSETS => {
@@ -152,6 +210,22 @@ pub(crate) fn decode_payload(payload: &[u8]) -> Result<Mutation> {
         },
         TAG_CLEAR_METADATA => Mutation::ClearMetadata {
             group: r.string("group")?,
+        },
+        TAG_PENDING_COMMIT => Mutation::PendingCommit {
+            group: r.string("group")?,
+            producer_id: r.i64("producer id")?,
+            producer_epoch: read_epoch(&mut r)?,
+            offsets: read_entries(&mut r)?,
+        },
+        TAG_END_TRANSACTION => Mutation::EndTransaction {
+            group: r.string("group")?,
+            producer_id: r.i64("producer id")?,
+            producer_epoch: read_epoch(&mut r)?,
+            commit: match r.u8("outcome")? {
+                0 => false,
+                1 => true,
+                other => return Err(r.malformed(&format!("transaction outcome {other}"))),
+            },
         },
         tag => return Err(r.malformed(&format!("unknown tag {tag}"))),
     };

@@ -13,8 +13,17 @@
 //! `[u32 length][u32 crc32c(payload)][payload]` (big-endian). A payload is
 //! one mutation: commit of N offsets for a group, delete some of a group's
 //! offsets, delete a group, delete a topic's offsets in every group, set or
-//! clear a group's metadata. Replaying the records in order rebuilds the
-//! state. See `codec.rs` for the byte layout.
+//! clear a group's metadata, store a transaction's offsets as pending
+//! (TxnOffsetCommit), end a transaction in a group (its commit or abort
+//! marker). Replaying the records in order rebuilds the state, pending
+//! offsets included, so a transaction coordinator that re-sends an outcome
+//! after a restart still finds them. See `codec.rs` for the byte layout.
+//!
+//! When a transaction commits, each of its offsets becomes the committed
+//! one unless a commit recorded after it (a plain OffsetCommit, or another
+//! transaction's offset) already replaced it: Kafka compares the records'
+//! offsets in `__consumer_offsets`; here the record order does, and
+//! compaction writes offsets in that order.
 //!
 //! The encoding is a small hand-written binary one rather than serde_json:
 //! group metadata is opaque bytes, which JSON would spell as an array of
@@ -67,11 +76,16 @@
 //! `parking_lot` read lock and never await.
 
 mod codec;
+mod face;
 mod files;
+mod memory;
+#[cfg(test)]
+mod pending_tests;
 mod state;
 mod store;
 #[cfg(test)]
 mod tests;
 
 pub use files::OFFSETS_DIR;
+pub use memory::MemoryOffsetStore;
 pub use store::{LocalOffsetOptions, LocalOffsetStore, DEFAULT_COMPACTION_MIN_BYTES};

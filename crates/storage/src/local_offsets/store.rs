@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use super::codec::{encode_frame, Mutation};
+use super::face::MutationLog;
 use super::files::{self, OFFSETS_DIR};
 use super::state::State;
 use crate::error::{Result, StorageError};
 use crate::group_commit::GroupCommit;
 use crate::local::{io_context, sync_dir};
-use crate::offsets::{CommittedOffset, OffsetEntry, OffsetStore};
 
 /// The log is compacted only when it exceeds this many bytes …
 pub const DEFAULT_COMPACTION_MIN_BYTES: u64 = 64 << 20;
@@ -146,15 +146,15 @@ impl LocalOffsetStore {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Logs and applies one mutation, then waits until it is durable.
-    async fn mutate(&self, mutation: Mutation) -> Result<()> {
-        self.mutate_if(mutation, None).await.map(drop)
-    }
-
-    /// Like `mutate`, refused unless the group's metadata is still at the
-    /// given version (checked under the writer lock, so check and append
-    /// are one step). Returns that group's version after the mutation.
-    async fn mutate_if(&self, mutation: Mutation, expected: Option<(&str, u64)>) -> Result<u64> {
+    /// Logs and applies one mutation, then waits until it is durable;
+    /// refused if the state refuses it or the group's metadata is no longer
+    /// at the `expected` version (checked under the writer lock, so check
+    /// and append are one step). Returns that group's version after it.
+    async fn append_durably(
+        &self,
+        mutation: Mutation,
+        expected: Option<(&str, u64)>,
+    ) -> Result<u64> {
         let inner = &self.inner;
         let mut writer = Arc::clone(&inner.writer).lock_owned().await;
         inner.check_usable()?;
@@ -168,6 +168,7 @@ impl LocalOffsetStore {
                 });
             }
         }
+        inner.state.read().refuses(&mutation)?;
         let changes = inner.state.read().changes(&mutation);
         let needed = if changes {
             let mut frame = Vec::new();
@@ -328,63 +329,12 @@ impl Inner {
 }
 
 #[async_trait]
-impl OffsetStore for LocalOffsetStore {
-    async fn commit(&self, group: &str, offsets: Vec<OffsetEntry>) -> Result<()> {
-        let group = group.to_string();
-        self.mutate(Mutation::Commit { group, offsets }).await
+impl MutationLog for LocalOffsetStore {
+    async fn mutate_if(&self, mutation: Mutation, expected: Option<(&str, u64)>) -> Result<u64> {
+        self.append_durably(mutation, expected).await
     }
 
-    fn fetch(&self, group: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
-        self.inner.state.read().fetch(group, topic, partition)
-    }
-
-    fn group_offsets(&self, group: &str) -> Vec<OffsetEntry> {
-        self.inner.state.read().group_offsets(group)
-    }
-
-    fn groups(&self) -> Vec<String> {
-        self.inner.state.read().groups()
-    }
-
-    async fn delete_offsets(&self, group: &str, partitions: &[(String, i32)]) -> Result<()> {
-        let group = group.to_string();
-        let partitions = partitions.to_vec();
-        self.mutate(Mutation::DeleteOffsets { group, partitions })
-            .await
-    }
-
-    async fn delete_group(&self, group: &str) -> Result<()> {
-        let group = group.to_string();
-        self.mutate(Mutation::DeleteGroup { group }).await
-    }
-
-    async fn delete_topic(&self, topic: &str) -> Result<()> {
-        let topic = topic.to_string();
-        self.mutate(Mutation::DeleteTopic { topic }).await
-    }
-
-    async fn store_group_metadata(
-        &self,
-        group: &str,
-        metadata: Option<Vec<u8>>,
-        expected: u64,
-    ) -> Result<u64> {
-        let name = group.to_string();
-        let mutation = match metadata {
-            Some(metadata) => Mutation::SetMetadata {
-                group: name,
-                metadata,
-            },
-            None => Mutation::ClearMetadata { group: name },
-        };
-        self.mutate_if(mutation, Some((group, expected))).await
-    }
-
-    fn group_state_version(&self, group: &str) -> u64 {
-        self.inner.state.read().metadata_version(group)
-    }
-
-    fn group_metadata(&self) -> Vec<(String, Vec<u8>)> {
-        self.inner.state.read().group_metadata()
+    fn state(&self) -> RwLockReadGuard<'_, State> {
+        self.inner.state.read()
     }
 }

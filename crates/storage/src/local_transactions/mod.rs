@@ -16,15 +16,16 @@
 //!
 //! # Writes
 //!
-//! One writer at a time (a tokio mutex): the record is written and
-//! fdatasynced, then applied to memory, all in one blocking task that owns
-//! the writer's guard, so a caller that goes away mid-write cannot leave
-//! memory and file apart. Writes are not group-committed as the offset
-//! store's are: a transaction makes a handful of them (begin, prepare,
-//! complete), each its own fsync (~0.2 ms here), which keeps this store
-//! small; group commit can come when a benchmark asks for it. A failed
-//! write or fsync poisons the store: later writes fail, since what is on
-//! disk is no longer known (a restart re-reads it).
+//! One writer at a time (a tokio mutex) checks the record against the
+//! state, writes it (page cache) and applies it to memory in one step with
+//! no await between, so a caller that goes away cannot leave memory and
+//! file apart; it then waits, without the writer, until the record is
+//! fdatasynced. Writers share fsyncs (`crate::group_commit`, as the offset
+//! store and the logs do): a transaction makes several writes (begin,
+//! prepare, complete) and concurrent producers' writes queued behind one
+//! another's fsyncs made EndTxn's tail latency. A failed write or fsync
+//! poisons the store: later writes fail, since what is on disk is no longer
+//! known (a restart re-reads it).
 //!
 //! # Recovery and compaction
 //!
@@ -46,11 +47,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use self::codec::{decode_payload, encode_frame, Record, State};
 use crate::error::{Result, StorageError};
 use crate::framing::{open_log, write_replacement};
+use crate::group_commit::GroupCommit;
 use crate::local::{io_context, sync_dir};
 use crate::transactions::{StoredTransaction, TransactionStore};
 
@@ -78,11 +80,17 @@ impl Default for LocalTransactionOptions {
 
 /// Owned by whoever writes (one at a time).
 struct Writer {
-    file: File,
     /// Bytes in the log.
     len: u64,
     /// Size at which compaction is next considered.
     next_check: u64,
+}
+
+/// What the flusher needs, consistent with each other.
+struct Current {
+    file: Arc<File>,
+    /// Records written since open; the sequence number of the last one.
+    written_seq: u64,
     /// Set by a failed write or fsync: the store refuses further writes.
     failure: Option<String>,
 }
@@ -92,6 +100,8 @@ struct Inner {
     options: LocalTransactionOptions,
     state: RwLock<State>,
     writer: Arc<tokio::sync::Mutex<Writer>>,
+    current: Mutex<Current>,
+    group_commit: GroupCommit<u64>,
 }
 
 /// Transaction state and producer-id reservations in a local log (see the
@@ -133,10 +143,8 @@ impl LocalTransactionStore {
             sync_dir(&dir)?;
         }
         let writer = Writer {
-            file,
             len,
             next_check: options.compaction_min_bytes,
-            failure: None,
         };
         Ok(LocalTransactionStore {
             inner: Arc::new(Inner {
@@ -144,8 +152,19 @@ impl LocalTransactionStore {
                 options,
                 state: RwLock::new(state),
                 writer: Arc::new(tokio::sync::Mutex::new(writer)),
+                current: Mutex::new(Current {
+                    file: Arc::new(file),
+                    written_seq: 0,
+                    failure: None,
+                }),
+                group_commit: GroupCommit::new(0),
             }),
         })
+    }
+
+    /// fdatasync rounds run so far (group commit shares them between writers).
+    pub fn fsync_count(&self) -> u64 {
+        self.inner.group_commit.fsync_count()
     }
 
     /// Bytes in the log now.
@@ -161,46 +180,70 @@ impl LocalTransactionStore {
         check: impl FnOnce(&State) -> Result<Record> + Send + 'static,
         after: impl FnOnce(&State) -> T + Send + 'static,
     ) -> Result<T> {
-        let writer = Arc::clone(&self.inner.writer).lock_owned().await;
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.write_blocking(writer, check, after))
-            .await
-            .map_err(|e| {
-                StorageError::Io(std::io::Error::other(format!(
-                    "transaction store task failed: {e}"
-                )))
-            })?
+        let inner = &self.inner;
+        let mut writer = Arc::clone(&inner.writer).lock_owned().await;
+        let (result, needed) = inner.append(&mut writer, check, after)?;
+        if writer.len >= writer.next_check {
+            // The guard moves into the task: if we are cancelled, nobody
+            // appends to the old file while it is being replaced.
+            let compacting = Arc::clone(inner);
+            tokio::task::spawn_blocking(move || compacting.maybe_compact(&mut writer))
+                .await
+                .map_err(task_failed)?;
+        } else {
+            drop(writer);
+        }
+        inner
+            .group_commit
+            .wait_durable(needed, || inner.flush_once())
+            .await?;
+        Ok(result)
     }
 }
 
+fn task_failed(e: tokio::task::JoinError) -> StorageError {
+    StorageError::Io(std::io::Error::other(format!(
+        "transaction store task failed: {e}"
+    )))
+}
+
+fn unusable(why: &str) -> StorageError {
+    StorageError::Io(std::io::Error::other(format!(
+        "transaction store unusable after an earlier failure: {why}"
+    )))
+}
+
 impl Inner {
-    fn write_blocking<T>(
+    fn poison(&self, err: &StorageError) {
+        self.current
+            .lock()
+            .failure
+            .get_or_insert_with(|| err.to_string());
+    }
+
+    /// Checks, writes (page cache) and applies one record; returns what
+    /// `after` reads and the record's sequence number, to wait on. Caller
+    /// holds the writer.
+    fn append<T>(
         &self,
-        mut writer: tokio::sync::OwnedMutexGuard<Writer>,
+        writer: &mut Writer,
         check: impl FnOnce(&State) -> Result<Record>,
         after: impl FnOnce(&State) -> T,
-    ) -> Result<T> {
-        if let Some(why) = &writer.failure {
-            return Err(StorageError::Io(std::io::Error::other(format!(
-                "transaction store unusable after an earlier failure: {why}"
-            ))));
-        }
+    ) -> Result<(T, u64)> {
+        let file = {
+            let current = self.current.lock();
+            if let Some(why) = &current.failure {
+                return Err(unusable(why));
+            }
+            Arc::clone(&current.file)
+        };
         let record = check(&self.state.read())?;
         let mut frame = Vec::new();
         encode_frame(&record, &mut frame)?;
-        let path = self.dir.join(LOG_FILE);
-        let written = (&writer.file)
-            .write_all(&frame)
-            .map_err(|e| io_context("append", &path, e))
-            .and_then(|()| {
-                writer
-                    .file
-                    .sync_data()
-                    .map_err(|e| io_context("fdatasync", &path, e))
-            });
-        if let Err(err) = written {
+        if let Err(e) = (&*file).write_all(&frame) {
             // A partial frame may be on disk; recovery cuts it at next open.
-            writer.failure = Some(err.to_string());
+            let err = io_context("append", &self.dir.join(LOG_FILE), e);
+            self.poison(&err);
             return Err(err);
         }
         writer.len += frame.len() as u64;
@@ -209,10 +252,34 @@ impl Inner {
             state.apply(record);
             after(&state)
         };
-        if writer.len >= writer.next_check {
-            self.maybe_compact(&mut writer);
+        let mut current = self.current.lock();
+        current.written_seq += 1;
+        Ok((result, current.written_seq))
+    }
+
+    /// One fdatasync of the current file; returns the sequence it covers.
+    /// (If a compaction swaps the file meanwhile, the snapshot it fsynced
+    /// holds everything up to that sequence too.)
+    async fn flush_once(&self) -> Result<u64> {
+        let (file, covered) = {
+            let current = self.current.lock();
+            if let Some(why) = &current.failure {
+                return Err(unusable(why));
+            }
+            (Arc::clone(&current.file), current.written_seq)
+        };
+        let path = self.dir.join(LOG_FILE);
+        let synced = tokio::task::spawn_blocking(move || {
+            file.sync_data()
+                .map_err(|e| io_context("fdatasync", &path, e))
+        })
+        .await
+        .map_err(task_failed)?;
+        if let Err(err) = synced {
+            self.poison(&err);
+            return Err(err);
         }
-        Ok(result)
+        Ok(covered)
     }
 
     /// Rewrites the log as its live state when it is mostly dead. A failure
@@ -246,15 +313,22 @@ impl Inner {
                 return;
             }
         };
-        writer.file = file;
+        let written_seq = {
+            let mut current = self.current.lock();
+            current.file = Arc::new(file);
+            current.written_seq
+        };
         writer.len = live;
         writer.next_check = next_check(live);
         if let Err(err) = sync_dir(&self.dir) {
             // The rename may not survive a crash; which log then wins is
             // unknown to us, though both hold everything written so far.
             tracing::error!(error = %err, "cannot fsync the transaction store directory");
-            writer.failure = Some(err.to_string());
+            self.poison(&err);
+            return;
         }
+        // The snapshot is durable and holds every record written so far.
+        self.group_commit.mark_durable(written_seq);
     }
 }
 

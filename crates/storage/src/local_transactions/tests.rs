@@ -169,3 +169,38 @@ async fn compaction_keeps_the_live_state_and_the_reservation() {
         .join(super::TEMP_FILE)
         .exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_share_fsyncs_and_are_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(LocalTransactionStore::open(dir.path()).unwrap());
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move {
+                let id = format!("tx-{i}");
+                let first = store
+                    .store_transaction(&id, Some(vec![1, i as u8]), 0)
+                    .await?;
+                store
+                    .store_transaction(&id, Some(vec![2, i as u8]), first)
+                    .await
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for task in tasks {
+        versions.push(task.await.unwrap().unwrap());
+    }
+    let fsyncs = store.fsync_count();
+    assert!(fsyncs > 0 && fsyncs < 400, "{fsyncs} fsyncs for 400 writes");
+    drop(store);
+    let store = LocalTransactionStore::open(dir.path()).unwrap();
+    let stored = states(&store);
+    assert_eq!(stored.len(), 200);
+    for (id, state, version) in stored {
+        let i: usize = id.trim_start_matches("tx-").parse().unwrap();
+        assert_eq!(state, vec![2, i as u8]);
+        assert_eq!(version, versions[i]);
+    }
+}

@@ -21,10 +21,12 @@
 //! record is decoded.
 
 pub mod assign;
+pub mod marker;
 pub mod producers;
+mod stable;
 pub mod validate;
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -33,14 +35,15 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use crate::config::TimestampType;
-use crate::engine::PartitionEngine;
+use crate::engine::{AbortedTxnEntry, PartitionEngine};
 use crate::error::Result;
 use crate::log::assign::{assign_offsets, Stamp};
-use crate::log::producers::{Checked, ProducerStates};
-use crate::log::validate::validate_batches;
+use crate::log::marker::{marker_batch, TxnMarker};
+use crate::log::producers::{ActiveProducer, Checked, ProducerStates};
+use crate::log::validate::{validate_batches, BatchSummary};
 use crate::{
     now_ms, AppendOutcome, Durability, LogConfig, LogOffsets, PartitionLog, ReadOutcome,
-    TimestampOffset,
+    RecordsRead, TimestampOffset,
 };
 
 /// One partition's log over its engine. A store keeps one `Log` per
@@ -52,6 +55,10 @@ pub struct Log {
     /// while waiting for an fsync, which concurrent appends share).
     appends: tokio::sync::Mutex<AppendState>,
     leader_epoch: AtomicI32,
+    /// The first offset of the oldest open transaction, for readers that
+    /// take no lock (see `stable`): `stable::NO_OPEN_TXN` when there is
+    /// none, `stable::UNKNOWN` until the producer state is rebuilt.
+    first_unstable: AtomicI64,
 }
 
 /// What appends to one partition share.
@@ -77,6 +84,7 @@ impl Log {
                 unsnapshotted_bytes: 0,
             }),
             leader_epoch: AtomicI32::new(0),
+            first_unstable: AtomicI64::new(stable::UNKNOWN),
         }
     }
 
@@ -94,7 +102,11 @@ impl Log {
     ) -> Result<&'a mut ProducerStates> {
         let producers = match producers.take() {
             Some(states) => producers.insert(states),
-            None => producers.insert(self.rebuild_producers(config).await?),
+            None => {
+                let rebuilt = producers.insert(self.rebuild_producers(config).await?);
+                self.publish_unstable(rebuilt.first_unstable_offset());
+                rebuilt
+            }
         };
         producers.set_expiration_ms(config.producer_id_expiration_ms);
         Ok(producers)
@@ -131,6 +143,30 @@ impl Log {
         ))
     }
 
+    /// What every append stamps into its batches' headers now.
+    fn stamp(&self, config: &LogConfig, now: i64) -> Stamp {
+        Stamp {
+            partition_leader_epoch: self.leader_epoch.load(Ordering::Relaxed),
+            log_append_time: (config.timestamp_type == TimestampType::LogAppendTime).then_some(now),
+        }
+    }
+
+    /// Counts `stored` bytes towards the next snapshot, and hands one to
+    /// the engine when they reach the interval.
+    fn maybe_snapshot(&self, state: &mut AppendState, config: &LogConfig, stored: u64, end: i64) {
+        state.unsnapshotted_bytes += stored;
+        let interval = config.segment_bytes.clamp(
+            *SNAPSHOT_INTERVAL_BYTES.start(),
+            *SNAPSHOT_INTERVAL_BYTES.end(),
+        );
+        if state.unsnapshotted_bytes >= interval {
+            state.unsnapshotted_bytes = 0;
+            if let Some(producers) = &state.producers {
+                self.write_snapshot(end, producers.encode_snapshot());
+            }
+        }
+    }
+
     /// Hands a snapshot to the engine without holding up the append.
     fn write_snapshot(&self, offset: i64, snapshot: Result<Vec<u8>>) {
         let bytes = match snapshot {
@@ -163,11 +199,7 @@ impl PartitionLog for Log {
             let producers = self.producers(&mut state.producers, &config).await?;
             producers.truncate_head(self.engine.offsets().log_start_offset);
             let now = now_ms();
-            let stamp = Stamp {
-                partition_leader_epoch: self.leader_epoch.load(Ordering::Relaxed),
-                log_append_time: (config.timestamp_type == TimestampType::LogAppendTime)
-                    .then_some(now),
-            };
+            let stamp = self.stamp(&config, now);
             let base_offset = self.engine.offsets().log_end_offset;
             // Offsets first, as Kafka does: the producer state keeps them.
             let assigned = assign_offsets(batches, &summaries, base_offset, stamp)?;
@@ -194,18 +226,20 @@ impl PartitionLog for Log {
                         log_append_time: stamp.log_append_time.unwrap_or(-1),
                         log_start_offset: 0,
                     };
-                    let stored_bytes = assigned.bytes.len() as u64;
-                    self.engine.store(assigned, durability).await?;
-                    producers.apply(staged, now);
-                    state.unsnapshotted_bytes += stored_bytes;
-                    let interval = config.segment_bytes.clamp(
-                        *SNAPSHOT_INTERVAL_BYTES.start(),
-                        *SNAPSHOT_INTERVAL_BYTES.end(),
-                    );
-                    if state.unsnapshotted_bytes >= interval {
-                        state.unsnapshotted_bytes = 0;
-                        self.write_snapshot(outcome.last_offset + 1, producers.encode_snapshot());
+                    let stored_bytes = assigned.len() as u64;
+                    // Before the batches are readable: the last stable
+                    // offset stops below a transaction they open.
+                    if let Some(first) = producers.first_opened(&staged) {
+                        self.hold_unstable_at(first);
                     }
+                    let stored = self.engine.store(assigned, durability).await;
+                    if let Err(err) = stored {
+                        self.publish_unstable(producers.first_unstable_offset());
+                        return Err(err);
+                    }
+                    producers.apply(staged, now);
+                    self.publish_unstable(producers.first_unstable_offset());
+                    self.maybe_snapshot(state, &config, stored_bytes, outcome.last_offset + 1);
                     outcome
                 }
             }
@@ -220,12 +254,111 @@ impl PartitionLog for Log {
         })
     }
 
+    async fn append_marker(&self, marker: TxnMarker) -> Result<i64> {
+        let config = self.engine.config();
+        self.engine.load().await?;
+        let offset = {
+            let mut state = self.appends.lock().await;
+            let state = &mut *state;
+            let producers = self.producers(&mut state.producers, &config).await?;
+            producers.truncate_head(self.engine.offsets().log_start_offset);
+            let now = now_ms();
+            let offset = self.engine.offsets().log_end_offset;
+            let completed = producers.check_marker(&marker, offset, now)?;
+            let batch = marker_batch(&marker, now);
+            let summary = BatchSummary {
+                position: 0,
+                size: batch.len(),
+                record_count: 1,
+                max_timestamp: now,
+            };
+            let mut assigned = assign_offsets(batch, &[summary], offset, self.stamp(&config, now))?;
+            assigned.aborted = completed
+                .filter(|txn| txn.aborted)
+                .map(|txn| AbortedTxnEntry {
+                    producer_id: txn.producer_id,
+                    first_offset: txn.first_offset,
+                    last_offset: txn.last_offset,
+                    last_stable_offset: txn.last_stable_offset,
+                });
+            let stored_bytes = assigned.len() as u64;
+            // The last stable offset moves only once the marker (and its
+            // index entry) is readable.
+            self.engine.store(assigned, Durability::Synced).await?;
+            producers.apply_marker(&marker, offset, now);
+            self.publish_unstable(producers.first_unstable_offset());
+            self.maybe_snapshot(state, &config, stored_bytes, offset + 1);
+            offset
+        };
+        self.engine.wait_durable(offset + 1).await?;
+        Ok(offset)
+    }
+
+    async fn active_producers(&self) -> Result<Vec<ActiveProducer>> {
+        let config = self.engine.config();
+        self.engine.load().await?;
+        // A log that went offline answers KAFKA_STORAGE_ERROR, as Kafka's
+        // offline partition, even with its producer state in memory.
+        self.engine.check_online()?;
+        let mut state = self.appends.lock().await;
+        let producers = self.producers(&mut state.producers, &config).await?;
+        // What an append would see now: producers below the log start are gone.
+        producers.truncate_head(self.engine.offsets().log_start_offset);
+        Ok(producers.active(now_ms()))
+    }
+
     async fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadOutcome> {
-        self.engine.read(offset, max_bytes, min_one).await
+        self.ensure_producers().await?;
+        let mut read = self.engine.read(offset, max_bytes, min_one).await?;
+        read.offsets = self.with_last_stable(read.offsets);
+        Ok(read)
+    }
+
+    async fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadOutcome> {
+        self.ensure_producers().await?;
+        // Nothing past the last stable offset is for this reader: no bytes
+        // read there (the read still checks the offset is in the log).
+        let unstable = offset >= self.offsets().last_stable_offset;
+        let (max_bytes, min_one) = if unstable {
+            (0, false)
+        } else {
+            (max_bytes, min_one)
+        };
+        let read = self.engine.read(offset, max_bytes, min_one).await?;
+        self.committed_part(offset, read).await
+    }
+
+    async fn read_records(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        read_committed: bool,
+    ) -> Result<RecordsRead> {
+        self.ensure_producers().await?;
+        if !read_committed {
+            let mut read = self
+                .engine
+                .read_records(offset, max_bytes, min_one, i64::MAX)
+                .await?;
+            read.offsets = self.with_last_stable(read.offsets);
+            return Ok(read);
+        }
+        self.committed_records(offset, max_bytes, min_one).await
     }
 
     fn offsets(&self) -> LogOffsets {
-        self.engine.offsets()
+        self.with_last_stable(self.engine.offsets())
+    }
+
+    async fn stable_offsets(&self) -> Result<LogOffsets> {
+        self.ensure_producers().await?;
+        Ok(self.offsets())
     }
 
     fn check_online(&self) -> Result<()> {

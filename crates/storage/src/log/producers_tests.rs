@@ -1,4 +1,5 @@
 use super::*;
+use crate::log::marker::TxnMarker;
 
 const NOW: i64 = 1_700_000_000_000;
 const DAY_MS: i64 = 86_400_000;
@@ -21,6 +22,7 @@ fn header(
         producer_id,
         producer_epoch: epoch,
         base_sequence,
+        is_transactional: false,
         is_control: false,
     }
 }
@@ -238,4 +240,199 @@ fn a_snapshot_holds_the_state_and_a_damaged_one_is_refused() {
     assert!(ProducerStates::decode_snapshot(&empty, DAY_MS)
         .unwrap()
         .is_empty());
+}
+
+fn txn_header(
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    base_offset: i64,
+    count: i64,
+) -> HeaderInfo {
+    HeaderInfo {
+        is_transactional: true,
+        ..header(producer_id, epoch, base_sequence, base_offset, count)
+    }
+}
+
+fn marker_header(producer_id: i64, epoch: i16, offset: i64) -> HeaderInfo {
+    HeaderInfo {
+        is_transactional: true,
+        is_control: true,
+        base_sequence: -1,
+        ..header(producer_id, epoch, -1, offset, 1)
+    }
+}
+
+fn marker(producer_id: i64, epoch: i16, commit: bool) -> TxnMarker {
+    TxnMarker {
+        producer_id,
+        producer_epoch: epoch,
+        commit,
+        coordinator_epoch: 0,
+    }
+}
+
+#[test]
+fn a_transaction_is_open_from_its_first_batch_to_its_marker() {
+    let mut states = ProducerStates::new(DAY_MS);
+    append(&mut states, header(9, 0, 0, 0, 2)).unwrap();
+    assert_eq!(states.first_unstable_offset(), None);
+    append(&mut states, txn_header(7, 0, 0, 2, 2)).unwrap();
+    append(&mut states, txn_header(8, 0, 0, 4, 1)).unwrap();
+    append(&mut states, txn_header(7, 0, 2, 5, 1)).unwrap();
+    assert_eq!(states.first_unstable_offset(), Some(2));
+    let checked = states.check_marker(&marker(7, 0, false), 6, NOW).unwrap();
+    let done = states.apply_marker(&marker(7, 0, false), 6, NOW);
+    assert_eq!(checked, done);
+    assert_eq!(
+        done,
+        Some(CompletedTxn {
+            producer_id: 7,
+            first_offset: 2,
+            last_offset: 6,
+            aborted: true,
+            last_stable_offset: 4,
+        })
+    );
+    assert_eq!(states.first_unstable_offset(), Some(4));
+    let done = states.apply_marker(&marker(8, 0, true), 7, NOW).unwrap();
+    assert_eq!(
+        (done.first_offset, done.aborted, done.last_stable_offset),
+        (4, false, 8)
+    );
+    assert_eq!(states.first_unstable_offset(), None);
+    // The next transaction of the same producer opens at its own first batch.
+    append(&mut states, txn_header(7, 0, 3, 8, 1)).unwrap();
+    assert_eq!(states.first_unstable_offset(), Some(8));
+    // While it is open, the producer may not write outside it (Kafka's
+    // INVALID_TXN_STATE); a marker without data here ends nothing.
+    assert!(matches!(
+        append(&mut states, header(7, 0, 4, 9, 1)),
+        Err(StorageError::InvalidTxnState(_))
+    ));
+    assert_eq!(
+        states.check_marker(&marker(9, 0, false), 9, NOW).unwrap(),
+        None
+    );
+    assert_eq!(states.apply_marker(&marker(9, 0, false), 9, NOW), None);
+}
+
+#[test]
+fn a_producer_with_an_open_transaction_neither_expires_nor_is_truncated_away() {
+    let mut states = ProducerStates::new(1_000);
+    let mut old = txn_header(7, 0, 0, 0, 1);
+    old.max_timestamp = NOW - 10_000;
+    append(&mut states, old).unwrap();
+    states.last_sweep_ms = 0;
+    states.apply(Staged::default(), NOW);
+    states.truncate_head(5);
+    assert_eq!(states.len(), 1);
+    assert_eq!(states.first_unstable_offset(), Some(0));
+    // Still known: its retry is a duplicate.
+    assert!(append(&mut states, old).unwrap().is_some());
+}
+
+#[test]
+fn replaying_markers_rebuilds_epochs_and_open_transactions() {
+    let mut appended = ProducerStates::new(DAY_MS);
+    let mut replayed = ProducerStates::new(DAY_MS);
+    let log = [
+        (txn_header(7, 0, 0, 0, 2), None),
+        (txn_header(8, 1, 0, 2, 1), None),
+        (marker_header(7, 1, 3), Some(marker(7, 1, false))),
+        (txn_header(7, 1, 0, 4, 1), None),
+        (header(9, 0, 0, 5, 1), None),
+    ];
+    for (h, m) in log {
+        match m {
+            Some(m) => {
+                appended.check_marker(&m, h.base_offset, NOW).unwrap();
+                appended.apply_marker(&m, h.base_offset, NOW);
+                // The header does not carry the coordinator epoch: 0 here,
+                // as the rebuilt state will not know it.
+                appended.producers.get_mut(&7).unwrap().coordinator_epoch = -1;
+            }
+            None => {
+                append(&mut appended, h).unwrap();
+            }
+        }
+        replayed.replay(&h);
+    }
+    assert_eq!(appended.producers, replayed.producers);
+    assert_eq!(replayed.ongoing, appended.ongoing);
+    assert_eq!(replayed.first_unstable_offset(), Some(2));
+    // Epoch 0 of producer 7 is fenced by the marker at epoch 1.
+    assert!(matches!(
+        append(&mut replayed, txn_header(7, 0, 2, 6, 1)),
+        Err(StorageError::InvalidProducerEpoch(_))
+    ));
+}
+
+#[test]
+fn a_snapshot_keeps_open_transactions_and_the_old_format_still_reads() {
+    let mut states = ProducerStates::new(DAY_MS);
+    append(&mut states, txn_header(7, 2, 0, 0, 3)).unwrap();
+    append(&mut states, header(8, 0, 0, 3, 1)).unwrap();
+    states.apply_marker(
+        &TxnMarker {
+            coordinator_epoch: 6,
+            ..marker(8, 0, true)
+        },
+        4,
+        NOW,
+    );
+    let decoded =
+        ProducerStates::decode_snapshot(&states.encode_snapshot().unwrap(), DAY_MS).unwrap();
+    assert_eq!(decoded.producers, states.producers);
+    assert_eq!(decoded.first_unstable_offset(), Some(0));
+    assert_eq!(decoded.producers[&8].coordinator_epoch, 6);
+
+    // Format 1, as written before transactions: one producer, one batch.
+    let mut v1 = Vec::new();
+    crate::framing::encode_frame_with(&mut v1, "producer snapshot", |out| {
+        out.push(1);
+        crate::framing::put_count(out, 1);
+        out.extend_from_slice(&7i64.to_be_bytes());
+        out.extend_from_slice(&2i32.to_be_bytes());
+        out.extend_from_slice(&NOW.to_be_bytes());
+        crate::framing::put_count(out, 1);
+        for field in [0i32, 2] {
+            out.extend_from_slice(&field.to_be_bytes());
+        }
+        for field in [0i64, 2, NOW] {
+            out.extend_from_slice(&field.to_be_bytes());
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut old = ProducerStates::decode_snapshot(&v1, DAY_MS).unwrap();
+    assert_eq!(old.first_unstable_offset(), None);
+    assert_eq!(old.producers[&7].coordinator_epoch, -1);
+    // Its batch is known: the retry is a duplicate.
+    assert_eq!(
+        append(&mut old, header(7, 2, 0, 9, 3))
+            .unwrap()
+            .map(|b| b.first_offset),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_marker_at_the_last_possible_offset_does_not_overflow() {
+    // Offsets near i64::MAX come only from a damaged or hostile segment
+    // replayed at recovery; the stable offset after its marker saturates
+    // instead of wrapping to a negative offset (or panicking where overflow
+    // is checked, as in the fuzz builds).
+    let mut states = ProducerStates::new(DAY_MS);
+    append(&mut states, txn_header(7, 0, 0, i64::MAX - 1, 1)).unwrap();
+    let checked = states
+        .check_marker(&marker(7, 0, false), i64::MAX, NOW)
+        .unwrap()
+        .unwrap();
+    let done = states
+        .apply_marker(&marker(7, 0, false), i64::MAX, NOW)
+        .unwrap();
+    assert_eq!(checked.last_stable_offset, i64::MAX);
+    assert_eq!(done.last_stable_offset, i64::MAX);
 }

@@ -82,8 +82,14 @@ pub fn validate_batches(buf: &[u8], max_message_bytes: usize) -> Result<Vec<Batc
                 batch.base_offset()
             )));
         }
+        // Markers are the transaction coordinator's (see `Log::append_marker`).
+        if batch.is_control() {
+            return Err(StorageError::InvalidRecord(
+                "clients are not allowed to write control records".into(),
+            ));
+        }
         // Kafka's LogValidator: an idempotent batch carries a sequence.
-        if batch.producer_id() >= 0 && !batch.is_control() && batch.base_sequence() < 0 {
+        if batch.producer_id() >= 0 && batch.base_sequence() < 0 {
             return Err(StorageError::InvalidRecord(format!(
                 "invalid sequence number {} in a record batch of producer id {}",
                 batch.base_sequence(),

@@ -7,6 +7,7 @@ mod persistence;
 mod rebalance;
 mod rejoin;
 mod statics;
+mod transactions;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use fjord_storage::offsets::{CommittedOffset, OffsetEntry, OffsetStore};
+use fjord_storage::offsets::{CommittedOffset, OffsetEntry, OffsetStore, PendingOffsets};
 use fjord_storage::StorageError;
 use kafka_protocol::error::ResponseError;
 use parking_lot::Mutex;
@@ -54,6 +54,31 @@ impl OffsetStore for HookedStore {
     }
     fn groups(&self) -> Vec<String> {
         self.inner.groups()
+    }
+    async fn commit_pending(
+        &self,
+        group: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        offsets: Vec<OffsetEntry>,
+    ) -> fjord_storage::Result<()> {
+        self.inner
+            .commit_pending(group, producer_id, producer_epoch, offsets)
+            .await
+    }
+    async fn complete_transaction(
+        &self,
+        group: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    ) -> fjord_storage::Result<()> {
+        self.inner
+            .complete_transaction(group, producer_id, producer_epoch, commit)
+            .await
+    }
+    fn pending_offsets(&self, group: &str) -> Vec<PendingOffsets> {
+        self.inner.pending_offsets(group)
     }
     async fn delete_offsets(
         &self,

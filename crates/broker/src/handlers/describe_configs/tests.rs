@@ -103,11 +103,11 @@ async fn broker_configs_show_real_values() {
     assert_eq!(value("num.partitions").as_deref(), Some("4"));
     assert_eq!(
         value("advertised.listeners"),
-        Some(format!(
-            "PLAINTEXT://{}:{}",
-            broker.cluster.local().host,
-            broker.cluster.local().port
-        ))
+        broker
+            .cluster
+            .local()
+            .on("PLAINTEXT")
+            .map(|b| format!("PLAINTEXT://{}:{}", b.host, b.port))
     );
     assert_eq!(value("log.retention.hours").as_deref(), Some("24"));
     // Unset, as Kafka 4.1 lists it, though log.retention.hours applies.

@@ -124,7 +124,7 @@ async fn verification_answers_per_partition() {
         verdicts,
         vec![
             (tp("t", 0), Ok(())),
-            (tp("t", 1), Err(ResponseError::InvalidTxnState))
+            (tp("t", 1), Err(ResponseError::TransactionAbortable))
         ]
     );
     let fenced = c

@@ -44,19 +44,32 @@ pub(super) fn config() -> TransactionConfig {
         max_timeout_ms: 60_000,
         id_expiration_ms: 3_600_000,
         check_interval_ms: 1_000,
+        expiry_check_interval_ms: 60_000,
     }
 }
 
 fn coordinator_on(dir: &Path, markers: Arc<RecordingMarkers>) -> Arc<TransactionCoordinator> {
+    coordinator_with(config(), dir, markers)
+}
+
+fn coordinator_with(
+    config: TransactionConfig,
+    dir: &Path,
+    markers: Arc<RecordingMarkers>,
+) -> Arc<TransactionCoordinator> {
     let store = LocalTransactionStore::open(dir).expect("store opens");
-    Arc::new(TransactionCoordinator::new(config(), Arc::new(store), markers).expect("state reads"))
+    Arc::new(TransactionCoordinator::new(config, Arc::new(store), markers).expect("state reads"))
 }
 
 pub(super) fn harness() -> Harness {
+    harness_with(config())
+}
+
+pub(super) fn harness_with(config: TransactionConfig) -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let markers = Arc::new(RecordingMarkers::default());
     Harness {
-        coordinator: coordinator_on(dir.path(), Arc::clone(&markers)),
+        coordinator: coordinator_with(config, dir.path(), Arc::clone(&markers)),
         markers,
         dir,
     }

@@ -1,7 +1,9 @@
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::support::{harness, producer, tp, NOW};
-use crate::transactions::TxnState;
+use super::support::{harness, harness_with, producer, tp, NOW};
+use crate::transactions::{TransactionConfig, TxnState};
 
 #[tokio::test]
 async fn an_open_transaction_is_aborted_once_past_its_timeout() {
@@ -58,25 +60,122 @@ async fn idle_transactional_ids_expire_and_open_ones_do_not() {
 }
 
 #[tokio::test]
-async fn after_a_restart_prepared_transactions_complete_and_open_ones_abort() {
+async fn after_a_restart_prepared_transactions_complete_and_open_ones_wait_for_their_timeout() {
     let h = harness();
-    h.open("open", &[tp("b", 0)]).await;
+    let open = h.open("open", &[tp("b", 0)]).await;
     h.stuck_committing("committing", &[tp("a", 0)]).await;
     let h = h.restarted();
     assert_eq!(h.state("committing").await.state, TxnState::PrepareCommit);
     assert_eq!(h.state("open").await.state, TxnState::Ongoing);
     h.coordinator.recover(NOW + 1).await;
     assert_eq!(h.state("committing").await.state, TxnState::CompleteCommit);
-    assert_eq!(h.state("open").await.state, TxnState::CompleteAbort);
-    let mut markers: Vec<_> = h
+    // As Kafka's coordinator after loading its log: the open transaction's
+    // producer may have outlived the broker, and can still commit.
+    assert_eq!(h.state("open").await.state, TxnState::Ongoing);
+    let markers: Vec<_> = h
         .markers()
         .into_iter()
         .map(|m| (m.partitions[0].clone(), m.commit))
         .collect();
-    markers.sort();
-    assert_eq!(markers, vec![(tp("a", 0), true), (tp("b", 0), false)]);
+    assert_eq!(markers, vec![(tp("a", 0), true)]);
+    // Its producer gone, the timeout (30 s in the harness) aborts it.
+    h.coordinator.tick(NOW + 29_999).await;
+    assert_eq!(h.state("open").await.state, TxnState::Ongoing);
+    h.coordinator.tick(NOW + 30_000).await;
+    let aborted = h.state("open").await;
+    assert_eq!(aborted.state, TxnState::CompleteAbort);
+    assert_eq!(aborted.producer_epoch, open.1 + 1, "its producer is fenced");
+    assert_eq!(h.markers()[1].partitions, vec![tp("b", 0)]);
+    assert!(!h.markers()[1].commit);
     // And that is stored: another restart has nothing left to do.
     let h = h.restarted();
-    h.coordinator.recover(NOW + 2).await;
+    h.coordinator.recover(NOW + 30_001).await;
     assert!(h.markers().is_empty());
+}
+
+#[tokio::test]
+async fn an_open_transaction_survives_a_restart_and_commits() {
+    let h = harness();
+    let p = h.open("tx", &[tp("t", 0)]).await;
+    let h = h.restarted();
+    h.coordinator.recover(NOW + 1).await;
+    h.coordinator
+        .add(producer("tx", p), vec![tp("t", 1)], Vec::new(), 0, NOW + 2)
+        .await
+        .expect("the same producer goes on");
+    h.coordinator
+        .end(producer("tx", p), true, 0, NOW + 3)
+        .await
+        .expect("EndTxn");
+    assert_eq!(h.settled("tx").await.state, TxnState::CompleteCommit);
+    assert_eq!(h.markers()[0].partitions, vec![tp("t", 0), tp("t", 1)]);
+}
+
+#[tokio::test]
+async fn the_background_task_aborts_and_expires_each_on_its_own_interval() {
+    // Timeouts every 10 ms, expiry every 2 s; an id idle 5 s expires.
+    let expiry_interval = Duration::from_millis(2_000);
+    let h = harness_with(TransactionConfig {
+        max_timeout_ms: 60_000,
+        id_expiration_ms: 5_000,
+        check_interval_ms: 10,
+        expiry_check_interval_ms: expiry_interval.as_millis() as i64,
+    });
+    let now = crate::groups::group::now_ms();
+    // Last touched 10 s ago: past its expiration from the start, so only
+    // the expiry check's own timer decides when it goes.
+    h.coordinator
+        .init_producer_id("idle", 30_000, None, now - 10_000)
+        .await
+        .expect("InitProducerId");
+    let short = h
+        .coordinator
+        .init_producer_id("short", 1, None, now)
+        .await
+        .expect("InitProducerId");
+    h.coordinator
+        .add(
+            producer("short", (short.producer_id, short.epoch)),
+            vec![tp("t", 0)],
+            Vec::new(),
+            0,
+            now,
+        )
+        .await
+        .expect("AddPartitionsToTxn");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let started = std::time::Instant::now();
+    let task = tokio::spawn(Arc::clone(&h.coordinator).run(stopped));
+    let (mut aborted_at, mut expired_at) = (None, None);
+    while expired_at.is_none() && started.elapsed() < Duration::from_secs(30) {
+        let short_state = h.coordinator.describe("short").await.map(|m| m.state);
+        if aborted_at.is_none() && short_state == Some(TxnState::CompleteAbort) {
+            aborted_at = Some(started.elapsed());
+        }
+        if h.coordinator.describe("idle").await.is_none() {
+            expired_at = Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.send(true).expect("task listening");
+    task.await.expect("task ends");
+    let aborted_at = aborted_at.expect("the timed-out transaction is aborted");
+    let expired_at = expired_at.expect("the idle id is removed by the expiry check");
+    // The 10 ms timeout checks ran (they aborted "short") while the idle id
+    // stayed: they do not expire ids; the first expiry check, one interval
+    // after start (as Kafka schedules it), removed it.
+    assert!(
+        aborted_at < expired_at,
+        "{aborted_at:?} then {expired_at:?}"
+    );
+    assert!(
+        expired_at >= expiry_interval,
+        "removed after {expired_at:?}, before the expiry interval"
+    );
+    // Aborted 2 s ago at most: not idle long enough to expire with it.
+    assert_eq!(
+        h.state("short").await.state,
+        TxnState::CompleteAbort,
+        "an id expires only transactional.id.expiration.ms after its last update"
+    );
 }

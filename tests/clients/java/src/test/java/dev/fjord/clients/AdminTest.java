@@ -64,7 +64,14 @@ class AdminTest {
             });
 
             admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(5))).all().get();
-            assertEquals(5, admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size());
+            // Kafka answers CreatePartitions once its controller has the change; the
+            // broker's metadata cache may list the old count for a moment after.
+            int count = 0;
+            for (long end = System.nanoTime() + Fjord.WAIT.toNanos(); count != 5 && System.nanoTime() < end; ) {
+                count = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size();
+                if (count != 5) Thread.sleep(50);
+            }
+            assertEquals(5, count);
 
             TopicPartition p0 = new TopicPartition(topic, 0);
             try (KafkaProducer<String, String> producer = new KafkaProducer<>(Fjord.producerProps())) {

@@ -1,0 +1,247 @@
+//! Answers made and not yet written, and their writing.
+//!
+//! Answers are encoded into one buffer, except the record bytes of Fetch
+//! answers that the log left in its segment files (zero-copy fetch): each
+//! partition's records are a hole at a position of the buffer, filled when
+//! the buffer is written. Holes are written in place, so the answers go out
+//! byte for byte as if the records had been encoded with them, in order.
+//!
+//! On a plaintext TCP socket a hole's bytes go from the file to the socket
+//! with sendfile(2), never through user space: the kernel hands the page
+//! cache's pages to TCP. sendfile reads the file synchronously, and a read
+//! that waits for the disk must not stall an async worker thread, so each
+//! window of a range is first probed with cachestat(2): cached windows are
+//! sent from the worker thread, the others are read into a buffer on the
+//! blocking pool and written from there. On any other stream (TLS once it
+//! comes, test streams), or where the kernel cannot say what is cached, the
+//! bytes are read into one buffer the connection reuses, from the page
+//! cache on the worker thread (RWF_NOWAIT) or from the disk on the blocking
+//! pool, and written.
+//!
+//! Non-blocking writes: sendfile on the socket returns what the socket
+//! buffer took (partial sends) or EAGAIN, which clears tokio's write
+//! readiness so the next attempt waits for the socket to drain; the idle
+//! limit and a shutdown apply to each wait, as to every other write.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use fjord_storage::FileRange;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream, Interest};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::frames::release_if_large;
+use super::{unless_idle, ConnectionError};
+
+/// The most of a range sent with one probe and one sendfile.
+const SEND_WINDOW: u64 = 1 << 20;
+/// The most of a range read into the reused buffer at once when the page
+/// cache holds it (what that buffer keeps between answers).
+const COPY_WINDOW: u64 = 64 * 1024;
+
+/// A stream a connection is served over.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The TCP socket itself, when what is written to it reaches the client
+    /// as written (plaintext): record bytes are then sent with sendfile.
+    fn plaintext_tcp(&self) -> Option<&TcpStream> {
+        None
+    }
+}
+
+impl Transport for TcpStream {
+    fn plaintext_tcp(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
+}
+
+/// In-memory streams (tests): record bytes are copied.
+impl Transport for DuplexStream {}
+
+/// What stands for records left in files inside an encoded response: an
+/// empty slice at an address nothing else can have (inside this static),
+/// recognised by the encoder when the codec writes it.
+static PLACEHOLDER: [u8; 3] = [0; 3];
+
+/// The `records` of a response partition whose bytes are the next entry of
+/// the file records handed with the response.
+pub fn records_placeholder() -> Bytes {
+    Bytes::from_static(&PLACEHOLDER[1..1])
+}
+
+/// Whether `slice` is the records placeholder.
+pub fn is_placeholder(slice: &[u8]) -> bool {
+    slice.is_empty() && std::ptr::eq(slice.as_ptr(), PLACEHOLDER[1..].as_ptr())
+}
+
+/// Records of one partition left in files: where in the buffer they go.
+struct Hole {
+    at: usize,
+    ranges: Vec<FileRange>,
+}
+
+/// The answers gathered for writing.
+#[derive(Default)]
+pub(super) struct Output {
+    pub(super) bytes: BytesMut,
+    holes: Vec<Hole>,
+    file_bytes: usize,
+    /// Reused for record bytes that are copied instead of sent from the file.
+    copy: Vec<u8>,
+}
+
+impl Output {
+    /// Bytes waiting to be written, the files' included.
+    pub(super) fn pending(&self) -> usize {
+        self.bytes.len() + self.file_bytes
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.pending() == 0
+    }
+
+    /// The records in `ranges` go at `at` in the buffer (where they are
+    /// due now that the encoder wrote what precedes them).
+    pub(super) fn add_hole(&mut self, at: usize, ranges: Vec<FileRange>) {
+        let len: u64 = ranges.iter().map(FileRange::len).sum();
+        self.file_bytes += usize::try_from(len).unwrap_or(usize::MAX);
+        self.holes.push(Hole { at, ranges });
+    }
+
+    /// Drops the holes at or past `at` (an answer being encoded failed).
+    pub(super) fn truncate(&mut self, at: usize) {
+        self.bytes.truncate(at);
+        while self.holes.last().is_some_and(|hole| hole.at >= at) {
+            if let Some(hole) = self.holes.pop() {
+                let len: u64 = hole.ranges.iter().map(FileRange::len).sum();
+                self.file_bytes -= usize::try_from(len).unwrap_or(usize::MAX);
+            }
+        }
+    }
+
+    /// Writes every gathered answer and empties the output; false when the
+    /// client or the broker closed first.
+    pub(super) async fn write_to<S: Transport>(
+        &mut self,
+        socket: &mut S,
+        max_idle: Option<Duration>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<bool, ConnectionError> {
+        let holes = std::mem::take(&mut self.holes);
+        self.file_bytes = 0;
+        let mut written = 0;
+        for hole in holes {
+            let before = &self.bytes[written..hole.at];
+            if !write_bytes(socket, before, max_idle, shutdown).await? {
+                return Ok(false);
+            }
+            written = hole.at;
+            for range in &hole.ranges {
+                if !send_range(socket, range, &mut self.copy, max_idle, shutdown).await? {
+                    return Ok(false);
+                }
+            }
+        }
+        let rest = &self.bytes[written..];
+        if !write_bytes(socket, rest, max_idle, shutdown).await? {
+            return Ok(false);
+        }
+        release_if_large(&mut self.bytes);
+        if self.copy.capacity() > COPY_WINDOW as usize {
+            self.copy = Vec::new();
+        }
+        Ok(true)
+    }
+}
+
+async fn write_bytes<S: Transport>(
+    socket: &mut S,
+    mut bytes: &[u8],
+    max_idle: Option<Duration>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<bool, ConnectionError> {
+    while !bytes.is_empty() {
+        match unless_idle(socket.write(bytes), max_idle, shutdown).await? {
+            Some(0) | None => return Ok(false),
+            Some(n) => bytes = &bytes[n..],
+        }
+    }
+    Ok(true)
+}
+
+/// Writes all of `range`: with sendfile where the socket allows and the
+/// pages are cached, through `copy` otherwise.
+async fn send_range<S: Transport>(
+    socket: &mut S,
+    range: &FileRange,
+    copy: &mut Vec<u8>,
+    max_idle: Option<Duration>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<bool, ConnectionError> {
+    let mut sent = 0u64;
+    while sent < range.len() {
+        let window = (range.len() - sent).min(SEND_WINDOW);
+        let cached = range.cached(sent, window);
+        if let (Some(tcp), Some(true)) = (socket.plaintext_tcp(), cached) {
+            let n =
+                match unless_idle(send_file(tcp, range, sent, window), max_idle, shutdown).await? {
+                    Some(n) => n,
+                    None => return Ok(false),
+                };
+            sent += n as u64;
+            continue;
+        }
+        // Known to be cold: read the whole window on the blocking pool.
+        // Unknown: what the page cache holds, from the worker thread.
+        let cold = cached == Some(false);
+        let chunk = if cold {
+            window
+        } else {
+            window.min(COPY_WINDOW)
+        } as usize;
+        copy.resize(chunk, 0);
+        let read = if cold {
+            Err(io::Error::from(io::ErrorKind::WouldBlock))
+        } else {
+            range.read_at(&mut copy[..chunk], sent, true)
+        };
+        match read {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                *copy = range.read_off_runtime(std::mem::take(copy), sent).await?;
+            }
+            Err(err) => return Err(err.into()),
+        }
+        if !write_bytes(socket, &copy[..chunk], max_idle, shutdown).await? {
+            return Ok(false);
+        }
+        sent += chunk as u64;
+    }
+    Ok(true)
+}
+
+/// One sendfile of up to `len` bytes from `from`, once the socket takes
+/// some: how many it took.
+async fn send_file(tcp: &TcpStream, range: &FileRange, from: u64, len: u64) -> io::Result<usize> {
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    loop {
+        tcp.writable().await?;
+        let sent = tcp.try_io(Interest::WRITABLE, || range.send_to(tcp.as_fd(), from, len));
+        match sent {
+            // The segment file never shrinks under a range handed out; if
+            // it did, the frame cannot be completed: the connection closes
+            // rather than send torn records.
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "segment file ended inside the records being sent",
+                ))
+            }
+            Ok(n) => return Ok(n),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
