@@ -2,6 +2,9 @@
 # kcat (Debian's, on librdkafka 2.0.2) against fjord at $FJORD_BOOTSTRAP.
 # Each check compares kcat's exact output with what was produced.
 set -uo pipefail
+# Output is matched with `grep -q PATTERN <<<"$text"`, never `echo "$text" | grep -q`: grep -q exits
+# at its first match, bash's echo writes line by line, and the SIGPIPE on echo's next write fails the
+# whole pipeline under pipefail (CI saw "partition 2 missing" in a listing that held it).
 
 B="${FJORD_BOOTSTRAP:?FJORD_BOOTSTRAP is not set: run tests/clients/run.sh}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fjord-kcat.XXXXXX")"
@@ -59,12 +62,12 @@ metadata_lists_broker_and_topic() {
   local tp; tp="$(topic meta)"
   echo "hello" | "${KCAT[@]}" -P -t "$tp" || { echo "produce failed"; return 1; }
   local md; md="$(timeout 30 "${KCAT[@]}" -L)" || { echo "kcat -L failed"; return 1; }
-  echo "$md" | grep -q " 1 brokers:" || { echo "expected 1 broker in: $md"; return 1; }
-  echo "$md" | grep -qE "broker [0-9]+ at ${B}" || { echo "expected 'broker N at $B' in: $md"; return 1; }
-  echo "$md" | grep -q "topic \"$tp\" with 4 partitions" || { echo "expected $tp with 4 partitions (auto-created, num.partitions=4) in: $md"; return 1; }
+  grep -q " 1 brokers:" <<<"$md" || { echo "expected 1 broker in: $md"; return 1; }
+  grep -qE "broker [0-9]+ at ${B}" <<<"$md" || { echo "expected 'broker N at $B' in: $md"; return 1; }
+  grep -q "topic \"$tp\" with 4 partitions" <<<"$md" || { echo "expected $tp with 4 partitions (auto-created, num.partitions=4) in: $md"; return 1; }
   local one; one="$(timeout 30 "${KCAT[@]}" -L -t "$tp")" || { echo "kcat -L -t failed"; return 1; }
   for p in 0 1 2 3; do
-    echo "$one" | grep -qE "partition $p, leader [0-9]+, replicas: [0-9]+, isrs: [0-9]+" || { echo "partition $p missing in: $one"; return 1; }
+    grep -qE "partition $p, leader [0-9]+, replicas: [0-9]+, isrs: [0-9]+" <<<"$one" || { echo "partition $p missing in: $one"; return 1; }
   done
 }
 
@@ -152,10 +155,10 @@ query_offsets_by_time() {
   # an hour ahead finds none (-1)
   seq 0 9 | sed 's/^/v/' | "${KCAT[@]}" -P -t "$tp" -p 0 || { echo "produce failed"; return 1; }
   local first; first="$(timeout 30 "${KCAT[@]}" -Q -t "$tp:0:$base")" || { echo "kcat -Q failed"; return 1; }
-  echo "$first" | grep -qE "\[0\] +offset +0$" || { echo "expected offset 0 at $base, got: $first"; return 1; }
+  grep -qE "\[0\] +offset +0$" <<<"$first" || { echo "expected offset 0 at $base, got: $first"; return 1; }
   local later=$(( base + 7200000 ))
   local none; none="$(timeout 30 "${KCAT[@]}" -Q -t "$tp:0:$later")" || { echo "kcat -Q failed"; return 1; }
-  echo "$none" | grep -qE "\[0\] +offset +-1$" || { echo "expected offset -1 after the last record, got: $none"; return 1; }
+  grep -qE "\[0\] +offset +-1$" <<<"$none" || { echo "expected offset -1 after the last record, got: $none"; return 1; }
 }
 
 large_messages() {
