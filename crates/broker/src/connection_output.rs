@@ -12,11 +12,12 @@
 //! that waits for the disk must not stall an async worker thread, so each
 //! window of a range is first probed with cachestat(2): cached windows are
 //! sent from the worker thread, the others are read into a buffer on the
-//! blocking pool and written from there. On any other stream (TLS once it
-//! comes, test streams), or where the kernel cannot say what is cached, the
-//! bytes are read into one buffer the connection reuses, from the page
-//! cache on the worker thread (RWF_NOWAIT) or from the disk on the blocking
-//! pool, and written.
+//! blocking pool and written from there. On any other stream (TLS, test
+//! streams), or where the kernel cannot say what is cached, the bytes are
+//! read into one buffer the connection reuses, at most `COPY_WINDOW` at a
+//! time, from the page cache on the worker thread (RWF_NOWAIT) or from the
+//! disk on the blocking pool, and written (through the TLS stream, which
+//! encrypts them).
 //!
 //! Non-blocking writes: sendfile on the socket returns what the socket
 //! buffer took (partial sends) or EAGAIN, which clears tokio's write
@@ -196,7 +197,9 @@ async fn send_range<S: Transport>(
         // Known to be cold: read the whole window on the blocking pool.
         // Unknown: what the page cache holds, from the worker thread.
         let cold = cached == Some(false);
-        let chunk = if cold {
+        // Over TLS every byte takes this path: chunks no larger than the
+        // buffer kept between answers, so no answer allocates afresh.
+        let chunk = if cold && socket.plaintext_tcp().is_some() {
             window
         } else {
             window.min(COPY_WINDOW)

@@ -18,6 +18,7 @@ pub mod internal_topics;
 pub mod request_context;
 pub mod security;
 pub mod server;
+pub mod tls;
 pub mod topic_rules;
 pub mod topics;
 #[cfg(test)]

@@ -186,8 +186,9 @@ pub struct ConnectionContext {
 
 impl ConnectionContext {
     /// A new connection on `listener`: PLAINTEXT and SSL connections are
-    /// authenticated from the start (as `User:ANONYMOUS` until TLS client
-    /// certificates map to principals); SASL ones are not.
+    /// authenticated from the start, as `User:ANONYMOUS` (an SSL
+    /// connection's client certificate then names its principal, see
+    /// `tls`); SASL ones are not.
     pub fn accepted(
         peer: SocketAddr,
         listener: StrBytes,

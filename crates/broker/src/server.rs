@@ -28,6 +28,7 @@ use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::request_context::{ConnectionContext, SecurityProtocol};
 use crate::security::delegation_tokens::DelegationTokens;
 use crate::security::oauthbearer::OAuthBearerValidator;
+use crate::tls::TlsListener;
 use crate::topics::TopicRegistry;
 use crate::transactions::log_markers::LogMarkers;
 use crate::transactions::{TransactionConfig, TransactionCoordinator};
@@ -154,6 +155,15 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let mut bound = Vec::new();
     let mut endpoints = Vec::new();
     for listener in &config.listeners {
+        // Keys and certificates first: a bad one stops start-up before
+        // anything is bound.
+        let tls = if listener.security_protocol.uses_tls() {
+            Some(Arc::new(
+                TlsListener::open(&config.statics, &listener.name).map_err(anyhow::Error::msg)?,
+            ))
+        } else {
+            None
+        };
         let socket = TcpListener::bind(&listener.bind)
             .await
             .with_context(|| format!("binding listener {} on {}", listener.name, listener.bind))?;
@@ -182,6 +192,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             socket,
             name: StrBytes::from_string(listener.name.clone()),
             security_protocol: listener.security_protocol,
+            tls,
         });
     }
     let listeners: Vec<(String, SocketAddr)> = bound
@@ -237,6 +248,9 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     tokio::spawn(broker.groups.clone().run(shutdown_rx.clone()));
     tokio::spawn(broker.transactions.clone().run(shutdown_rx.clone()));
     tokio::spawn(broker.delegation_tokens.clone().run(shutdown_rx.clone()));
+    for tls in bound.iter().filter_map(|l| l.tls.clone()) {
+        tokio::spawn(tls.watch(shutdown_rx.clone()));
+    }
     let quotas = ConnectionQuotas::new(limits);
     let served = tokio::spawn(accept_loop(bound, broker.clone(), quotas, shutdown_rx));
     Ok(RunningBroker {
@@ -253,6 +267,8 @@ struct BoundListener {
     socket: TcpListener,
     name: StrBytes,
     security_protocol: SecurityProtocol,
+    /// Set on SSL and SASL_SSL listeners.
+    tls: Option<Arc<TlsListener>>,
 }
 
 /// The next connection on any listener, taking them in turn from `first`
@@ -316,19 +332,36 @@ async fn accept_loop(
                         let _ = socket.set_nodelay(true);
                         let idle = quotas.limits().max_idle;
                         let listener = &listeners[index];
-                        let context = ConnectionContext::accepted(
+                        let mut context = ConnectionContext::accepted(
                             peer,
                             listener.name.clone(),
                             listener.security_protocol,
                         );
-                        connections.spawn(connection::serve(
-                            socket,
-                            context,
-                            broker.clone(),
-                            idle,
-                            shutdown.clone(),
-                            admission,
-                        ));
+                        let Some(tls) = listener.tls.clone() else {
+                            connections.spawn(connection::serve(
+                                socket,
+                                context,
+                                broker.clone(),
+                                idle,
+                                shutdown.clone(),
+                                admission,
+                            ));
+                            continue;
+                        };
+                        let (broker, mut shutdown) = (broker.clone(), shutdown.clone());
+                        let protocol = listener.security_protocol;
+                        // The handshake runs in the connection's task, holding
+                        // its slot, so that a slow client delays no other.
+                        connections.spawn(async move {
+                            let handshake = tokio::select! {
+                                _ = shutdown.changed() => return,
+                                done = tls.handshake(socket, peer, protocol) => done,
+                            };
+                            let Some((stream, principal)) = handshake else { return };
+                            context.principal = principal;
+                            connection::serve(stream, context, broker, idle, shutdown, admission)
+                                .await;
+                        });
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: wait, don't spin.

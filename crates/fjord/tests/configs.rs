@@ -176,8 +176,27 @@ fn start_up_refuses_bad_values_from_every_source_naming_the_config() {
     );
     let listeners = refused_start(&[("listeners", "SSL://127.0.0.1:0")], &[]);
     assert!(
-        listeners.contains("Invalid value SSL://127.0.0.1:0 for configuration listeners"),
+        listeners.contains(
+            "listener SSL serves TLS and needs a key and certificate: set ssl.keystore.location"
+        ),
         "{listeners}"
+    );
+    let keystore = refused_start(
+        &[
+            ("listeners", "SSL://127.0.0.1:0"),
+            (
+                "listener.name.ssl.ssl.keystore.location",
+                "/nonexistent/broker.pem",
+            ),
+        ],
+        &[],
+    );
+    assert!(
+        keystore.contains(
+            "configuration listener.name.ssl.ssl.keystore.location: cannot read \
+             /nonexistent/broker.pem"
+        ),
+        "{keystore}"
     );
     let dirs = refused_start(&[("log.dirs", "/tmp/a,/tmp/b")], &[]);
     assert!(

@@ -34,15 +34,6 @@ pub struct Identity {
 impl Identity {
     pub fn from_statics(statics: &StaticConfigs) -> Result<Self, String> {
         let listeners = listeners(statics)?;
-        if let Some(tls) = listeners.iter().find(|l| l.security_protocol.uses_tls()) {
-            return Err(format!(
-                "Invalid value {} for configuration listeners: listener {} is {}, and Fjord \
-                 serves no TLS yet",
-                value_or_default(statics, "listeners"),
-                tls.name,
-                tls.security_protocol.name()
-            ));
-        }
         Ok(Identity {
             listeners,
             data_dir: data_dir(statics)?,

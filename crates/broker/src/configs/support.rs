@@ -20,6 +20,9 @@ const ONE_BROKER: &str =
 const NO_CONTROLLER: &str =
     "Fjord keeps its own metadata; there is no KRaft controller quorum or metadata log";
 const NO_SECURITY: &str = "TLS, SASL and delegation tokens are not built yet";
+const OWN_TLS: &str =
+    "TLS listeners are served by rustls from PEM files: it chooses its own cipher suites, \
+     algorithms and random source, and has no Java engine, provider or manager to configure";
 const NO_COMPACTION: &str = "log compaction is not built yet (cleanup.policy=compact is refused)";
 const NO_TIERED_STORAGE: &str = "tiered (remote) storage is not built";
 const NO_TRANSACTIONS: &str = "transactions are not built yet";
@@ -52,6 +55,7 @@ pub(super) fn honoured_broker(name: &str) -> bool {
         || super::startup::IDENTITY_NAMES.contains(&name)
         || crate::security::oauthbearer::CONFIG_NAMES.contains(&name)
         || crate::security::delegation_tokens::CONFIG_NAMES.contains(&name)
+        || crate::tls::CONFIG_NAMES.contains(&name)
 }
 
 /// Topic configs Fjord honours by exact name (and so their broker synonyms).
@@ -176,7 +180,7 @@ fn broker_rule(name: &str) -> Option<Support> {
         ("alter.log.dirs.", Support::NoEffect(ONE_BROKER)),
         ("leader.imbalance.", Support::NoEffect(ONE_BROKER)),
         ("sasl.", Support::NoEffect(NO_SECURITY)),
-        ("ssl.", Support::NoEffect(NO_SECURITY)),
+        ("ssl.", Support::NoEffect(OWN_TLS)),
         ("security.", Support::NoEffect(NO_SECURITY)),
         ("delegation.token.", Support::NoEffect(NO_SECURITY)),
         ("log.cleaner.", Support::NoEffect(NO_COMPACTION)),
