@@ -19,3 +19,8 @@ async fn a_slow_reader_gets_the_same_bytes_in_order() {
 async fn a_fetch_racing_segment_deletion_gets_whole_batches_or_an_error() {
     cases::a_fetch_racing_segment_deletion_gets_whole_batches_or_an_error().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_answers_are_the_plaintext_answers_byte_for_byte() {
+    cases::tls_answers_are_the_plaintext_answers_byte_for_byte().await;
+}

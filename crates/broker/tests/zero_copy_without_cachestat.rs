@@ -25,3 +25,9 @@ async fn a_fetch_racing_segment_deletion_gets_whole_batches_or_an_error() {
     fjord_storage::records::disable_page_cache_probe();
     cases::a_fetch_racing_segment_deletion_gets_whole_batches_or_an_error().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_answers_are_the_plaintext_answers_byte_for_byte() {
+    fjord_storage::records::disable_page_cache_probe();
+    cases::tls_answers_are_the_plaintext_answers_byte_for_byte().await;
+}

@@ -51,6 +51,11 @@ impl TestCa {
         TestCa { certificate, key }
     }
 
+    /// The CA certificate in DER.
+    pub fn der(&self) -> Vec<u8> {
+        self.certificate.der().to_vec()
+    }
+
     pub fn pem(&self) -> String {
         self.certificate.pem()
     }

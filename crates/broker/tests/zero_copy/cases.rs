@@ -23,7 +23,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ResponseHeader, TopicName};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::records::Compression;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 const TOPIC: &str = "zc";
@@ -31,8 +31,8 @@ const PARTITIONS: i32 = 3;
 
 /// A broker with topic "zc" of three partitions whose logs hold batches of
 /// varied sizes over segments of ~1500 bytes. Returns the logs too.
-async fn broker_with_data(dir: &std::path::Path) -> (RunningBroker, Vec<Arc<dyn PartitionLog>>) {
-    let running = start(BrokerConfig::for_tests(dir)).await.unwrap();
+async fn broker_with_data(config: BrokerConfig) -> (RunningBroker, Vec<Arc<dyn PartitionLog>>) {
+    let running = start(config).await.unwrap();
     running
         .broker()
         .topics
@@ -94,7 +94,7 @@ fn fetch_request(ask: &Ask, topic_id: uuid::Uuid) -> FetchRequest {
     fetch
 }
 
-async fn read_frame(socket: &mut TcpStream) -> Bytes {
+async fn read_frame<S: AsyncRead + Unpin>(socket: &mut S) -> Bytes {
     let len = socket.read_i32().await.unwrap();
     let mut frame = vec![0u8; len as usize];
     socket.read_exact(&mut frame).await.unwrap();
@@ -102,7 +102,11 @@ async fn read_frame(socket: &mut TcpStream) -> Bytes {
 }
 
 /// Each ask's answer frame, asked one at a time.
-async fn fetch_each(socket: &mut TcpStream, asks: &[Ask], topic_id: uuid::Uuid) -> Vec<Bytes> {
+async fn fetch_each<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut S,
+    asks: &[Ask],
+    topic_id: uuid::Uuid,
+) -> Vec<Bytes> {
     let mut frames = Vec::new();
     for (i, ask) in asks.iter().enumerate() {
         let body = fetch_request(ask, topic_id);
@@ -157,7 +161,7 @@ fn asks() -> Vec<Ask> {
 
 pub async fn sendfile_answers_are_the_in_memory_answers_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let (running, _logs) = broker_with_data(dir.path()).await;
+    let (running, _logs) = broker_with_data(BrokerConfig::for_tests(dir.path())).await;
     let topic_id = running.broker().topics.get(TOPIC).unwrap().id;
     let mut socket = TcpStream::connect(running.local_addr()).await.unwrap();
     let asks = asks();
@@ -186,13 +190,69 @@ pub async fn sendfile_answers_are_the_in_memory_answers_byte_for_byte() {
     assert!(segments_crossed);
 }
 
+/// Over a TLS listener the record bytes are copied through the
+/// connection's reused buffer and encrypted: the answers are byte for
+/// byte the plaintext listener's.
+pub async fn tls_answers_are_the_plaintext_answers_byte_for_byte() {
+    use fjord_testkit::tls::TestCa;
+    use rustls::pki_types::ServerName;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("zero-copy test CA");
+    let (_, _, keystore) = ca.server().write(dir.path(), "server");
+    let config = BrokerConfig::for_tests(dir.path().join("data"))
+        .with("listeners", "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0")
+        .with("ssl.keystore.location", keystore.display());
+    let (running, _logs) = broker_with_data(config).await;
+    let topic_id = running.broker().topics.get(TOPIC).unwrap().id;
+    let asks = asks();
+    let mut plaintext = TcpStream::connect(running.local_addr()).await.unwrap();
+    let expected = fetch_each(&mut plaintext, &asks, topic_id).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(ca.der()))
+        .unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(running.listener_addr("SSL").unwrap())
+        .await
+        .unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let over_tls = fetch_each(&mut tls, &asks, topic_id).await;
+    let mut records_seen = 0;
+    for (i, ask) in asks.iter().enumerate() {
+        assert_eq!(
+            over_tls[i], expected[i],
+            "v{} offsets {:?} max_bytes {} partition_max_bytes {}",
+            ask.version, ask.offsets, ask.max_bytes, ask.partition_max_bytes
+        );
+        records_seen += records_of(&expected[i], ask.version)
+            .iter()
+            .map(Bytes::len)
+            .sum::<usize>();
+    }
+    assert!(
+        records_seen > 100_000,
+        "{records_seen} bytes of records compared"
+    );
+}
+
 /// Pipelined fetches of megabytes to a client whose receive buffer is tiny
 /// and who reads a little at a time: sendfile meets a full socket again and
 /// again (partial sends, EAGAIN), and the answers still arrive whole, in
 /// order, as the in-memory path makes them.
 pub async fn a_slow_reader_gets_the_same_bytes_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let (running, logs) = broker_with_data(dir.path()).await;
+    let (running, logs) = broker_with_data(BrokerConfig::for_tests(dir.path())).await;
     // Larger batches, so the answers are megabytes.
     for log in &logs {
         for i in 0..12usize {
@@ -257,7 +317,7 @@ pub async fn a_slow_reader_gets_the_same_bytes_in_order() {
 /// unlink) or OFFSET_OUT_OF_RANGE, never torn bytes.
 pub async fn a_fetch_racing_segment_deletion_gets_whole_batches_or_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let (running, logs) = broker_with_data(dir.path()).await;
+    let (running, logs) = broker_with_data(BrokerConfig::for_tests(dir.path())).await;
     for log in &logs {
         for _ in 0..40 {
             let one = batch_with(2, Compression::None, now_ms(), 20_000);
