@@ -242,3 +242,123 @@ fn a_changed_file_is_reloaded_and_a_broken_one_keeps_the_old() {
         "the new file is taken"
     );
 }
+
+/// A client handshake against `listener` over loopback, presenting the
+/// client certificate when given: the principal the broker assigns, or
+/// None when it dropped the client.
+async fn principal_after_handshake(
+    listener: &TlsListener,
+    ca: &TestCa,
+    client: Option<&fjord_testkit::tls::Issued>,
+    protocol: SecurityProtocol,
+) -> Option<Principal> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ca.der())).unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some(issued) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from(issued.der.clone())],
+                PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+    };
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let client = tokio::spawn(async move {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        // TLS 1.3 clients finish before the server has checked their
+        // certificate: a refusal shows on the first read.
+        if let Ok(mut stream) = connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+        {
+            use tokio::io::AsyncReadExt;
+            let mut byte = [0u8; 1];
+            let _ = stream.read(&mut byte).await;
+        }
+    });
+    let (accepted, peer) = socket.accept().await.unwrap();
+    let served = listener.handshake(accepted, peer, protocol).await;
+    client.abort();
+    served.map(|(_, principal)| principal)
+}
+
+#[tokio::test]
+async fn the_handshake_names_the_principal_from_the_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("ca");
+    ca.write(&dir.path().join("ca.crt"));
+    let (_, _, keystore) = ca.server().write(dir.path(), "server");
+    let truststore = dir.path().join("ca.crt");
+    let listener = TlsListener::open(
+        &statics(&[
+            ("ssl.keystore.location", path(&keystore)),
+            ("ssl.truststore.location", path(&truststore)),
+            ("ssl.client.auth", "requested"),
+            (
+                "ssl.principal.mapping.rules",
+                "RULE:^CN=([^,]+),OU=Staff,O=Acme$/$1/L",
+            ),
+        ]),
+        "SSL",
+    )
+    .unwrap();
+    let staff = ca.client(&[
+        (Dn::OrganizationName, "Acme"),
+        (Dn::OrganizationalUnitName, "Staff"),
+        (Dn::CommonName, "Carol"),
+    ]);
+    let principal = principal_after_handshake(&listener, &ca, Some(&staff), SecurityProtocol::Ssl)
+        .await
+        .unwrap();
+    assert_eq!(principal.to_string(), "User:carol");
+    // requested: no certificate is anonymous.
+    let anonymous = principal_after_handshake(&listener, &ca, None, SecurityProtocol::Ssl)
+        .await
+        .unwrap();
+    assert_eq!(anonymous, Principal::anonymous());
+    // On SASL_SSL the certificate does not name the principal: SASL will.
+    let sasl = principal_after_handshake(&listener, &ca, Some(&staff), SecurityProtocol::SaslSsl)
+        .await
+        .unwrap();
+    assert_eq!(sasl, Principal::anonymous());
+    // A subject no rule maps is refused.
+    let outsider = ca.client(&[(Dn::OrganizationName, "Other"), (Dn::CommonName, "Dan")]);
+    assert_eq!(
+        principal_after_handshake(&listener, &ca, Some(&outsider), SecurityProtocol::Ssl).await,
+        None
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_handshakes_is_dropped_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, keystore) = TestCa::new("ca").server().write(dir.path(), "server");
+    let listener = TlsListener::open(
+        &statics(&[("ssl.keystore.location", path(&keystore))]),
+        "SSL",
+    )
+    .unwrap();
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _silent = TcpStream::connect(socket.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (accepted, peer) = socket.accept().await.unwrap();
+    let started = tokio::time::Instant::now();
+    let served = listener
+        .handshake(accepted, peer, SecurityProtocol::Ssl)
+        .await;
+    assert!(served.is_none());
+    assert_eq!(started.elapsed(), HANDSHAKE_TIMEOUT);
+}
