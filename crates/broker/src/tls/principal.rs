@@ -108,8 +108,11 @@ impl PrincipalMapper {
                 return Ok(name);
             }
         }
+        let rules: Vec<String> = self.rules.iter().map(Rule::to_string).collect();
         Err(format!(
-            "no rule of {NAME} applies to the client certificate's subject {subject}"
+            "no rule of {NAME} applies to the client certificate's subject {subject} \
+             (rules: {})",
+            rules.join(", ")
         ))
     }
 }
@@ -283,7 +286,14 @@ impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Rule::Default => write!(f, "DEFAULT"),
-            Rule::Replace { source, .. } => write!(f, "RULE:{source}/…/"),
+            Rule::Replace { source, case, .. } => {
+                let case = match case {
+                    Case::Keep => "",
+                    Case::Lower => "L",
+                    Case::Upper => "U",
+                };
+                write!(f, "RULE:{source}/…/{case}")
+            }
         }
     }
 }
