@@ -158,9 +158,11 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         // Keys and certificates first: a bad one stops start-up before
         // anything is bound.
         let tls = if listener.security_protocol.uses_tls() {
-            Some(Arc::new(
-                TlsListener::open(&config.statics, &listener.name).map_err(anyhow::Error::msg)?,
-            ))
+            let (statics, name) = (config.statics.clone(), listener.name.clone());
+            let opened = tokio::task::spawn_blocking(move || TlsListener::open(&statics, &name))
+                .await?
+                .map_err(anyhow::Error::msg)?;
+            Some(Arc::new(opened))
         } else {
             None
         };
