@@ -312,3 +312,19 @@ async fn an_expired_session_is_closed_unless_it_reauthenticates() {
     // ...but anything else closes it.
     assert!(!metadata_served(&mut expires).await);
 }
+
+#[test]
+fn the_session_lifetime_is_never_past_the_credentials_expiry() {
+    use super::session_lifetime_ms;
+    use std::time::SystemTime;
+    let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+    assert_eq!(session_lifetime_ms(0, None), 0);
+    assert_eq!(session_lifetime_ms(5000, None), 5000);
+    assert_eq!(session_lifetime_ms(5000, Some(in_a_minute)), 5000);
+    let capped = session_lifetime_ms(3_600_000, Some(in_a_minute));
+    assert!((59_000..=60_000).contains(&capped), "{capped}");
+    let unbounded = session_lifetime_ms(0, Some(in_a_minute));
+    assert!((59_000..=60_000).contains(&unbounded), "{unbounded}");
+    let expired = SystemTime::now() - Duration::from_secs(1);
+    assert_eq!(session_lifetime_ms(5000, Some(expired)), 0);
+}
