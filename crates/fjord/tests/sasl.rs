@@ -70,14 +70,14 @@ impl ClientContext for Errors {
 
 impl ConsumerContext for Errors {}
 
-fn producer(config: &ClientConfig) -> FutureProducer<Errors> {
+fn producer(config: &ClientConfig, errors: &Errors) -> FutureProducer<Errors> {
     let mut config = config.clone();
     config
         .set("enable.idempotence", "false")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "20000");
     config
-        .create_with_context(Errors::default())
+        .create_with_context(errors.clone())
         .expect("producer")
 }
 
@@ -124,7 +124,7 @@ async fn plain_with_the_right_password_produces_and_consumes() {
     let broker = broker(&dir, &[]);
     let config = sasl_config(&broker.bootstrap, &plain("alice", "alice-secret"));
     let topic = common::unique_topic("sasl-plain");
-    let producer = producer(&config);
+    let producer = producer(&config, &Errors::default());
     let values: Vec<Vec<u8>> = (0..5).map(|i| format!("plain-{i}").into_bytes()).collect();
     for (i, value) in values.iter().enumerate() {
         assert_eq!(produce(&producer, &topic, value).await, i as i64);
@@ -139,8 +139,9 @@ async fn a_wrong_password_gets_an_authentication_error_and_no_data() {
     let topic = common::unique_topic("sasl-wrong");
     let mut config = sasl_config(&broker.bootstrap, &plain("alice", "not-her-password"));
     config.set("message.timeout.ms", "3000");
+    let errors = Errors::default();
     let refused: FutureProducer<Errors> = config
-        .create_with_context(Errors::default())
+        .create_with_context(errors.clone())
         .expect("producer");
     let sent = refused
         .send(
@@ -149,7 +150,7 @@ async fn a_wrong_password_gets_an_authentication_error_and_no_data() {
         )
         .await;
     assert!(sent.is_err(), "produced without authenticating: {sent:?}");
-    let errors = refused.context().0.lock().expect("errors lock").clone();
+    let errors = errors.0.lock().expect("errors lock").clone();
     assert!(
         errors
             .iter()
@@ -158,7 +159,7 @@ async fn a_wrong_password_gets_an_authentication_error_and_no_data() {
     );
     // Nothing reached the log: the right user reads no record.
     let right = sasl_config(&broker.bootstrap, &plain("alice", "alice-secret"));
-    let offset = produce(&producer(&right), &topic, b"first").await;
+    let offset = produce(&producer(&right, &Errors::default()), &topic, b"first").await;
     assert_eq!(offset, 0);
 }
 
@@ -184,7 +185,7 @@ async fn oauthbearer_with_an_unsecured_jwt_produces_and_consumes() {
         ],
     );
     let topic = common::unique_topic("sasl-oauth");
-    let producer = producer(&config);
+    let producer = producer(&config, &Errors::default());
     assert_eq!(produce(&producer, &topic, b"bearer").await, 0);
     assert_eq!(consume(&config, &topic, 1).await, [b"bearer".to_vec()]);
 }
@@ -195,7 +196,8 @@ async fn a_producer_reauthenticates_and_keeps_working_past_several_lifetimes() {
     let broker = broker(&dir, &[("connections.max.reauth.ms", "2000")]);
     let config = sasl_config(&broker.bootstrap, &plain("alice", "alice-secret"));
     let topic = common::unique_topic("sasl-reauth");
-    let producer = producer(&config);
+    let errors = Errors::default();
+    let producer = producer(&config, &errors);
     let mut produced = Vec::new();
     for i in 0..16 {
         let value = format!("reauth-{i}").into_bytes();
@@ -207,6 +209,6 @@ async fn a_producer_reauthenticates_and_keeps_working_past_several_lifetimes() {
     // No connection was closed for an expired session: librdkafka
     // re-authenticated each time before its session ran out.
     assert_eq!(broker.logged("session expired"), Vec::<String>::new());
-    let errors = producer.context().0.lock().expect("errors lock").clone();
+    let errors = errors.0.lock().expect("errors lock").clone();
     assert!(errors.is_empty(), "{errors:?}");
 }
