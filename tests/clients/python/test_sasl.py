@@ -119,3 +119,20 @@ def test_confluent_kafka_plain(sasl):
     finally:
         consumer.close()
     assert got == values
+
+
+def test_kafka_python_v0_handshake_sends_unframed_tokens(sasl):
+    """Told it talks to Kafka 0.10, kafka-python sends SaslHandshake v0 and
+    then its PLAIN token raw, without a SaslAuthenticate header."""
+    topic = unique_topic("sasl-v0")
+    producer = KafkaProducer(acks="all", **python_client(sasl))
+    try:
+        producer.send(topic, value=b"v0", partition=0).get(timeout=30)
+    finally:
+        producer.close(timeout=10)
+    consumer = KafkaConsumer(api_version=(0, 10, 2), **python_client(sasl))
+    try:
+        assert topic in consumer.topics()
+        assert consumer.partitions_for_topic(topic)
+    finally:
+        consumer.close()
