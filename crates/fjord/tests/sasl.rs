@@ -212,3 +212,58 @@ async fn a_producer_reauthenticates_and_keeps_working_past_several_lifetimes() {
     let errors = errors.0.lock().expect("errors lock").clone();
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+#[test]
+fn fjord_user_hash_reads_the_password_from_stdin_and_prints_a_hash_the_broker_takes() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let hash_of = |input: &[u8], args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .args(["user", "hash"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("fjord user hash");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("password written");
+        child.wait_with_output().expect("fjord user hash ends")
+    };
+    let output = hash_of(b"s3cret pass\n", &["--iterations", "20000"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(text.starts_with("pbkdf2-sha256$20000$"), "{text}");
+    let hash = PasswordHash::parse(text.trim()).expect("a hash the broker takes");
+    assert!(hash.verify(b"s3cret pass"));
+    assert!(!hash.verify(b"s3cret pass\n"));
+
+    assert!(!hash_of(b"", &[]).status.success());
+    assert!(!hash_of(b"pw\n", &["--iterations", "10"]).status.success());
+}
+
+#[test]
+fn a_malformed_password_hash_stops_start_up_naming_the_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let refused = common::binary_refuses_to_start(
+        dir.path(),
+        &[
+            ("listeners", LISTENERS),
+            ("sasl.plain.users.alice", "plaintext-password"),
+        ],
+    );
+    assert!(refused.contains("sasl.plain.users.alice"), "{refused}");
+    assert!(!refused.contains("plaintext-password"), "{refused}");
+    let refused = common::binary_refuses_to_start(
+        dir.path(),
+        &[
+            ("listeners", LISTENERS),
+            ("sasl.enabled.mechanisms", "OAUTHBEARER"),
+        ],
+    );
+    assert!(refused.contains("OAUTHBEARER needs"), "{refused}");
+}
