@@ -328,3 +328,22 @@ fn the_session_lifetime_is_never_past_the_credentials_expiry() {
     let expired = SystemTime::now() - Duration::from_secs(1);
     assert_eq!(session_lifetime_ms(5000, Some(expired)), 0);
 }
+
+#[tokio::test]
+async fn the_sasl_requests_on_a_plaintext_listener_are_an_illegal_state_that_keeps_it_open() {
+    let sasl = broker(&[]).await;
+    let addr = sasl
+        .running
+        .listener_addr("PLAINTEXT")
+        .expect("plaintext listener");
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let shaken = handshake(&mut stream, 1, "PLAIN").await;
+    assert_eq!(shaken.error_code, ResponseError::IllegalSaslState.code());
+    assert!(shaken.mechanisms.is_empty());
+    let refused = authenticate(&mut stream, &plain("alice", "alice-pw")).await;
+    assert_eq!(
+        refused.map(|r| r.error_code),
+        Some(ResponseError::IllegalSaslState.code())
+    );
+    assert!(metadata_served(&mut stream).await);
+}
