@@ -19,6 +19,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
+/// Each test starts the binary with a SASL listener and users of its own.
+const SKIP: &str = "starts its own broker with a SASL_PLAINTEXT listener and PLAIN users";
+
 const LISTENERS: &str = "SASL_PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0";
 
 /// The binary with the SASL listener first (so `bootstrap` is its address)
@@ -120,6 +123,9 @@ async fn consume(config: &ClientConfig, topic: &str, count: usize) -> Vec<Vec<u8
 
 #[tokio::test]
 async fn plain_with_the_right_password_produces_and_consumes() {
+    if common::skipped_for_external(SKIP) {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = broker(&dir, &[]);
     let config = sasl_config(&broker.bootstrap, &plain("alice", "alice-secret"));
@@ -134,6 +140,9 @@ async fn plain_with_the_right_password_produces_and_consumes() {
 
 #[tokio::test]
 async fn a_wrong_password_gets_an_authentication_error_and_no_data() {
+    if common::skipped_for_external(SKIP) {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = broker(&dir, &[]);
     let topic = common::unique_topic("sasl-wrong");
@@ -165,6 +174,9 @@ async fn a_wrong_password_gets_an_authentication_error_and_no_data() {
 
 #[tokio::test]
 async fn oauthbearer_with_an_unsecured_jwt_produces_and_consumes() {
+    if common::skipped_for_external(SKIP) {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = broker(
         &dir,
@@ -192,6 +204,9 @@ async fn oauthbearer_with_an_unsecured_jwt_produces_and_consumes() {
 
 #[tokio::test]
 async fn a_producer_reauthenticates_and_keeps_working_past_several_lifetimes() {
+    if common::skipped_for_external(SKIP) {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = broker(&dir, &[("connections.max.reauth.ms", "2000")]);
     let config = sasl_config(&broker.bootstrap, &plain("alice", "alice-secret"));
@@ -248,6 +263,9 @@ fn fjord_user_hash_reads_the_password_from_stdin_and_prints_a_hash_the_broker_ta
 
 #[test]
 fn a_malformed_password_hash_stops_start_up_naming_the_config() {
+    if common::skipped_for_external(SKIP) {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let refused = common::binary_refuses_to_start(
         dir.path(),
