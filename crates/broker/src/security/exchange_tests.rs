@@ -347,3 +347,61 @@ async fn the_sasl_requests_on_a_plaintext_listener_are_an_illegal_state_that_kee
     );
     assert!(metadata_served(&mut stream).await);
 }
+
+const BOTH: [(&str, &str); 2] = [
+    ("sasl.enabled.mechanisms", "PLAIN,OAUTHBEARER"),
+    (
+        "sasl.server.callback.handler.class",
+        crate::security::oauthbearer::UNSECURED_VALIDATOR_CLASS,
+    ),
+];
+
+fn bearer(sub: &str, lifetime_s: i64) -> Vec<u8> {
+    use fjord_testkit::jwt;
+    let mut claims = jwt::claims(sub, "issuer", "audience");
+    claims["exp"] = (jwt::now_s() + lifetime_s).into();
+    format!("n,,\x01auth=Bearer {}\x01\x01", jwt::unsecured(&claims)).into_bytes()
+}
+
+#[tokio::test]
+async fn an_oauthbearer_session_ends_no_later_than_its_token() {
+    let mut configs = BOTH.to_vec();
+    configs.push(("connections.max.reauth.ms", "3600000"));
+    let sasl = broker(&configs).await;
+    let mut stream = sasl.connect().await;
+    assert_eq!(handshake(&mut stream, 1, "OAUTHBEARER").await.error_code, 0);
+    let done = authenticate(&mut stream, &bearer("carol", 30))
+        .await
+        .expect("answered");
+    assert_eq!(done.error_code, 0);
+    assert!(
+        (25_000..=30_000).contains(&done.session_lifetime_ms),
+        "{}",
+        done.session_lifetime_ms
+    );
+    assert_eq!(principal(&mut stream).await, "User:carol");
+}
+
+#[tokio::test]
+async fn reauthentication_with_another_mechanism_fails_and_closes() {
+    let sasl = broker(&BOTH).await;
+    let mut stream = sasl.connect().await;
+    assert_eq!(login(&mut stream, "alice", "alice-pw").await.error_code, 0);
+    // Kafka answers the handshake, then fails the exchange.
+    assert_eq!(handshake(&mut stream, 1, "OAUTHBEARER").await.error_code, 0);
+    let failed = authenticate(&mut stream, &bearer("alice", 60))
+        .await
+        .expect("answered");
+    assert_eq!(
+        failed.error_code,
+        ResponseError::SaslAuthenticationFailed.code()
+    );
+    assert_eq!(
+        failed.error_message.as_deref(),
+        Some(
+            "SASL mechanism 'OAUTHBEARER' requested by client is not supported for \
+             re-authentication of mechanism 'PLAIN'"
+        )
+    );
+    expect_closed(&mut stream).await;
+}
