@@ -405,3 +405,36 @@ async fn reauthentication_with_another_mechanism_fails_and_closes() {
     );
     expect_closed(&mut stream).await;
 }
+
+#[tokio::test]
+async fn a_frame_over_sasl_server_max_receive_size_before_authentication_closes() {
+    let sasl = broker(&[("sasl.server.max.receive.size", "1024")]).await;
+    let mut stream = sasl.connect().await;
+    assert_eq!(handshake(&mut stream, 1, "PLAIN").await.error_code, 0);
+    // Only the length: the broker refuses it before the rest arrives.
+    send(&mut stream, Bytes::from_static(&[0, 0, 4, 1])).await;
+    expect_closed(&mut stream).await;
+    // Once authenticated, frames are bounded by socket.request.max.bytes only.
+    let mut stream = sasl.connect().await;
+    assert_eq!(login(&mut stream, "alice", "alice-pw").await.error_code, 0);
+    let topics = (0..100)
+        .map(|i| {
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default().with_name(
+                Some(kafka_protocol::messages::TopicName(StrBytes::from(
+                    format!("a-topic-with-a-long-name-{i:04}"),
+                ))),
+            )
+        })
+        .collect();
+    let big = request(
+        ApiKey::Metadata,
+        12,
+        7,
+        &MetadataRequest::default()
+            .with_topics(Some(topics))
+            .with_allow_auto_topic_creation(false),
+    );
+    assert!(big.len() > 2048);
+    send(&mut stream, big).await;
+    assert!(read_frame(&mut stream).await.is_some());
+}
