@@ -319,5 +319,8 @@ fn session_lifetime_ms(max_reauth_ms: i64, credential_expires: Option<SystemTime
 }
 
 #[cfg(test)]
+#[path = "exchange_hostile_tests.rs"]
+mod hostile_tests;
+#[cfg(test)]
 #[path = "exchange_tests.rs"]
 mod tests;
