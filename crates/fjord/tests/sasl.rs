@@ -127,7 +127,7 @@ async fn plain_with_the_right_password_produces_and_consumes() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let broker = broker(&dir, &[]);
+    let broker = broker(&dir, &[("group.initial.rebalance.delay.ms", "0")]);
     let config = sasl_config(&broker.bootstrap, &plain("alice", "alice-secret"));
     let topic = common::unique_topic("sasl-plain");
     let producer = producer(&config, &Errors::default());
@@ -136,6 +136,32 @@ async fn plain_with_the_right_password_produces_and_consumes() {
         assert_eq!(produce(&producer, &topic, value).await, i as i64);
     }
     assert_eq!(consume(&config, &topic, values.len()).await, values);
+
+    // A consumer group over SASL: join, read everything, commit.
+    let mut group = config.clone();
+    group
+        .set("group.id", format!("{topic}-group"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest");
+    let consumer: StreamConsumer<Errors> = group
+        .create_with_context(Errors::default())
+        .expect("group consumer");
+    consumer.subscribe(&[&topic]).expect("subscribe");
+    let mut read = Vec::new();
+    while read.len() < values.len() {
+        let message = tokio::time::timeout(common::WAIT, consumer.recv())
+            .await
+            .expect("group records within the wait")
+            .expect("a record");
+        read.push(message.payload().unwrap_or_default().to_vec());
+    }
+    assert_eq!(read, values);
+    consumer
+        .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+        .expect("commit");
+    let committed = consumer.committed(common::WAIT).expect("committed offsets");
+    let offset = committed.find_partition(&topic, 0).map(|p| p.offset());
+    assert_eq!(offset, Some(Offset::Offset(values.len() as i64)));
 }
 
 #[tokio::test]
