@@ -27,6 +27,7 @@ use crate::connection_quotas::{ConnectionLimits, ConnectionQuotas};
 use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::request_context::{ConnectionContext, SecurityProtocol};
 use crate::security::delegation_tokens::DelegationTokens;
+use crate::security::mechanisms::SaslMechanisms;
 use crate::security::oauthbearer::OAuthBearerValidator;
 use crate::tls::TlsListener;
 use crate::topics::TopicRegistry;
@@ -144,6 +145,9 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let oauthbearer = OAuthBearerValidator::from_statics(&config.statics)
         .map_err(anyhow::Error::msg)?
         .map(Arc::new);
+    let sasl =
+        SaslMechanisms::from_statics(&config.statics, &config.listeners, oauthbearer.clone())
+            .map_err(anyhow::Error::msg)?;
     for (name, value, note) in config.statics.not_honoured() {
         tracing::info!("broker config {name}={value}: {note}");
     }
@@ -225,6 +229,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         transactions,
         delegation_tokens,
         oauthbearer,
+        sasl,
         config,
     });
     // The first address leads the line: tools wait for it to connect.

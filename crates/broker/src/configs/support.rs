@@ -19,10 +19,13 @@ const ONE_BROKER: &str =
      leader election or rack placement to tune";
 const NO_CONTROLLER: &str =
     "Fjord keeps its own metadata; there is no KRaft controller quorum or metadata log";
-const NO_SECURITY: &str = "TLS, SASL and delegation tokens are not built yet";
+const NO_SECURITY: &str = "Kafka's Java security plug-ins (principal builders, providers) have no counterpart in Fjord";
 const OWN_TLS: &str =
     "TLS listeners are served by rustls from PEM files: it chooses its own cipher suites, \
      algorithms and random source, and has no Java engine, provider or manager to configure";
+const OWN_SASL: &str =
+    "Fjord's SASL serves PLAIN users from sasl.plain.users.<name> and OAUTHBEARER from \
+     sasl.oauthbearer.*: no JAAS, Kerberos or login modules";
 const NO_COMPACTION: &str = "log compaction is not built yet (cleanup.policy=compact is refused)";
 const NO_TIERED_STORAGE: &str = "tiered (remote) storage is not built";
 const NO_TRANSACTIONS: &str = "transactions are not built yet";
@@ -56,6 +59,7 @@ pub(super) fn honoured_broker(name: &str) -> bool {
         || crate::security::oauthbearer::CONFIG_NAMES.contains(&name)
         || crate::security::delegation_tokens::CONFIG_NAMES.contains(&name)
         || crate::tls::CONFIG_NAMES.contains(&name)
+        || crate::security::mechanisms::CONFIG_NAMES.contains(&name)
 }
 
 /// Topic configs Fjord honours by exact name (and so their broker synonyms).
@@ -137,9 +141,11 @@ fn broker_rule(name: &str) -> Option<Support> {
         | "sasl.mechanism.controller.protocol"
         | "initial.broker.registration.timeout.ms"
         | "server.max.startup.time.ms" => Some(NoEffect(NO_CONTROLLER)),
-        "principal.builder.class"
-        | "connection.failed.authentication.delay.ms"
-        | "connections.max.reauth.ms" => Some(NoEffect(NO_SECURITY)),
+        "principal.builder.class" => Some(NoEffect(NO_SECURITY)),
+        "sasl.enabled.mechanisms" => Some(Only(
+            crate::security::mechanisms::MECHANISMS,
+            "GSSAPI (Kerberos) is not built",
+        )),
         // Chooses between Kafka's two OAUTHBEARER validators (security/oauthbearer.rs).
         "sasl.server.callback.handler.class" => Some(Only(
             &[
@@ -179,7 +185,7 @@ fn broker_rule(name: &str) -> Option<Support> {
         ("replication.quota.", Support::NoEffect(ONE_BROKER)),
         ("alter.log.dirs.", Support::NoEffect(ONE_BROKER)),
         ("leader.imbalance.", Support::NoEffect(ONE_BROKER)),
-        ("sasl.", Support::NoEffect(NO_SECURITY)),
+        ("sasl.", Support::NoEffect(OWN_SASL)),
         ("ssl.", Support::NoEffect(OWN_TLS)),
         ("security.", Support::NoEffect(NO_SECURITY)),
         ("delegation.token.", Support::NoEffect(NO_SECURITY)),

@@ -61,6 +61,8 @@ mod produce_txn;
 #[cfg(test)]
 mod produce_txn_tests;
 pub mod renew_delegation_token;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 #[cfg(test)]
 pub(crate) mod test_support;
