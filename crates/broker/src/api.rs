@@ -149,8 +149,8 @@ apis! {
     TxnOffsetCommit(TxnOffsetCommitRequest) => handlers::txn_offset_commit::handle,
         versions 0..=5,
         authorize Authorization {
-            request: Some(check(Group, Read)),
-            each: &[check(ResourceType::TransactionalId, Write), check(Topic, Read)],
+            request: Some(check(ResourceType::TransactionalId, Write)),
+            each: &[check(Group, Read), check(Topic, Read)],
         };
     // Every version the codec defines. Kafka authorizes a transactional id
     // for TransactionalId/Write, and a producer without one for
@@ -173,11 +173,14 @@ apis! {
         ]);
     AddOffsetsToTxn(AddOffsetsToTxnRequest) => handlers::add_offsets_to_txn::handle,
         versions 0..=4,
-        authorize each(&[check(ResourceType::TransactionalId, Write), check(Group, Read)]);
+        authorize Authorization {
+            request: Some(check(ResourceType::TransactionalId, Write)),
+            each: &[check(Group, Read)],
+        };
     // v5 is transaction version 2 (KIP-890): the epoch is bumped.
     EndTxn(EndTxnRequest) => handlers::end_txn::handle,
         versions 0..=5,
-        authorize each(&[check(ResourceType::TransactionalId, Write)]);
+        authorize whole(ResourceType::TransactionalId, Write);
     // Topic/Read per topic (TOPIC_AUTHORIZATION_FAILED for its partitions).
     DescribeProducers(DescribeProducersRequest) => handlers::describe_producers::handle,
         versions 0..=0,
@@ -199,7 +202,7 @@ apis! {
     // User/CreateTokens for a token owned by someone else than the requester.
     CreateDelegationToken(CreateDelegationTokenRequest) => handlers::create_delegation_token::handle,
         versions 1..=3,
-        authorize Authorization::NONE;
+        authorize each(&[check(User, CreateTokens)]);
     // Only the token's owner and renewers may renew or expire it.
     RenewDelegationToken(RenewDelegationTokenRequest) => handlers::renew_delegation_token::handle,
         versions 1..=2,
@@ -211,7 +214,7 @@ apis! {
     // (DelegationToken/Describe) or whose owner it has User/DescribeTokens on.
     DescribeDelegationToken(DescribeDelegationTokenRequest) => handlers::describe_delegation_token::handle,
         versions 1..=3,
-        authorize Authorization::NONE;
+        authorize each(&[check(DelegationToken, Describe), check(User, DescribeTokens)]);
     // The ACL APIs answer SECURITY_DISABLED without an authorizer. Their
     // one cluster check is made by the handler (handlers/acls.rs), which
     // answers it in each result.
@@ -234,3 +237,7 @@ pub fn entry(api_key: i16) -> Option<&'static ApiEntry> {
 #[cfg(test)]
 #[path = "api_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "api_authorization_tests.rs"]
+mod authorization_tests;
