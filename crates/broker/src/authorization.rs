@@ -4,8 +4,10 @@
 //! through [`refused`], which gives the error code a denied resource is
 //! answered with. Without an authorizer every check passes.
 
+use fjord_storage::meta::TopicMeta;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
+use uuid::Uuid;
 
 use crate::acl::{AclOperation, ResourceType};
 use crate::api::{Authorization, Outcome};
@@ -34,21 +36,40 @@ pub trait WholeRequest {
 }
 
 /// The error Kafka answers a denied resource of `resource_type` with.
-pub const fn denial_code(resource_type: ResourceType) -> i16 {
+pub const fn denial_error(resource_type: ResourceType) -> ResponseError {
     match resource_type {
-        ResourceType::Topic => ResponseError::TopicAuthorizationFailed.code(),
-        ResourceType::Group => ResponseError::GroupAuthorizationFailed.code(),
-        ResourceType::Cluster => ResponseError::ClusterAuthorizationFailed.code(),
-        ResourceType::TransactionalId => ResponseError::TransactionalIdAuthorizationFailed.code(),
-        ResourceType::DelegationToken => ResponseError::DelegationTokenAuthorizationFailed.code(),
+        ResourceType::Topic => ResponseError::TopicAuthorizationFailed,
+        ResourceType::Group => ResponseError::GroupAuthorizationFailed,
+        ResourceType::Cluster => ResponseError::ClusterAuthorizationFailed,
+        ResourceType::TransactionalId => ResponseError::TransactionalIdAuthorizationFailed,
         // Kafka has no USER_AUTHORIZATION_FAILED: a denied user resource is
         // answered as a denied token operation.
-        ResourceType::User => ResponseError::DelegationTokenAuthorizationFailed.code(),
+        ResourceType::DelegationToken | ResourceType::User => {
+            ResponseError::DelegationTokenAuthorizationFailed
+        }
     }
 }
 
-/// None when the request's principal may perform `operation` on `name`;
-/// otherwise the error code the resource is answered with.
+/// Ok when the request's principal may perform `operation` on `name`;
+/// otherwise the error the resource is answered with.
+pub fn require(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: AclOperation,
+    resource_type: ResourceType,
+    name: &str,
+) -> Result<(), ResponseError> {
+    if broker
+        .authorizer
+        .authorize(ctx, operation, resource_type, name)
+    {
+        Ok(())
+    } else {
+        Err(denial_error(resource_type))
+    }
+}
+
+/// [`require`] as the error code a denied resource is answered with.
 pub fn refused(
     broker: &Broker,
     ctx: &RequestContext,
@@ -56,10 +77,41 @@ pub fn refused(
     resource_type: ResourceType,
     name: &str,
 ) -> Option<i16> {
-    (!broker
-        .authorizer
-        .authorize(ctx, operation, resource_type, name))
-    .then_some(denial_code(resource_type))
+    require(broker, ctx, operation, resource_type, name)
+        .err()
+        .map(|e| e.code())
+}
+
+/// The topic named `name`, if the principal may perform `operation` on it.
+/// Kafka checks before it looks: a denied topic is denied whether or not
+/// it exists, so that names cannot be probed.
+pub fn topic_by_name(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: AclOperation,
+    name: &str,
+) -> Result<TopicMeta, ResponseError> {
+    require(broker, ctx, operation, ResourceType::Topic, name)?;
+    broker
+        .topics
+        .get(name)
+        .ok_or(ResponseError::UnknownTopicOrPartition)
+}
+
+/// The topic with id `id`, if the principal may perform `operation` on it.
+/// An id is resolved first, as Kafka does (an unknown id says nothing).
+pub fn topic_by_id(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: AclOperation,
+    id: Uuid,
+) -> Result<TopicMeta, ResponseError> {
+    let topic = broker
+        .topics
+        .by_id(id)
+        .ok_or(ResponseError::UnknownTopicId)?;
+    require(broker, ctx, operation, ResourceType::Topic, &topic.name)?;
+    Ok(topic)
 }
 
 /// Whether the request's principal may perform `operation` on the cluster.
@@ -93,7 +145,7 @@ pub fn check_request<R: WholeRequest>(
     if allowed {
         return None;
     }
-    let code = denial_code(check.resource);
+    let code = denial_error(check.resource).code();
     Some(match request.denied(ctx.api_version, code) {
         Some(response) => Outcome::Respond(response),
         // A declaration without its denial: never serve it unchecked.
