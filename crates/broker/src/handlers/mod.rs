@@ -9,6 +9,10 @@ pub mod api_versions;
 #[cfg(test)]
 mod authorization_scenario_tests;
 #[cfg(test)]
+mod authorization_table_cases;
+#[cfg(test)]
+mod authorization_table_group_cases;
+#[cfg(test)]
 mod authorization_table_tests;
 #[cfg(test)]
 mod authorization_test_support;
