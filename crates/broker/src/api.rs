@@ -52,8 +52,7 @@ const fn each(checks: &'static [AclCheck]) -> Authorization {
 apis! {
     // Advertised from v0 although v0–v2 are refused per request, as Kafka
     // 4.x does: librdkafka turns compression off when Produce starts above
-    // v0 (KAFKA-18659). Transactional produce adds TransactionalId/Write
-    // (with the transactions issue).
+    // v0 (KAFKA-18659). Transactional produce adds TransactionalId/Write.
     Produce(ProduceRequest) => handlers::produce::answer,
         advertised 0, versions 3..=13,
         authorize each(&[check(Topic, Write)]);
@@ -69,10 +68,10 @@ apis! {
         versions 0..=13,
         authorize each(&[check(Topic, Describe), check(Topic, Create)]);
     // Group/Describe for a group key; TransactionalId/Describe for a
-    // transaction key (with the transactions issue).
+    // transaction key.
     FindCoordinator(FindCoordinatorRequest) => handlers::find_coordinator::handle,
         versions 0..=6,
-        authorize each(&[check(Group, Describe)]);
+        authorize each(&[check(Group, Describe), check(ResourceType::TransactionalId, Describe)]);
     ApiVersions(ApiVersionsRequest) => handlers::api_versions::handle,
         versions 0..=4,
         authorize Authorization::NONE;
