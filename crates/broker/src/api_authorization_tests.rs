@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
 
 use super::tests::{default_frame, response_key};
@@ -73,4 +74,39 @@ async fn every_whole_request_check_answers_with_its_own_response_at_every_versio
         }
     }
     assert!(denied > 0);
+}
+
+/// SCRAM credential APIs are being added beside this work, declared with a
+/// whole-request Cluster check: their denials are ready for them.
+#[test]
+fn scram_credential_denials_answer_each_user_once() {
+    use crate::authorization::WholeRequest;
+    use kafka_protocol::messages::alter_user_scram_credentials_request::{
+        ScramCredentialDeletion, ScramCredentialUpsertion,
+    };
+
+    let code = ResponseError::ClusterAuthorizationFailed.code();
+    let user = |name: &'static str| StrBytes::from_static_str(name);
+    let alter = AlterUserScramCredentialsRequest::default()
+        .with_deletions(vec![
+            ScramCredentialDeletion::default().with_name(user("alice"))
+        ])
+        .with_upsertions(vec![
+            ScramCredentialUpsertion::default().with_name(user("alice")),
+            ScramCredentialUpsertion::default().with_name(user("bob")),
+        ]);
+    let Some(ResponseKind::AlterUserScramCredentials(altered)) = alter.denied(0, code) else {
+        panic!("no AlterUserScramCredentials denial");
+    };
+    let answered: Vec<(&str, i16)> = altered
+        .results
+        .iter()
+        .map(|r| (r.user.as_str(), r.error_code))
+        .collect();
+    assert_eq!(answered, [("alice", code), ("bob", code)]);
+    let described = DescribeUserScramCredentialsRequest::default().denied(0, code);
+    let Some(ResponseKind::DescribeUserScramCredentials(described)) = described else {
+        panic!("no DescribeUserScramCredentials denial");
+    };
+    assert_eq!(described.error_code, code);
 }
