@@ -4,6 +4,8 @@
 //! Kafka without an authorizer does.
 
 pub mod bindings;
+#[cfg(test)]
+mod by_type_tests;
 mod index;
 #[cfg(test)]
 mod tests;
