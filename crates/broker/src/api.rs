@@ -52,8 +52,7 @@ const fn each(checks: &'static [AclCheck]) -> Authorization {
 apis! {
     // Advertised from v0 although v0–v2 are refused per request, as Kafka
     // 4.x does: librdkafka turns compression off when Produce starts above
-    // v0 (KAFKA-18659). Transactional produce adds TransactionalId/Write
-    // (with the transactions issue).
+    // v0 (KAFKA-18659). Transactional produce adds TransactionalId/Write.
     Produce(ProduceRequest) => handlers::produce::answer,
         advertised 0, versions 3..=13,
         authorize each(&[check(Topic, Write)]);
@@ -69,10 +68,10 @@ apis! {
         versions 0..=13,
         authorize each(&[check(Topic, Describe), check(Topic, Create)]);
     // Group/Describe for a group key; TransactionalId/Describe for a
-    // transaction key (with the transactions issue).
+    // transaction key.
     FindCoordinator(FindCoordinatorRequest) => handlers::find_coordinator::handle,
         versions 0..=6,
-        authorize each(&[check(Group, Describe)]);
+        authorize each(&[check(Group, Describe), check(ResourceType::TransactionalId, Describe)]);
     ApiVersions(ApiVersionsRequest) => handlers::api_versions::handle,
         versions 0..=4,
         authorize Authorization::NONE;
@@ -157,8 +156,8 @@ apis! {
     TxnOffsetCommit(TxnOffsetCommitRequest) => handlers::txn_offset_commit::handle,
         versions 0..=5,
         authorize Authorization {
-            request: Some(check(Group, Read)),
-            each: &[check(ResourceType::TransactionalId, Write), check(Topic, Read)],
+            request: Some(check(ResourceType::TransactionalId, Write)),
+            each: &[check(Group, Read), check(Topic, Read)],
         };
     // Every version the codec defines. Kafka authorizes a transactional id
     // for TransactionalId/Write, and a producer without one for
@@ -181,11 +180,14 @@ apis! {
         ]);
     AddOffsetsToTxn(AddOffsetsToTxnRequest) => handlers::add_offsets_to_txn::handle,
         versions 0..=4,
-        authorize each(&[check(ResourceType::TransactionalId, Write), check(Group, Read)]);
+        authorize Authorization {
+            request: Some(check(ResourceType::TransactionalId, Write)),
+            each: &[check(Group, Read)],
+        };
     // v5 is transaction version 2 (KIP-890): the epoch is bumped.
     EndTxn(EndTxnRequest) => handlers::end_txn::handle,
         versions 0..=5,
-        authorize each(&[check(ResourceType::TransactionalId, Write)]);
+        authorize whole(ResourceType::TransactionalId, Write);
     // Topic/Read per topic (TOPIC_AUTHORIZATION_FAILED for its partitions).
     DescribeProducers(DescribeProducersRequest) => handlers::describe_producers::handle,
         versions 0..=0,
@@ -207,7 +209,7 @@ apis! {
     // User/CreateTokens for a token owned by someone else than the requester.
     CreateDelegationToken(CreateDelegationTokenRequest) => handlers::create_delegation_token::handle,
         versions 1..=3,
-        authorize Authorization::NONE;
+        authorize each(&[check(User, CreateTokens)]);
     // Only the token's owner and renewers may renew or expire it.
     RenewDelegationToken(RenewDelegationTokenRequest) => handlers::renew_delegation_token::handle,
         versions 1..=2,
@@ -219,7 +221,7 @@ apis! {
     // (DelegationToken/Describe) or whose owner it has User/DescribeTokens on.
     DescribeDelegationToken(DescribeDelegationTokenRequest) => handlers::describe_delegation_token::handle,
         versions 1..=3,
-        authorize Authorization::NONE;
+        authorize each(&[check(DelegationToken, Describe), check(User, DescribeTokens)]);
     // The ACL APIs answer SECURITY_DISABLED without an authorizer. Their
     // one cluster check is made by the handler (handlers/acls.rs), which
     // answers it in each result.
@@ -242,3 +244,7 @@ pub fn entry(api_key: i16) -> Option<&'static ApiEntry> {
 #[cfg(test)]
 #[path = "api_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "api_authorization_tests.rs"]
+mod authorization_tests;

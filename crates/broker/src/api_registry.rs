@@ -16,8 +16,8 @@ pub struct AclCheck {
 }
 
 /// What a principal must be allowed for its request to be served, as
-/// Kafka's `KafkaApis` checks it. Nothing enforces it yet: it is what the
-/// authorizer will read.
+/// Kafka's `KafkaApis` checks it. `request` is enforced by `dispatch`
+/// (see `crate::authorization`); `each` by the handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Authorization {
     /// Checked once, before the handler runs, on the one resource the
@@ -127,10 +127,20 @@ macro_rules! apis {
             },
         )+];
 
-        /// Runs the handler of a decoded request.
+        /// Runs the handler of a decoded request, once its declaration's
+        /// whole-request check passes. Every request type must implement
+        /// [`WholeRequest`](crate::authorization::WholeRequest).
         pub async fn dispatch(broker: &Broker, ctx: &RequestContext, request: Request) -> Outcome {
             match request {
-                $(Request::$variant(request) => $handler(broker, ctx, request).await.into_outcome(),)+
+                $(Request::$variant(request) => {
+                    const AUTHORIZATION: Authorization = $authorization;
+                    if let Some(denied) = crate::authorization::check_request(
+                        broker, ctx, &AUTHORIZATION, &request,
+                    ) {
+                        return denied;
+                    }
+                    $handler(broker, ctx, request).await.into_outcome()
+                })+
             }
         }
 

@@ -14,7 +14,7 @@ use crate::handlers::test_support::test_broker;
 /// at `version`, then the API's default request (none below the versions
 /// accepted: Kafka 4.1's message specs, and so the codec, no longer have
 /// Produce v0–v2).
-fn default_frame(key: ApiKey, version: i16, correlation_id: i32) -> Bytes {
+pub(super) fn default_frame(key: ApiKey, version: i16, correlation_id: i32) -> Bytes {
     let mut frame = BytesMut::new();
     RequestHeader::default()
         .with_request_api_key(key as i16)
@@ -32,7 +32,7 @@ fn default_frame(key: ApiKey, version: i16, correlation_id: i32) -> Bytes {
     frame.freeze()
 }
 
-fn response_key(response: &ResponseKind) -> ApiKey {
+pub(super) fn response_key(response: &ResponseKind) -> ApiKey {
     match response {
         ResponseKind::Produce(_) => ApiKey::Produce,
         ResponseKind::Fetch(_) => ApiKey::Fetch,

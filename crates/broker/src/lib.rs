@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod api;
+pub mod authorization;
 pub mod authorizer;
 pub mod broker;
 pub mod cluster;

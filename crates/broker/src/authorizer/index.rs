@@ -138,6 +138,58 @@ impl AclIndex {
     }
 }
 
+impl AclIndex {
+    /// Kafka's `authorizeByResourceType`: whether some ALLOW of
+    /// `operation` (or ALL) on a resource of `resource_type` applies to the
+    /// principal without a DENY covering that resource pattern (the same
+    /// name, a prefix of it, or the wildcard). NoAcls when the type has none.
+    pub fn decide_any(
+        &self,
+        principal: &str,
+        host: &str,
+        operation: AclOperation,
+        resource_type: ResourceType,
+    ) -> Decision {
+        let Some(by_name) = self.by_type.get(&resource_type) else {
+            return Decision::NoAcls;
+        };
+        let applies = |entry: &Entry, deny: bool| {
+            entry.deny == deny
+                && (entry.principal == principal || entry.principal == WILDCARD_PRINCIPAL)
+                && (entry.host == WILDCARD_HOST || entry.host == host)
+                && (entry.operation == AclOperation::All || entry.operation == operation)
+        };
+        let any = |entries: Option<&Vec<Entry>>, deny: bool| {
+            entries
+                .into_iter()
+                .flatten()
+                .any(|entry| applies(entry, deny))
+        };
+        if any(by_name.literal.get(WILDCARD_RESOURCE), true) {
+            return Decision::Denied;
+        }
+        let denied_by_prefix = |name: &str| {
+            by_name.prefixed.iter().any(|(prefix, entries)| {
+                name.starts_with(prefix.as_str()) && any(Some(entries), true)
+            })
+        };
+        let literal_allowed = by_name.literal.iter().any(|(name, entries)| {
+            any(Some(entries), false)
+                && (name == WILDCARD_RESOURCE
+                    || !(any(Some(entries), true) || denied_by_prefix(name)))
+        });
+        let prefixed_allowed = by_name
+            .prefixed
+            .iter()
+            .any(|(name, entries)| any(Some(entries), false) && !denied_by_prefix(name));
+        if literal_allowed || prefixed_allowed {
+            Decision::Allowed
+        } else {
+            Decision::Denied
+        }
+    }
+}
+
 /// Whether an ALLOW of `acl_operation` permits `requested`: ALL permits
 /// everything; READ, WRITE, DELETE and ALTER imply DESCRIBE; ALTER_CONFIGS
 /// implies DESCRIBE_CONFIGS.

@@ -4,6 +4,8 @@
 //! Kafka without an authorizer does.
 
 pub mod bindings;
+#[cfg(test)]
+mod by_type_tests;
 mod index;
 #[cfg(test)]
 mod tests;
@@ -135,6 +137,27 @@ impl Authorizer {
         }
         let index = self.index.read().clone();
         match index.decide(principal, host, operation, resource_type, name) {
+            Decision::Allowed => true,
+            Decision::Denied => false,
+            Decision::NoAcls => self.config.allow_everyone_if_no_acl_found,
+        }
+    }
+
+    /// Whether the request's principal may perform `operation` on some
+    /// resource of `resource_type` (Kafka's `authorizeByResourceType`).
+    pub fn allows_any(
+        &self,
+        ctx: &RequestContext,
+        operation: AclOperation,
+        resource_type: ResourceType,
+    ) -> bool {
+        let principal = ctx.principal.to_string();
+        if !self.config.enabled || self.config.super_users.contains(&principal) {
+            return true;
+        }
+        let index = self.index.read().clone();
+        let host = ctx.peer.ip().to_string();
+        match index.decide_any(&principal, &host, operation, resource_type) {
             Decision::Allowed => true,
             Decision::Denied => false,
             Decision::NoAcls => self.config.allow_everyone_if_no_acl_found,

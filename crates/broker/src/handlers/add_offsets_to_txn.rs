@@ -5,6 +5,9 @@
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
 use super::add_partitions_to_txn::PRODUCER_FENCED_SINCE;
+use crate::acl::AclOperation::Read;
+use crate::acl::ResourceType::Group;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::groups::group::now_ms;
 use crate::request_context::RequestContext;
@@ -20,13 +23,18 @@ pub async fn handle(
         producer_id: request.producer_id.0,
         epoch: request.producer_epoch,
     };
+    let mut response = AddOffsetsToTxnResponse::default();
+    // The transactional id was checked before the handler.
+    if let Some(denied) = authorization::refused(broker, ctx, Read, Group, &request.group_id) {
+        response.error_code = denied;
+        return response;
+    }
     // Kafka takes any group id here, the empty one too.
     let group = request.group_id.to_string();
     let outcome = broker
         .transactions
         .add(producer, Vec::new(), vec![group], 0, now_ms())
         .await;
-    let mut response = AddOffsetsToTxnResponse::default();
     if let Err(code) = outcome {
         response.error_code = as_answered(code, ctx.api_version, PRODUCER_FENCED_SINCE).code();
     }

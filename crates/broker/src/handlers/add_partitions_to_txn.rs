@@ -14,6 +14,9 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::AclOperation::{ClusterAction, Write};
+use crate::acl::ResourceType::{Topic, TransactionalId};
+use crate::authorization;
 use crate::broker::Broker;
 use crate::groups::group::now_ms;
 use crate::request_context::RequestContext;
@@ -40,8 +43,20 @@ pub async fn handle(
             producer_id: request.v3_and_below_producer_id.0,
             epoch: request.v3_and_below_producer_epoch,
         };
-        let verdicts = add(broker, producer, &request.v3_and_below_topics, version).await;
+        let verdicts = add(
+            broker,
+            Some(ctx),
+            producer,
+            &request.v3_and_below_topics,
+            version,
+        )
+        .await;
         response.results_by_topic_v3_and_below = topic_results(verdicts);
+        return response;
+    }
+    // The batched form comes from brokers verifying a producer's writes.
+    if !authorization::cluster_allows(broker, ctx, ClusterAction) {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
         return response;
     }
     for transaction in &request.transactions {
@@ -58,7 +73,7 @@ pub async fn handle(
                 .map(|(partition, verdict)| (partition, verdict.err()))
                 .collect()
         } else {
-            add(broker, producer, &transaction.topics, version).await
+            add(broker, None, producer, &transaction.topics, version).await
         };
         let mut result = AddPartitionsToTxnResult::default();
         result.transactional_id = transaction.transactional_id.clone();
@@ -80,29 +95,46 @@ fn partitions_of(topics: &[AddPartitionsToTxnTopic]) -> Vec<TopicPartition> {
         .collect()
 }
 
-/// Adds the partitions (all or none); the error, if any, for each.
+/// Adds the partitions (all or none); the error, if any, for each. A
+/// producer's request (`producer_request`, before v4) needs
+/// TransactionalId/Write and Topic/Write on each topic.
 async fn add(
     broker: &Broker,
+    producer_request: Option<&RequestContext>,
     producer: TxnProducer<'_>,
     topics: &[AddPartitionsToTxnTopic],
     version: i16,
 ) -> Vec<(TopicPartition, Option<ResponseError>)> {
     let partitions = partitions_of(topics);
-    let unknown: Vec<bool> = partitions
+    if let Some(ctx) = producer_request {
+        let id = producer.transactional_id;
+        if let Err(denied) = authorization::require(broker, ctx, Write, TransactionalId, id) {
+            return partitions.into_iter().map(|p| (p, Some(denied))).collect();
+        }
+    }
+    let refused: Vec<Option<ResponseError>> = partitions
         .iter()
-        .map(|(topic, p)| broker.topics.partition(topic, *p).is_none())
+        .map(|(topic, p)| {
+            producer_request
+                .and_then(|ctx| authorization::require(broker, ctx, Write, Topic, topic).err())
+                .or_else(|| {
+                    broker
+                        .topics
+                        .partition(topic, *p)
+                        .is_none()
+                        .then_some(ResponseError::UnknownTopicOrPartition)
+                })
+        })
         .collect();
-    if unknown.iter().any(|u| *u) {
+    if refused.iter().any(Option::is_some) {
         return partitions
             .into_iter()
-            .zip(unknown)
-            .map(|(partition, unknown)| {
-                let code = if unknown {
-                    ResponseError::UnknownTopicOrPartition
-                } else {
-                    ResponseError::OperationNotAttempted
-                };
-                (partition, Some(code))
+            .zip(refused)
+            .map(|(partition, refused)| {
+                (
+                    partition,
+                    Some(refused.unwrap_or(ResponseError::OperationNotAttempted)),
+                )
             })
             .collect();
     }

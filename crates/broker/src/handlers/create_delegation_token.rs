@@ -7,6 +7,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{CreateDelegationTokenRequest, CreateDelegationTokenResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::AclOperation::CreateTokens;
+use crate::acl::ResourceType::User;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::groups::group::now_ms;
 use crate::request_context::{Principal, RequestContext, USER_TYPE};
@@ -46,10 +49,18 @@ pub async fn handle(
             .with_expiry_timestamp_ms(-1)
             .with_max_timestamp_ms(-1);
     }
-    // ACLs (issue 13): a token for an owner other than the requester needs
-    // CREATE_TOKENS on the User resource of the owner, else
-    // DELEGATION_TOKEN_AUTHORIZATION_FAILED. Without an authorizer Kafka
-    // allows it, as here.
+    // A token for an owner other than the requester needs CREATE_TOKENS on
+    // the owner's User resource (named `User:name`, as Kafka names it).
+    if owner != requester {
+        let owner_name = owner.to_string();
+        if let Some(denied) = authorization::refused(broker, ctx, CreateTokens, User, &owner_name) {
+            return response
+                .with_error_code(denied)
+                .with_issue_timestamp_ms(-1)
+                .with_expiry_timestamp_ms(-1)
+                .with_max_timestamp_ms(-1);
+        }
+    }
     let renewers: Vec<Principal> = request
         .renewers
         .into_iter()

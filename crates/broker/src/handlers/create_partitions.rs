@@ -9,13 +9,16 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::AclOperation::Alter;
+use crate::acl::ResourceType::Topic;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::error::{ApiError, ApiResult};
 use crate::request_context::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -35,6 +38,8 @@ pub async fn handle(
                 ResponseError::InvalidRequest,
                 "Duplicate topic name.",
             ))
+        } else if let Err(code) = authorization::require(broker, ctx, Alter, Topic, name) {
+            Err(ApiError::new(code, "Authorization failed."))
         } else {
             grow(broker, topic, request.validate_only).await
         };

@@ -13,6 +13,9 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use crate::acl::AclOperation::{Create, DescribeConfigs};
+use crate::acl::ResourceType::Topic;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::configs::{topic_config, topic_configs};
 use crate::error::{ApiError, ApiResult};
@@ -30,6 +33,7 @@ pub async fn handle(
     for topic in &request.topics {
         *seen.entry(topic.name.as_str()).or_default() += 1;
     }
+    let cluster_create = authorization::cluster_allows(broker, ctx, Create);
     let mut results = Vec::with_capacity(request.topics.len());
     let mut answered_duplicates: Vec<&str> = Vec::new();
     for topic in &request.topics {
@@ -44,10 +48,17 @@ pub async fn handle(
                 ResponseError::InvalidRequest,
                 "Duplicate topic name.",
             ))
+        } else if let Some(denied) = (!cluster_create)
+            .then(|| authorization::require(broker, ctx, Create, Topic, name).err())
+            .flatten()
+        {
+            Err(ApiError::new(denied, "Authorization failed."))
         } else {
             create_one(broker, topic, request.validate_only).await
         };
-        results.push(result(broker, name, outcome, version));
+        // Kafka hides the created topic's configs without DescribeConfigs.
+        let configs_denied = authorization::refused(broker, ctx, DescribeConfigs, Topic, name);
+        results.push(result(broker, name, outcome, configs_denied, version));
     }
     CreateTopicsResponse::default().with_topics(results)
 }
@@ -159,6 +170,7 @@ fn result(
     broker: &Broker,
     name: &str,
     outcome: ApiResult<TopicMeta>,
+    configs_denied: Option<i16>,
     version: i16,
 ) -> CreatableTopicResult {
     let base = CreatableTopicResult::default().with_name(StrBytes::from(name.to_string()).into());
@@ -166,6 +178,7 @@ fn result(
         Ok(topic) => {
             let statics = broker.topics.statics();
             let configs = topic_configs()
+                .filter(|_| configs_denied.is_none())
                 .filter(|def| !def.kafka.internal || topic.configs.contains_key(def.name()))
                 .map(|def| {
                     let (value, _) = statics.topic_value(&def, &topic.configs);
@@ -190,6 +203,7 @@ fn result(
             .with_num_partitions(topic.partitions)
             .with_replication_factor(1)
             .with_configs(Some(configs))
+            .with_topic_config_error_code(configs_denied.unwrap_or(0))
         }
         Err(e) => base
             .with_error_code(e.code())

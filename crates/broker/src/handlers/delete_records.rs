@@ -6,6 +6,9 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use crate::acl::AclOperation::Delete;
+use crate::acl::ResourceType::Topic;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::error::{ApiError, ApiResult};
 use crate::request_context::RequestContext;
@@ -17,20 +20,21 @@ const INVALID_LOW_WATERMARK: i64 = -1;
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
+        let denied = authorization::require(broker, ctx, Delete, Topic, &topic.name);
         for partition in &topic.partitions {
-            let outcome = delete(
-                broker,
-                topic.name.as_str(),
-                partition.partition_index,
-                partition.offset,
-            )
-            .await;
+            let outcome = match denied {
+                Err(code) => Err(ApiError::new(code, "")),
+                Ok(()) => {
+                    let (name, index) = (topic.name.as_str(), partition.partition_index);
+                    delete(broker, name, index, partition.offset).await
+                }
+            };
             let (low_watermark, code) = match outcome {
                 Ok(low) => (low, 0),
                 Err(e) => (INVALID_LOW_WATERMARK, e.code()),

@@ -9,6 +9,9 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use crate::acl::AclOperation::{Delete, Describe};
+use crate::acl::ResourceType::Topic;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::error::{ApiError, ApiResult};
 use crate::request_context::RequestContext;
@@ -56,7 +59,7 @@ pub async fn handle(
             );
             (name, id, Err(err))
         } else {
-            delete_one(broker, target, version).await
+            delete_one(broker, ctx, target).await
         };
         responses.push(result(name, id, outcome, version));
     }
@@ -86,18 +89,28 @@ fn targets(request: &DeleteTopicsRequest, version: i16) -> Vec<Target> {
 }
 
 /// Deletes one topic; returns the name and id to answer with.
+/// As Kafka: a topic named by id must be describable (or its name stays
+/// unsaid), then deletable.
 async fn delete_one(
     broker: &Broker,
+    ctx: &RequestContext,
     target: &Target,
-    version: i16,
 ) -> (Option<String>, Uuid, ApiResult<()>) {
+    let version = ctx.api_version;
+    let denied = |code: ResponseError| ApiError::new(code, "Authorization failed.");
     let (name, id) = match target {
         Target::Name(name) => {
             let id = broker.topics.get(name).map_or(Uuid::nil(), |t| t.id);
             (name.clone(), id)
         }
         Target::Id(id) => match broker.topics.by_id(*id) {
-            Some(topic) => (topic.name, *id),
+            Some(topic) => {
+                if let Err(code) = authorization::require(broker, ctx, Describe, Topic, &topic.name)
+                {
+                    return (None, *id, Err(denied(code)));
+                }
+                (topic.name, *id)
+            }
             None => {
                 let err = ApiError::new(
                     ResponseError::UnknownTopicId,
@@ -119,6 +132,9 @@ async fn delete_one(
             );
         }
     };
+    if let Err(code) = authorization::require(broker, ctx, Delete, Topic, &name) {
+        return (Some(name), id, Err(denied(code)));
+    }
     if !broker.config.delete_topic_enable() {
         // Kafka: clients before v3 do not know TOPIC_DELETION_DISABLED.
         let code = if version < 3 {

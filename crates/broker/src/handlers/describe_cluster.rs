@@ -5,8 +5,10 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::ResourceType;
+use crate::authorizer::bindings::CLUSTER_NAME;
 use crate::broker::Broker;
-use crate::handlers::{ALL_CLUSTER_OPERATIONS, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::handlers::AUTHORIZED_OPERATIONS_OMITTED;
 use crate::request_context::RequestContext;
 
 /// `endpoint_type` 1: the request was meant for brokers (2 is controllers).
@@ -42,7 +44,9 @@ pub async fn handle(
         })
         .collect();
     let operations = if request.include_cluster_authorized_operations {
-        ALL_CLUSTER_OPERATIONS
+        broker
+            .authorizer
+            .authorized_operations(ctx, ResourceType::Cluster, CLUSTER_NAME)
     } else {
         AUTHORIZED_OPERATIONS_OMITTED
     };

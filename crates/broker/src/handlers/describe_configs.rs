@@ -11,6 +11,10 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::AclOperation::DescribeConfigs;
+use crate::acl::ResourceType;
+use crate::authorization;
+use crate::authorizer::bindings::CLUSTER_NAME;
 use crate::broker::Broker;
 use crate::configs::{
     broker_configs, topic_config, topic_config_for_synonym, topic_configs, ConfigDef, ConfigSource,
@@ -52,22 +56,43 @@ pub async fn handle(
     let results = request
         .resources
         .iter()
-        .map(|resource| describe(broker, resource, detail, version))
+        .map(|resource| describe(broker, ctx, resource, detail))
         .collect();
     DescribeConfigsResponse::default().with_results(results)
 }
 
+/// Kafka's config resource types beyond those served: their
+/// DescribeConfigs permission is checked all the same.
+const RESOURCE_BROKER_LOGGER: i8 = 8;
+const RESOURCE_GROUP: i8 = 32;
+
+/// The ACL resource a config resource is authorized as (a broker is the
+/// cluster), if Kafka authorizes it.
+fn acl_resource(resource_type: i8, name: &str) -> Option<(ResourceType, &str)> {
+    match resource_type {
+        RESOURCE_TOPIC => Some((ResourceType::Topic, name)),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER => Some((ResourceType::Cluster, CLUSTER_NAME)),
+        RESOURCE_GROUP => Some((ResourceType::Group, name)),
+        _ => None,
+    }
+}
+
 fn describe(
     broker: &Broker,
+    ctx: &RequestContext,
     resource: &DescribeConfigsResource,
     detail: Detail,
-    version: i16,
 ) -> DescribeConfigsResult {
+    let version = ctx.api_version;
     let name = resource.resource_name.as_str();
-    let entries = match resource.resource_type {
-        RESOURCE_TOPIC => topic_entries(broker, name),
-        RESOURCE_BROKER => broker_entries(broker, name),
-        other => Err(ApiError::new(
+    let denied = acl_resource(resource.resource_type, name).and_then(|(kind, acl_name)| {
+        authorization::require(broker, ctx, DescribeConfigs, kind, acl_name).err()
+    });
+    let entries = match (denied, resource.resource_type) {
+        (Some(code), _) => Err(ApiError::new(code, code.to_string())),
+        (None, RESOURCE_TOPIC) => topic_entries(broker, name),
+        (None, RESOURCE_BROKER) => broker_entries(broker, name),
+        (None, other) => Err(ApiError::new(
             ResponseError::InvalidRequest,
             format!("Unsupported resource type: {other}"),
         )),

@@ -10,9 +10,12 @@ use kafka_protocol::messages::describe_delegation_token_response::{
 use kafka_protocol::messages::{DescribeDelegationTokenRequest, DescribeDelegationTokenResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::AclOperation::{Describe, DescribeTokens};
+use crate::acl::ResourceType::{DelegationToken, User};
 use crate::broker::Broker;
 use crate::request_context::{Principal, RequestContext};
 use crate::security::delegation_tokens::{requests_allowed, IssuedToken};
+use fjord_storage::tokens::StoredToken;
 
 pub async fn handle(
     broker: &Broker,
@@ -29,10 +32,20 @@ pub async fn handle(
             .map(|o| Principal::new(o.principal_type, o.principal_name))
             .collect()
     });
-    let tokens = match broker
-        .delegation_tokens
-        .describe(&ctx.principal, owners.as_deref())
-    {
+    // With an authorizer Kafka also shows the tokens the principal may
+    // describe, or whose owner it may describe the tokens of.
+    let also_visible = |token: &StoredToken| {
+        let owner = format!("{}:{}", token.owner.principal_type, token.owner.name);
+        let authorizer = &broker.authorizer;
+        authorizer.enabled()
+            && (authorizer.authorize(ctx, Describe, DelegationToken, &token.token_id)
+                || authorizer.authorize(ctx, DescribeTokens, User, &owner))
+    };
+    let tokens = match broker.delegation_tokens.describe_visible(
+        &ctx.principal,
+        owners.as_deref(),
+        also_visible,
+    ) {
         Ok(tokens) => tokens,
         Err(e) => return refused(e.code()),
     };

@@ -5,9 +5,11 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::AclOperation::Describe;
+use crate::acl::ResourceType::Group;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::groups::GroupState;
-use crate::handlers::ALL_GROUP_OPERATIONS;
 use crate::request_context::RequestContext;
 
 pub async fn handle(
@@ -23,6 +25,10 @@ pub async fn handle(
         .map(|id| {
             let mut out = DescribedGroup::default();
             out.group_id = id.clone();
+            if let Some(denied) = authorization::refused(broker, ctx, Describe, Group, id) {
+                out.error_code = denied;
+                return out;
+            }
             let Some(group) = broker.groups.describe(id) else {
                 out.group_state = StrBytes::from_static_str(GroupState::Dead.name());
                 if version >= 6 {
@@ -33,11 +39,11 @@ pub async fn handle(
                         id.as_str()
                     )));
                 } else {
-                    set_authorized_operations(&mut out, &request, version);
+                    set_authorized_operations(broker, ctx, &mut out, &request);
                 }
                 return out;
             };
-            set_authorized_operations(&mut out, &request, version);
+            set_authorized_operations(broker, ctx, &mut out, &request);
             out.group_state = StrBytes::from_static_str(group.state.name());
             out.protocol_type = StrBytes::from_string(group.protocol_type);
             out.protocol_data = StrBytes::from_string(group.protocol_data);
@@ -66,11 +72,15 @@ pub async fn handle(
 /// Kafka reports a group's authorized operations only for groups it
 /// describes without error (a v6 "not found" keeps the omitted value).
 fn set_authorized_operations(
+    broker: &Broker,
+    ctx: &RequestContext,
     out: &mut DescribedGroup,
     request: &DescribeGroupsRequest,
-    version: i16,
 ) {
-    if version >= 3 && request.include_authorized_operations {
-        out.authorized_operations = ALL_GROUP_OPERATIONS;
+    if ctx.api_version >= 3 && request.include_authorized_operations {
+        out.authorized_operations =
+            broker
+                .authorizer
+                .authorized_operations(ctx, Group, &out.group_id);
     }
 }

@@ -20,6 +20,9 @@ use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersRespon
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use crate::acl::AclOperation::Read;
+use crate::acl::ResourceType::Topic;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::cluster::{check_leader, NO_EPOCH};
 use crate::error::ApiError;
@@ -33,12 +36,14 @@ const UNKNOWN_TOPIC_MESSAGE: &str = "This server does not host this topic-partit
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let mut response = DescribeProducersResponse::default();
     for topic in request.topics {
         let known = validate_topic_name(&topic.name).and_then(|()| {
+            authorization::require(broker, ctx, Read, Topic, &topic.name)
+                .map_err(|code| ApiError::new(code, code.to_string()))?;
             broker.topics.get(&topic.name).ok_or_else(|| {
                 ApiError::new(
                     ResponseError::UnknownTopicOrPartition,

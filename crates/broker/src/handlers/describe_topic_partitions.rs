@@ -11,6 +11,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use crate::acl::AclOperation::Describe;
+use crate::acl::ResourceType::Topic;
 use crate::broker::Broker;
 use crate::cluster::{wire_ids, PartitionLeadership};
 use crate::handlers::ALL_TOPIC_OPERATIONS;
@@ -24,11 +26,21 @@ const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
+    // Kafka lists only the topics the principal may describe, and always
+    // answers a topic's authorized operations (the request has no switch).
+    let describable = |name: &str| broker.authorizer.authorize(ctx, Describe, Topic, name);
+    let error_topic = |name: &str, code: ResponseError| {
+        error_topic(name, code).with_topic_authorized_operations(
+            broker.authorizer.authorized_operations(ctx, Topic, name),
+        )
+    };
     let mut names: Vec<String> = if request.topics.is_empty() {
-        broker.topics.all().into_iter().map(|t| t.name).collect()
+        let mut all = broker.topics.all();
+        all.retain(|t| describable(&t.name));
+        all.into_iter().map(|t| t.name).collect()
     } else {
         request.topics.iter().map(|t| t.name.to_string()).collect()
     };
@@ -69,6 +81,10 @@ pub async fn handle(
             topics.push(error_topic(name, e.code));
             continue;
         }
+        if !describable(name) {
+            topics.push(error_topic(name, ResponseError::TopicAuthorizationFailed));
+            continue;
+        }
         let Some(topic) = broker.topics.get(name) else {
             topics.push(error_topic(name, ResponseError::UnknownTopicOrPartition));
             continue;
@@ -93,7 +109,9 @@ pub async fn handle(
                 .with_topic_id(topic.id)
                 .with_is_internal(is_internal(name))
                 .with_partitions(partitions)
-                .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS),
+                .with_topic_authorized_operations(
+                    broker.authorizer.authorized_operations(ctx, Topic, name),
+                ),
         );
         if next_cursor.is_some() {
             break;

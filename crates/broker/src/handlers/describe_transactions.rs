@@ -14,6 +14,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::AclOperation::Describe;
+use crate::acl::ResourceType;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::internal_topics::CONSUMER_OFFSETS;
 use crate::request_context::RequestContext;
@@ -22,7 +25,7 @@ use crate::transactions::TxnState;
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let offsets_partitions = broker
@@ -32,7 +35,11 @@ pub async fn handle(
     let mut response = DescribeTransactionsResponse::default();
     for id in request.transactional_ids {
         let mut state = TransactionState::default();
-        let metadata = if id.is_empty() {
+        let metadata = if let Err(denied) =
+            authorization::require(broker, ctx, Describe, ResourceType::TransactionalId, &id)
+        {
+            Err(denied)
+        } else if id.is_empty() {
             Err(ResponseError::InvalidRequest)
         } else {
             match broker.transactions.describe(&id).await {
@@ -41,7 +48,15 @@ pub async fn handle(
             }
         };
         match metadata {
-            Ok(metadata) => describe(&mut state, &metadata, offsets_partitions),
+            Ok(metadata) => {
+                describe(&mut state, &metadata, offsets_partitions);
+                // Kafka shows only the topics the principal may describe.
+                state.topics.retain(|t| {
+                    broker
+                        .authorizer
+                        .authorize(ctx, Describe, ResourceType::Topic, &t.topic)
+                });
+            }
             Err(code) => state.error_code = code.code(),
         }
         state.transactional_id = id;

@@ -45,7 +45,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::acl::AclOperation::Read;
 use crate::api::{IntoOutcome, Outcome};
+use crate::authorization;
 use crate::broker::Broker;
 use crate::cluster::check_leader;
 use crate::connection::records_placeholder;
@@ -115,7 +117,6 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: FetchRequest
 }
 
 pub async fn answer(broker: &Broker, ctx: &RequestContext, request: FetchRequest) -> FetchAnswer {
-    let version = ctx.api_version;
     let mut response = FetchResponse::default();
     if request.session_id != 0 {
         // We never hand out sessions, so any session id is unknown.
@@ -126,7 +127,7 @@ pub async fn answer(broker: &Broker, ctx: &RequestContext, request: FetchRequest
         };
     }
     let read_committed = request.isolation_level == READ_COMMITTED;
-    let wanted = resolve(broker, &request, version);
+    let wanted = resolve(broker, ctx, &request);
     let response_limit = request.max_bytes.min(broker.config.fetch_max_bytes());
     let min_bytes = request.min_bytes.min(response_limit).max(0) as usize;
 
@@ -245,7 +246,8 @@ async fn wait_for_bytes(
 
 /// The distinct partitions of the request in Kafka's order, each with the
 /// fields of its last mention, resolved to their logs.
-fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<Wanted> {
+fn resolve(broker: &Broker, ctx: &RequestContext, request: &FetchRequest) -> Vec<Wanted> {
+    let version = ctx.api_version;
     let by_id = version >= TOPIC_ID_VERSION;
     let mut order: Vec<(usize, &FetchPartition)> = Vec::new();
     let mut seen: HashMap<(&TopicName, Uuid, i32), usize> = HashMap::new();
@@ -268,15 +270,9 @@ fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<Wanted>
         .map(|(topic_index, partition)| {
             let topic = &request.topics[topic_index];
             let meta = if by_id {
-                broker
-                    .topics
-                    .by_id(topic.topic_id)
-                    .ok_or(ResponseError::UnknownTopicId)
+                authorization::topic_by_id(broker, ctx, Read, topic.topic_id)
             } else {
-                broker
-                    .topics
-                    .get(&topic.topic)
-                    .ok_or(ResponseError::UnknownTopicOrPartition)
+                authorization::topic_by_name(broker, ctx, Read, &topic.topic)
             };
             let log = meta.and_then(|meta| {
                 check_leader(

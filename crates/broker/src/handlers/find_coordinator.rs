@@ -6,6 +6,9 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::AclOperation::Describe;
+use crate::acl::ResourceType;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::cluster::CoordinatorKey;
 use crate::request_context::RequestContext;
@@ -21,6 +24,10 @@ const SUCCESS_MESSAGE: &str = "NONE";
 const INVALID_REQUEST_MESSAGE: &str = "This most likely occurs because of a request being \
     malformed by the client library or the message was sent to an incompatible broker. \
     See the broker logs for more details.";
+/// Kafka's messages for GROUP_AUTHORIZATION_FAILED and
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+const GROUP_DENIED_MESSAGE: &str = "Group authorization failed.";
+const TRANSACTIONAL_ID_DENIED_MESSAGE: &str = "Transactional Id authorization failed.";
 /// Kafka's message for COORDINATOR_NOT_AVAILABLE.
 const COORDINATOR_NOT_AVAILABLE_MESSAGE: &str = "The coordinator is not available.";
 
@@ -39,6 +46,16 @@ pub async fn handle(
         if !served {
             return Err((ResponseError::InvalidRequest, INVALID_REQUEST_MESSAGE));
         }
+        let (resource, denied_message) = if request.key_type == KEY_TYPE_TRANSACTION {
+            (
+                ResourceType::TransactionalId,
+                TRANSACTIONAL_ID_DENIED_MESSAGE,
+            )
+        } else {
+            (ResourceType::Group, GROUP_DENIED_MESSAGE)
+        };
+        authorization::require(broker, ctx, Describe, resource, key)
+            .map_err(|denied| (denied, denied_message))?;
         let key = if request.key_type == KEY_TYPE_TRANSACTION {
             CoordinatorKey::Transaction(key)
         } else {

@@ -7,6 +7,9 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use crate::acl::AclOperation::{IdempotentWrite, Write};
+use crate::acl::ResourceType;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::groups::group::now_ms;
 use crate::request_context::RequestContext;
@@ -21,7 +24,10 @@ pub async fn handle(
     ctx: &RequestContext,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
-    let answer = init(broker, &request).await;
+    let answer = match authorize(broker, ctx, &request) {
+        Ok(()) => init(broker, &request).await,
+        Err(denied) => Err(denied),
+    };
     let mut response = InitProducerIdResponse::default();
     match answer {
         Ok(granted) => {
@@ -35,6 +41,26 @@ pub async fn handle(
         }
     }
     response
+}
+
+/// Kafka's rule: a transactional producer needs TransactionalId/Write on
+/// its id; an idempotent one Cluster/IdempotentWrite, or Write on some topic.
+fn authorize(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: &InitProducerIdRequest,
+) -> Result<(), ResponseError> {
+    match &request.transactional_id {
+        Some(id) => authorization::require(broker, ctx, Write, ResourceType::TransactionalId, id),
+        None if authorization::cluster_allows(broker, ctx, IdempotentWrite)
+            || broker
+                .authorizer
+                .allows_any(ctx, Write, ResourceType::Topic) =>
+        {
+            Ok(())
+        }
+        None => Err(ResponseError::ClusterAuthorizationFailed),
+    }
 }
 
 async fn init(

@@ -4,6 +4,9 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::AclOperation::Describe;
+use crate::acl::ResourceType;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::request_context::RequestContext;
 
@@ -26,11 +29,20 @@ pub async fn handle(
         .iter()
         .map(|s| s.to_lowercase())
         .collect();
+    // Cluster/Describe lists every group; without it Kafka lists the groups
+    // the principal may describe.
+    let every_group = authorization::cluster_allows(broker, ctx, Describe);
     let mut response = ListGroupsResponse::default();
     response.groups = broker
         .groups
         .list()
         .into_iter()
+        .filter(|g| {
+            every_group
+                || broker
+                    .authorizer
+                    .authorize(ctx, Describe, ResourceType::Group, &g.group_id)
+        })
         .filter(|g| {
             version < 4 || states.is_empty() || states.contains(&g.state.name().to_lowercase())
         })

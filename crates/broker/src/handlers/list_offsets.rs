@@ -7,6 +7,8 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use crate::acl::AclOperation::Describe;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::cluster::{check_leader, NO_EPOCH};
 use crate::error::{ApiError, ApiResult};
@@ -39,13 +41,14 @@ pub async fn handle(
     let read_committed = request.isolation_level == READ_COMMITTED;
     for topic in request.topics {
         let mut topic_response = ListOffsetsTopicResponse::default();
-        let topic_id = broker.topics.get(&topic.name).map(|t| t.id);
+        let topic_id =
+            authorization::topic_by_name(broker, ctx, Describe, &topic.name).map(|t| t.id);
         for partition in topic.partitions {
             let mut answer = ListOffsetsPartitionResponse::default();
             answer.partition_index = partition.partition_index;
             let result = match topic_id {
-                None => Err(ApiError::new(ResponseError::UnknownTopicOrPartition, "")),
-                Some(id) => {
+                Err(code) => Err(ApiError::new(code, "")),
+                Ok(id) => {
                     answer_partition(broker, &topic.name, id, &partition, read_committed).await
                 }
             };

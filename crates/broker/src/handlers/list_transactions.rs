@@ -13,6 +13,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::AclOperation::Describe;
+use crate::acl::ResourceType;
 use crate::broker::Broker;
 use crate::groups::group::now_ms;
 use crate::request_context::RequestContext;
@@ -60,7 +62,13 @@ pub async fn handle(
     }
     let now = now_ms();
     for (id, metadata) in broker.transactions.transactions().await {
-        if !filter.accepts(&id, &metadata, now) {
+        // Kafka lists only the ids the principal may describe.
+        let describable = || {
+            broker
+                .authorizer
+                .authorize(ctx, Describe, ResourceType::TransactionalId, &id)
+        };
+        if !filter.accepts(&id, &metadata, now) || !describable() {
             continue;
         }
         let mut state = TransactionState::default();

@@ -6,7 +6,11 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ALL_CLUSTER_OPERATIONS, ALL_TOPIC_OPERATIONS, AUTHORIZED_OPERATIONS_OMITTED};
+use super::AUTHORIZED_OPERATIONS_OMITTED;
+use crate::acl::AclOperation::{Create, Describe};
+use crate::acl::ResourceType;
+use crate::authorization;
+use crate::authorizer::bindings::CLUSTER_NAME;
 use crate::broker::Broker;
 use crate::cluster::{wire_ids, BrokerEndpoint};
 use crate::internal_topics::is_internal;
@@ -35,16 +39,24 @@ pub async fn handle(
     ));
     response.controller_id = BrokerId(broker.cluster.controller_id());
     response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
-        ALL_CLUSTER_OPERATIONS
+        broker
+            .authorizer
+            .authorized_operations(ctx, ResourceType::Cluster, CLUSTER_NAME)
     } else {
         AUTHORIZED_OPERATIONS_OMITTED
     };
-    let operations = if request.include_topic_authorized_operations {
-        ALL_TOPIC_OPERATIONS
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
+    let include_topic_operations = request.include_topic_authorized_operations;
+    let operations = |name: &str| {
+        if include_topic_operations {
+            broker
+                .authorizer
+                .authorized_operations(ctx, ResourceType::Topic, name)
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        }
     };
-    // v0 has no null: an empty list there means every topic.
+    // v0 has no null: an empty list there means every topic. Kafka leaves
+    // out the topics the principal may not describe.
     let requested = match request.topics {
         Some(topics) if !(version == 0 && topics.is_empty()) => topics,
         _ => {
@@ -52,7 +64,12 @@ pub async fn handle(
                 .topics
                 .all()
                 .iter()
-                .map(|t| describe_topic(broker, t, operations))
+                .filter(|t| {
+                    broker
+                        .authorizer
+                        .authorize(ctx, Describe, ResourceType::Topic, &t.name)
+                })
+                .map(|t| describe_topic(broker, t, operations(&t.name)))
                 .collect();
             return response;
         }
@@ -67,21 +84,19 @@ pub async fn handle(
         let by_id = !wanted.topic_id.is_nil() || wanted.name.is_none();
         let topic = match &wanted.name {
             Some(name) if !by_id => {
-                lookup_by_name(broker, name, auto_create, &mut may_create).await
+                lookup_by_name(broker, ctx, name, auto_create, &mut may_create).await
             }
-            _ => broker
-                .topics
-                .by_id(wanted.topic_id)
-                .ok_or(ResponseError::UnknownTopicId),
+            _ => authorization::topic_by_id(broker, ctx, Describe, wanted.topic_id),
         };
         response.topics.push(match topic {
-            Ok(topic) => describe_topic(broker, &topic, operations),
+            Ok(topic) => describe_topic(broker, &topic, operations(&topic.name)),
             Err(code) => {
                 let mut entry = MetadataResponseTopic::default();
                 entry.error_code = code.code();
                 entry.name = if by_id { None } else { wanted.name };
                 entry.topic_id = wanted.topic_id;
-                entry.topic_authorized_operations = operations;
+                entry.topic_authorized_operations =
+                    operations(entry.name.as_deref().map_or("", |n| n.as_str()));
                 entry
             }
         });
@@ -122,12 +137,16 @@ fn topic_ids_unsupported(request: MetadataRequest) -> MetadataResponse {
 
 /// The topic, auto-created when allowed and `may_create` (this request's
 /// allowance, see `MAX_TOPICS_AUTO_CREATED_PER_REQUEST`) is not used up.
+/// As Kafka: a topic the principal may not describe is denied whether or
+/// not it exists, and creating one needs Cluster/Create or Topic/Create.
 async fn lookup_by_name(
     broker: &Broker,
+    ctx: &RequestContext,
     name: &str,
     auto_create: bool,
     may_create: &mut usize,
 ) -> Result<TopicMeta, ResponseError> {
+    authorization::require(broker, ctx, Describe, ResourceType::Topic, name)?;
     if let Some(topic) = broker.topics.get(name) {
         return Ok(topic);
     }
@@ -136,6 +155,9 @@ async fn lookup_by_name(
     // and is never auto-created.
     if !auto_create || is_internal(name) {
         return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    if !authorization::cluster_allows(broker, ctx, Create) {
+        authorization::require(broker, ctx, Create, ResourceType::Topic, name)?;
     }
     if *may_create == 0 {
         return Err(ResponseError::LeaderNotAvailable);

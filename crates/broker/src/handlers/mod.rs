@@ -6,6 +6,16 @@ pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod api_versions;
+#[cfg(test)]
+mod authorization_scenario_tests;
+#[cfg(test)]
+mod authorization_table_cases;
+#[cfg(test)]
+mod authorization_table_group_cases;
+#[cfg(test)]
+mod authorization_table_tests;
+#[cfg(test)]
+mod authorization_test_support;
 pub mod create_delegation_token;
 pub mod create_partitions;
 pub mod create_topics;

@@ -8,6 +8,9 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use crate::acl::AclOperation::Read;
+use crate::acl::ResourceType;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::groups::group::now_ms;
 use crate::groups::Committer;
@@ -30,8 +33,11 @@ pub async fn handle(
     let mut checked: Vec<(usize, i32, Result<OffsetEntry, ResponseError>)> = Vec::new();
     for (t, topic) in request.topics.iter().enumerate() {
         let known = broker.topics.get(&topic.name);
+        let denied = authorization::require(broker, ctx, Read, ResourceType::Topic, &topic.name);
         for p in &topic.partitions {
-            let result = if !known
+            let result = if let Err(denied) = denied {
+                Err(denied)
+            } else if !known
                 .as_ref()
                 .is_some_and(|k| (0..k.partitions).contains(&p.partition_index))
             {

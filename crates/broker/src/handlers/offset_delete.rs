@@ -6,27 +6,37 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
+use crate::acl::AclOperation::Read;
+use crate::acl::ResourceType;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::request_context::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     let mut response = OffsetDeleteResponse::default();
     let mut asked = Vec::new();
-    let mut unknown = Vec::new();
+    // Partitions answered without asking the group, with their error.
+    let mut refused = Vec::new();
     for topic in &request.topics {
         let known = broker.topics.get(&topic.name);
+        let denied = authorization::require(broker, ctx, Read, ResourceType::Topic, &topic.name);
         for p in &topic.partitions {
             let exists = known
                 .as_ref()
                 .is_some_and(|k| (0..k.partitions).contains(&p.partition_index));
-            if exists {
-                asked.push((topic.name.to_string(), p.partition_index));
-            } else {
-                unknown.push((topic.name.to_string(), p.partition_index));
+            let name = topic.name.to_string();
+            match denied {
+                Err(denied) => refused.push((name, p.partition_index, denied)),
+                Ok(()) if exists => asked.push((name, p.partition_index)),
+                Ok(()) => refused.push((
+                    name,
+                    p.partition_index,
+                    ResponseError::UnknownTopicOrPartition,
+                )),
             }
         }
     }
@@ -37,11 +47,9 @@ pub async fn handle(
             return response;
         }
     };
-    let all = results.into_iter().chain(
-        unknown
-            .into_iter()
-            .map(|(t, p)| (t, p, Some(ResponseError::UnknownTopicOrPartition))),
-    );
+    let all = results
+        .into_iter()
+        .chain(refused.into_iter().map(|(t, p, error)| (t, p, Some(error))));
     for topic in &request.topics {
         let mut out = OffsetDeleteResponseTopic::default();
         out.name = topic.name.clone();

@@ -15,6 +15,9 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::AclOperation::Describe;
+use crate::acl::ResourceType;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::request_context::RequestContext;
 
@@ -39,14 +42,17 @@ impl Fetched {
     }
 }
 
-/// The group's offsets for the asked partitions (None: every committed one),
-/// by topic in the order asked.
+/// The group's offsets for the asked partitions (None: every committed one
+/// on a topic the principal may describe), by topic in the order asked; or
+/// the group's own error when the principal may not describe it.
 fn fetch(
     broker: &Broker,
+    ctx: &RequestContext,
     group: &str,
     asked: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
-) -> Vec<(String, Vec<Fetched>)> {
+) -> Result<Vec<(String, Vec<Fetched>)>, ResponseError> {
+    authorization::require(broker, ctx, Describe, ResourceType::Group, group)?;
     let store = broker.groups.store();
     let unstable: HashSet<(String, i32)> = if require_stable {
         broker.groups.pending_partitions(group)
@@ -61,14 +67,23 @@ fn fetch(
                 None => by_topic.push((entry.topic, vec![entry.partition])),
             }
         }
+        by_topic.retain(|(topic, _)| {
+            broker
+                .authorizer
+                .authorize(ctx, Describe, ResourceType::Topic, topic)
+        });
         by_topic
     });
-    asked
+    Ok(asked
         .into_iter()
         .map(|(topic, partitions)| {
+            let denied = authorization::require(broker, ctx, Describe, ResourceType::Topic, &topic);
             let fetched = partitions
                 .into_iter()
                 .map(|partition| {
+                    if let Err(denied) = denied {
+                        return Fetched::none(partition, Some(denied));
+                    }
                     if unstable.contains(&(topic.clone(), partition)) {
                         return Fetched::none(partition, Some(ResponseError::UnstableOffsetCommit));
                     }
@@ -86,7 +101,7 @@ fn fetch(
                 .collect();
             (topic, fetched)
         })
-        .collect()
+        .collect())
 }
 
 pub async fn handle(
@@ -111,7 +126,14 @@ pub async fn handle(
                 });
                 let mut out = OffsetFetchResponseGroup::default();
                 out.group_id = g.group_id.clone();
-                out.topics = fetch(broker, &g.group_id, asked, require_stable)
+                let fetched = match fetch(broker, ctx, &g.group_id, asked, require_stable) {
+                    Ok(fetched) => fetched,
+                    Err(denied) => {
+                        out.error_code = denied.code();
+                        return out;
+                    }
+                };
+                out.topics = fetched
                     .into_iter()
                     .map(|(topic, parts)| {
                         let mut t = OffsetFetchResponseTopics::default();
@@ -142,7 +164,33 @@ pub async fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    response.topics = fetch(broker, &request.group_id, asked, require_stable)
+    let fetched = match fetch(
+        broker,
+        ctx,
+        &request.group_id,
+        asked.clone(),
+        require_stable,
+    ) {
+        Ok(fetched) => fetched,
+        // Before v2 there is no top-level error: Kafka answers it in each
+        // partition asked for.
+        Err(denied) if version < 2 => asked
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(topic, partitions)| {
+                let denied = partitions
+                    .into_iter()
+                    .map(|p| Fetched::none(p, Some(denied)))
+                    .collect();
+                (topic, denied)
+            })
+            .collect(),
+        Err(denied) => {
+            response.error_code = denied.code();
+            return response;
+        }
+    };
+    response.topics = fetched
         .into_iter()
         .map(|(topic, parts)| {
             let mut t = OffsetFetchResponseTopic::default();

@@ -7,7 +7,10 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind, To
 use kafka_protocol::protocol::StrBytes;
 
 use super::produce_txn;
+use crate::acl::AclOperation::Write;
+use crate::acl::ResourceType;
 use crate::api::Outcome;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::cluster::{check_leader, NO_EPOCH};
 use crate::configs::topic_config;
@@ -44,17 +47,18 @@ pub async fn handle(
         _ => None,
     };
     let transactional_id = request.transactional_id.as_ref().map(|id| id.as_str());
+    // Kafka refuses every partition of a transactional produce whose id the
+    // principal may not write.
+    let transactional_denied = transactional_id.and_then(|id| {
+        authorization::require(broker, ctx, Write, ResourceType::TransactionalId, id).err()
+    });
     let topics = request.topic_data.into_iter().map(|topic_data| async move {
-        let topic = if version >= TOPIC_ID_VERSION {
-            broker
-                .topics
-                .by_id(topic_data.topic_id)
-                .ok_or(ResponseError::UnknownTopicId)
-        } else {
-            broker
-                .topics
-                .get(&topic_data.name)
-                .ok_or(ResponseError::UnknownTopicOrPartition)
+        let topic = match transactional_denied {
+            Some(denied) => Err(denied),
+            None if version >= TOPIC_ID_VERSION => {
+                authorization::topic_by_id(broker, ctx, Write, topic_data.topic_id)
+            }
+            None => authorization::topic_by_name(broker, ctx, Write, &topic_data.name),
         };
         let appends = topic_data.partition_data.into_iter().map(|partition| {
             let topic = topic.clone();

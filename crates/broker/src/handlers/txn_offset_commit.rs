@@ -24,6 +24,9 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
+use crate::acl::AclOperation::Read;
+use crate::acl::ResourceType;
+use crate::authorization;
 use crate::broker::Broker;
 use crate::groups::group::now_ms;
 use crate::groups::{Committer, TxnCommitter};
@@ -48,13 +51,22 @@ pub async fn handle(
     let now = now_ms();
     // Per partition: Ok(offset) for the coordinator, or its own error.
     let mut checked: Vec<(usize, i32, Result<OffsetEntry, ResponseError>)> = Vec::new();
+    // The transactional id was checked before the handler; Kafka then
+    // answers every partition with a denied group, then each denied topic.
+    let group_denied =
+        authorization::require(broker, ctx, Read, ResourceType::Group, &request.group_id);
     for (t, topic) in request.topics.iter().enumerate() {
         let known = broker.topics.get(&topic.name);
+        let denied = group_denied.and_then(|()| {
+            authorization::require(broker, ctx, Read, ResourceType::Topic, &topic.name)
+        });
         for p in &topic.partitions {
             let exists = known
                 .as_ref()
                 .is_some_and(|k| (0..k.partitions).contains(&p.partition_index));
-            let result = if exists {
+            let result = if let Err(denied) = denied {
+                Err(denied)
+            } else if exists {
                 Ok(OffsetEntry {
                     topic: topic.name.to_string(),
                     partition: p.partition_index,

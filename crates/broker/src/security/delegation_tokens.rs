@@ -335,6 +335,18 @@ impl DelegationTokens {
         principal: &Principal,
         owners: Option<&[Principal]>,
     ) -> Result<Vec<IssuedToken>, TokenError> {
+        self.describe_visible(principal, owners, |_| false)
+    }
+
+    /// As [`describe`](Self::describe), with the tokens `also_visible` lets
+    /// the principal see besides its own (Kafka's ACLs: DelegationToken
+    /// Describe on the token, User DescribeTokens on its owner).
+    pub fn describe_visible(
+        &self,
+        principal: &Principal,
+        owners: Option<&[Principal]>,
+        also_visible: impl Fn(&StoredToken) -> bool,
+    ) -> Result<Vec<IssuedToken>, TokenError> {
         let key = self.key()?;
         let wanted = |token: &StoredToken| {
             owners.is_none_or(|owners| owners.iter().any(|o| owner_or_renewer(token, o)))
@@ -343,7 +355,9 @@ impl DelegationTokens {
             .store
             .tokens()
             .into_iter()
-            .filter(|token| wanted(token) && owner_or_renewer(token, principal))
+            .filter(|token| {
+                wanted(token) && (owner_or_renewer(token, principal) || also_visible(token))
+            })
             .map(|info| IssuedToken {
                 hmac: Self::hmac(key, &info.token_id),
                 info,

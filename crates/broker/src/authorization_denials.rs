@@ -1,0 +1,247 @@
+//! Each request type's [`WholeRequest`]: the resource a whole-request check
+//! reads and the response Kafka sends when it fails.
+
+use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::WholeRequest;
+
+/// Request types whose declarations make no whole-request check (the
+/// handler checks each resource, or nothing is checked).
+macro_rules! no_whole_request_check {
+    ($($request:ty),+ $(,)?) => {
+        $(impl WholeRequest for $request {})+
+    };
+}
+
+no_whole_request_check!(
+    ProduceRequest,
+    FetchRequest,
+    ListOffsetsRequest,
+    MetadataRequest,
+    FindCoordinatorRequest,
+    ApiVersionsRequest,
+    CreateTopicsRequest,
+    DeleteTopicsRequest,
+    DeleteRecordsRequest,
+    DescribeConfigsRequest,
+    CreatePartitionsRequest,
+    DescribeTopicPartitionsRequest,
+    OffsetFetchRequest,
+    DescribeGroupsRequest,
+    ListGroupsRequest,
+    DeleteGroupsRequest,
+    InitProducerIdRequest,
+    AddPartitionsToTxnRequest,
+    DescribeProducersRequest,
+    DescribeTransactionsRequest,
+    ListTransactionsRequest,
+    CreateDelegationTokenRequest,
+    RenewDelegationTokenRequest,
+    ExpireDelegationTokenRequest,
+    DescribeDelegationTokenRequest,
+    DescribeAclsRequest,
+    CreateAclsRequest,
+    DeleteAclsRequest,
+    // Served before authentication, with no checks (Kafka's SASL exchange).
+    SaslHandshakeRequest,
+    SaslAuthenticateRequest,
+);
+
+impl WholeRequest for JoinGroupRequest {
+    fn resource_name(&self) -> Option<&str> {
+        Some(&self.group_id)
+    }
+
+    fn denied(&self, version: i16, code: i16) -> Option<ResponseKind> {
+        let mut response = JoinGroupResponse::default()
+            .with_error_code(code)
+            .with_generation_id(-1);
+        // Before v7 the protocol name is not nullable.
+        if version < 7 {
+            response.protocol_name = Some(StrBytes::default());
+        }
+        Some(response.into())
+    }
+}
+
+impl WholeRequest for SyncGroupRequest {
+    fn resource_name(&self) -> Option<&str> {
+        Some(&self.group_id)
+    }
+
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        Some(SyncGroupResponse::default().with_error_code(code).into())
+    }
+}
+
+impl WholeRequest for HeartbeatRequest {
+    fn resource_name(&self) -> Option<&str> {
+        Some(&self.group_id)
+    }
+
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        Some(HeartbeatResponse::default().with_error_code(code).into())
+    }
+}
+
+impl WholeRequest for LeaveGroupRequest {
+    fn resource_name(&self) -> Option<&str> {
+        Some(&self.group_id)
+    }
+
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        Some(LeaveGroupResponse::default().with_error_code(code).into())
+    }
+}
+
+impl WholeRequest for OffsetDeleteRequest {
+    fn resource_name(&self) -> Option<&str> {
+        Some(&self.group_id)
+    }
+
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        Some(OffsetDeleteResponse::default().with_error_code(code).into())
+    }
+}
+
+/// Kafka answers every partition of a denied commit with the error.
+impl WholeRequest for OffsetCommitRequest {
+    fn resource_name(&self) -> Option<&str> {
+        Some(&self.group_id)
+    }
+
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        let topics = self
+            .topics
+            .iter()
+            .map(|topic| {
+                OffsetCommitResponseTopic::default()
+                    .with_name(topic.name.clone())
+                    .with_partitions(
+                        topic
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                OffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        Some(OffsetCommitResponse::default().with_topics(topics).into())
+    }
+}
+
+/// Kafka checks the transactional id first, then the group and topics.
+impl WholeRequest for TxnOffsetCommitRequest {
+    fn resource_name(&self) -> Option<&str> {
+        Some(&self.transactional_id)
+    }
+
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        let topics = self
+            .topics
+            .iter()
+            .map(|topic| {
+                TxnOffsetCommitResponseTopic::default()
+                    .with_name(topic.name.clone())
+                    .with_partitions(
+                        topic
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                TxnOffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        Some(
+            TxnOffsetCommitResponse::default()
+                .with_topics(topics)
+                .into(),
+        )
+    }
+}
+
+impl WholeRequest for AddOffsetsToTxnRequest {
+    fn resource_name(&self) -> Option<&str> {
+        Some(&self.transactional_id)
+    }
+
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        Some(
+            AddOffsetsToTxnResponse::default()
+                .with_error_code(code)
+                .into(),
+        )
+    }
+}
+
+impl WholeRequest for EndTxnRequest {
+    fn resource_name(&self) -> Option<&str> {
+        Some(&self.transactional_id)
+    }
+
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        Some(EndTxnResponse::default().with_error_code(code).into())
+    }
+}
+
+impl WholeRequest for DescribeClusterRequest {
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        Some(
+            DescribeClusterResponse::default()
+                .with_error_code(code)
+                .into(),
+        )
+    }
+}
+
+impl WholeRequest for DescribeUserScramCredentialsRequest {
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        Some(
+            DescribeUserScramCredentialsResponse::default()
+                .with_error_code(code)
+                .into(),
+        )
+    }
+}
+
+/// Kafka answers each user named once, deletions then upsertions.
+impl WholeRequest for AlterUserScramCredentialsRequest {
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        let mut users: Vec<&StrBytes> = Vec::new();
+        let names = self.deletions.iter().map(|d| &d.name);
+        for name in names.chain(self.upsertions.iter().map(|u| &u.name)) {
+            if !users.contains(&name) {
+                users.push(name);
+            }
+        }
+        let results = users
+            .into_iter()
+            .map(|user| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(user.clone())
+                    .with_error_code(code)
+            })
+            .collect();
+        Some(
+            AlterUserScramCredentialsResponse::default()
+                .with_results(results)
+                .into(),
+        )
+    }
+}
