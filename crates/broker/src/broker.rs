@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use fjord_storage::meta::MetadataStore;
+use fjord_storage::scram::ScramStore;
 use fjord_storage::LogStore;
 
 use crate::cluster::ClusterView;
@@ -25,6 +26,9 @@ pub struct Broker {
     pub transactions: Arc<TransactionCoordinator>,
     /// Delegation tokens (disabled without `delegation.token.secret.key`).
     pub delegation_tokens: Arc<DelegationTokens>,
+    /// SCRAM users' credentials (DescribeUserScramCredentials and
+    /// AlterUserScramCredentials; SCRAM authentication reads them).
+    pub scram_credentials: Arc<dyn ScramStore>,
     /// OAUTHBEARER's token checks, when `sasl.oauthbearer.*` configure them.
     pub oauthbearer: Option<Arc<OAuthBearerValidator>>,
     /// ACLs and the checks on them (everything allowed when disabled).

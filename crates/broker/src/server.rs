@@ -11,6 +11,7 @@ use fjord_storage::local_offsets::LocalOffsetStore;
 use fjord_storage::local_transactions::LocalTransactionStore;
 use fjord_storage::meta::{FileMetadataStore, MetadataStore};
 use fjord_storage::offsets::OffsetStore;
+use fjord_storage::scram::LocalScramStore;
 use fjord_storage::tokens::LocalTokenStore;
 use fjord_storage::LogStore;
 use kafka_protocol::protocol::StrBytes;
@@ -140,6 +141,14 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
                 .map_err(anyhow::Error::msg)?,
         )
     };
+    let scram_credentials = {
+        let dir = data_dir.clone();
+        Arc::new(
+            tokio::task::spawn_blocking(move || LocalScramStore::open(&dir))
+                .await?
+                .with_context(|| format!("opening SCRAM credentials in {}", data_dir.display()))?,
+        )
+    };
     let oauthbearer = OAuthBearerValidator::from_statics(&config.statics)
         .map_err(anyhow::Error::msg)?
         .map(Arc::new);
@@ -211,6 +220,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         groups,
         transactions,
         delegation_tokens,
+        scram_credentials,
         oauthbearer,
         config,
     });

@@ -11,5 +11,8 @@ pub mod delegation_tokens;
 pub mod jwt;
 pub mod oauthbearer;
 pub mod sasl_mechanism;
+pub mod scram;
+pub mod scram_credentials;
+pub mod scram_messages;
 
 pub use sasl_mechanism::{SaslFailure, SaslServer, SaslStep};
