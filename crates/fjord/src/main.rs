@@ -2,6 +2,7 @@
 //! 127.0.0.1:9092 with data under ./fjord-data.
 
 mod settings;
+mod user;
 
 /// Fetches and produces allocate megabyte buffers per request; mimalloc
 /// keeps freed pages for reuse where the system allocator returns them to
@@ -24,6 +25,11 @@ struct Cli {
 enum Command {
     /// Serve a broker (the default).
     Serve(settings::ServeArgs),
+    /// Manage SCRAM users in a data dir, without a running broker.
+    User {
+        #[command(subcommand)]
+        command: user::ScramUserCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::User { command }) => return user::run(command),
         None => cli.serve,
     };
     let config = settings::load(&args)?;
