@@ -1,8 +1,8 @@
 //! `fjord`: with no arguments (or `fjord serve`) a single-node broker on
 //! 127.0.0.1:9092 with data under ./fjord-data.
 
+mod scram_user;
 mod settings;
-mod user;
 
 /// Fetches and produces allocate megabyte buffers per request; mimalloc
 /// keeps freed pages for reuse where the system allocator returns them to
@@ -28,7 +28,7 @@ enum Command {
     /// Manage SCRAM users in a data dir, without a running broker.
     User {
         #[command(subcommand)]
-        command: user::ScramUserCommand,
+        command: scram_user::ScramUserCommand,
     },
 }
 
@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
-        Some(Command::User { command }) => return user::run(command),
+        Some(Command::User { command }) => return scram_user::run(command),
         None => cli.serve,
     };
     let config = settings::load(&args)?;
