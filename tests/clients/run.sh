@@ -122,6 +122,13 @@ BROKER_DIR=""
 BROKER_LOG=""
 DATA_DIR=""
 PORT=""
+# Beside the PLAINTEXT listener, Fjord also opens a SASL_PLAINTEXT one on
+# SASL_PORT with one PLAIN user (hashed by `fjord user hash`), for the
+# suites' SASL tests: FJORD_SASL_BOOTSTRAP, FJORD_SASL_USER and
+# FJORD_SASL_PASSWORD. The Kafka reference has no SASL listener.
+SASL_PORT=""
+SASL_USER="fjord-client"
+SASL_PASSWORD="fjord-client-secret"
 
 start_broker() {
   BROKER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/fjord-client-$1.XXXXXX")"
@@ -143,9 +150,18 @@ start_broker() {
     return 0
   fi
   PORT="$(free_port)"
+  SASL_PORT="$(free_port)"
+  local sasl_hash
+  if ! sasl_hash="$(printf '%s\n' "$SASL_PASSWORD" | "$BIN" user hash --iterations 10000)"; then
+    log "fjord user hash failed"
+    return 1
+  fi
   "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$BROKER_DIR/data" \
     --override num.partitions=4 \
     --override auto.create.topics.enable=true \
+    --override "listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT" \
+    --override sasl.enabled.mechanisms=PLAIN \
+    --override "sasl.plain.users.$SASL_USER=$sasl_hash" \
     >"$BROKER_LOG" 2>&1 &
   BROKER_PID=$!
   local i
@@ -206,7 +222,10 @@ suite_python() {
   # fails leaves the ast module's recursion-depth check off, and every later
   # ast.parse raises "AST constructor recursion depth mismatch": pytest then
   # stops with an INTERNALERROR at the next failure it formats.
-  (cd "$HERE/python" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$DATA_DIR" \
+  local sasl_env=()
+  [[ -n "$SASL_PORT" ]] && sasl_env=(FJORD_SASL_BOOTSTRAP="127.0.0.1:$SASL_PORT"
+    FJORD_SASL_USER="$SASL_USER" FJORD_SASL_PASSWORD="$SASL_PASSWORD")
+  (cd "$HERE/python" && env "${sasl_env[@]}" FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$DATA_DIR" \
     PYTHONNODEBUGRANGES=1 timeout "$SUITE_TIMEOUT" "$HERE/.venv/bin/python" -m pytest -q -ra \
       --timeout=120 -p no:cacheprovider ${PYTEST_ARGS:-} .)
 }

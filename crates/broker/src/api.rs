@@ -76,6 +76,14 @@ apis! {
     ApiVersions(ApiVersionsRequest) => handlers::api_versions::handle,
         versions 0..=4,
         authorize Authorization::NONE;
+    // Served before authentication on SASL listeners (security/exchange.rs);
+    // elsewhere answered ILLEGAL_SASL_STATE, as Kafka's request handler does.
+    SaslHandshake(SaslHandshakeRequest) => handlers::sasl_handshake::handle,
+        versions 0..=1,
+        authorize Authorization::NONE;
+    SaslAuthenticate(SaslAuthenticateRequest) => handlers::sasl_authenticate::handle,
+        versions 0..=2,
+        authorize Authorization::NONE;
     // Cluster/Create allows every topic; otherwise Topic/Create per topic,
     // and Topic/DescribeConfigs to see the created topic's configs.
     CreateTopics(CreateTopicsRequest) => handlers::create_topics::handle,

@@ -68,6 +68,12 @@ pub enum Outcome {
     /// Produce with acks=0 that failed: Kafka closes the connection, the
     /// only way to tell such a producer.
     Close(&'static str),
+    /// The SASL exchange completed: answer, and serve the connection as
+    /// this principal from now on.
+    Authenticated(ResponseKind, crate::request_context::Principal),
+    /// The SASL exchange failed: answer after
+    /// `connection.failed.authentication.delay.ms`, then close.
+    FailAuthentication(ResponseKind),
 }
 
 /// What a handler returns: a response, or (Produce) an [`Outcome`].

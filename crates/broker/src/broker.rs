@@ -10,6 +10,7 @@ use crate::cluster::ClusterView;
 use crate::config::BrokerConfig;
 use crate::groups::GroupCoordinator;
 use crate::security::delegation_tokens::DelegationTokens;
+use crate::security::mechanisms::SaslMechanisms;
 use crate::security::oauthbearer::OAuthBearerValidator;
 use crate::topics::TopicRegistry;
 use crate::transactions::TransactionCoordinator;
@@ -31,6 +32,8 @@ pub struct Broker {
     pub scram_credentials: Arc<dyn ScramStore>,
     /// OAUTHBEARER's token checks, when `sasl.oauthbearer.*` configure them.
     pub oauthbearer: Option<Arc<OAuthBearerValidator>>,
+    /// The SASL mechanisms each SASL listener answers, and their servers.
+    pub sasl: SaslMechanisms,
     /// ACLs and the checks on them (everything allowed when disabled).
     pub authorizer: Arc<crate::authorizer::Authorizer>,
 }

@@ -29,6 +29,7 @@ use crate::broker::Broker;
 use crate::connection_quotas::Admission;
 use crate::handlers::api_versions;
 use crate::request_context::{ConnectionContext, ConnectionState};
+use crate::security::exchange::{self, Answer, Refusal};
 
 #[path = "connection_frames.rs"]
 mod frames;
@@ -37,15 +38,19 @@ mod output;
 
 pub use frames::{decode_frame, next_frame, DecodedFrame};
 use frames::{
-    frame_ready, release_if_large, reserve_for_next_frame, write_fetch_with_files, write_response,
-    INITIAL_READ_BUFFER, MAX_RESPONSE_FRAME,
+    frame_ready, release_if_large, reserve_for_next_frame, write_fetch_with_files, write_raw_token,
+    write_response, INITIAL_READ_BUFFER, MAX_RESPONSE_FRAME,
 };
 use output::Output;
 pub use output::{is_placeholder as is_records_placeholder, records_placeholder, Transport};
 
-/// What a connection serves before it has authenticated; SASL's handshake
-/// and authenticate requests join ApiVersions here when they are declared.
-const SERVED_BEFORE_AUTHENTICATION: &[ApiKey] = &[ApiKey::ApiVersions];
+/// What a connection serves before it has authenticated (the SASL
+/// exchange narrows it further: `security::exchange::admit`).
+const SERVED_BEFORE_AUTHENTICATION: &[ApiKey] = &[
+    ApiKey::ApiVersions,
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
+];
 
 /// Answers gathered beyond this are written before the next request is read.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
@@ -74,6 +79,11 @@ pub enum ConnectionError {
     /// are anything but ApiVersions and the SASL exchange.
     #[error("{0:?} before authentication")]
     NotAuthenticated(ApiKey),
+    #[error("{0:?}: {1}")]
+    Sasl(ApiKey, Refusal),
+    /// Answered (after `connection.failed.authentication.delay.ms`), then closed.
+    #[error("SASL authentication failed")]
+    AuthenticationFailed,
     #[error("no traffic for connections.max.idle.ms ({0:?})")]
     Idle(Duration),
     #[error("i/o: {0}")]
@@ -196,6 +206,9 @@ async fn handle_frame(
     frame: Bytes,
     output: &mut Output,
 ) -> Result<(), ConnectionError> {
+    if exchange::expects_raw_token(connection) {
+        return handle_raw_sasl_token(broker, connection, frame, output).await;
+    }
     let (key, version, header, request) = match decode_frame(frame)? {
         DecodedFrame::Request {
             key,
@@ -223,12 +236,23 @@ async fn handle_frame(
     {
         return Err(ConnectionError::NotAuthenticated(key));
     }
+    exchange::admit(connection, key).map_err(|refusal| ConnectionError::Sasl(key, refusal))?;
     let ctx = connection.request(key, header, &request);
     let mut response_header = ResponseHeader::default();
     response_header.correlation_id = ctx.correlation_id;
     let header_version = key.response_header_version(version);
+    let mut failed = false;
     let response = match api::dispatch(broker, &ctx, request).await {
         api::Outcome::Respond(response) => response,
+        api::Outcome::Authenticated(response, principal) => {
+            connection.authenticated(principal);
+            response
+        }
+        api::Outcome::FailAuthentication(response) => {
+            tokio::time::sleep(broker.sasl.failed_authentication_delay).await;
+            failed = true;
+            response
+        }
         api::Outcome::RespondWithFiles(response, files) => {
             return write_fetch_with_files(
                 output,
@@ -251,7 +275,39 @@ async fn handle_frame(
         &response,
         key,
         version,
-    )
+    )?;
+    if failed {
+        return Err(ConnectionError::AuthenticationFailed);
+    }
+    Ok(())
+}
+
+/// A token of a SASL exchange begun with a v0 handshake: no request
+/// header, answered with a length-prefixed token (Kafka sends nothing back
+/// when it fails, and closes).
+async fn handle_raw_sasl_token(
+    broker: &Broker,
+    connection: &mut ConnectionContext,
+    token: Bytes,
+    output: &mut Output,
+) -> Result<(), ConnectionError> {
+    let answer = match &connection.sasl {
+        Some(session) => session
+            .lock()
+            .raw_token(&broker.sasl, &connection.listener, &token),
+        None => Answer::Failed(Vec::new()),
+    };
+    match answer {
+        Answer::Continue(reply) => write_raw_token(&mut output.bytes, &reply),
+        Answer::Authenticated(reply, principal) => {
+            connection.authenticated(principal);
+            write_raw_token(&mut output.bytes, &reply)
+        }
+        Answer::Failed(_) => {
+            tokio::time::sleep(broker.sasl.failed_authentication_delay).await;
+            Err(ConnectionError::AuthenticationFailed)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -366,3 +366,17 @@ impl ByteBufMut for HoleBuf<'_> {
         &mut self.out[r]
     }
 }
+
+/// A SASL token after a v0 handshake: only a length before it.
+pub(super) fn write_raw_token(out: &mut BytesMut, token: &[u8]) -> Result<(), ConnectionError> {
+    let length = i32::try_from(token.len()).map_err(|_| {
+        ConnectionError::Encode(
+            kafka_protocol::messages::ApiKey::SaslAuthenticate,
+            0,
+            "SASL token too large".to_string(),
+        )
+    })?;
+    out.put_i32(length);
+    out.put_slice(token);
+    Ok(())
+}

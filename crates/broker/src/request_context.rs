@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 
 use crate::api::Request;
+use crate::security::exchange::{self, SaslSession};
 use kafka_protocol::protocol::StrBytes;
 
 /// Kafka's `KafkaPrincipal`: a type and a name, shown as `type:name`.
@@ -182,6 +183,8 @@ pub struct ConnectionContext {
     pub principal: Principal,
     pub client_software: ClientSoftware,
     pub state: ConnectionState,
+    /// The SASL exchange, on a SASL listener.
+    pub sasl: Option<SaslSession>,
 }
 
 impl ConnectionContext {
@@ -205,7 +208,17 @@ impl ConnectionContext {
             principal: Principal::anonymous(),
             client_software: ClientSoftware::unknown(),
             state,
+            sasl: security_protocol
+                .authenticates()
+                .then(exchange::new_session),
         }
+    }
+
+    /// The SASL exchange completed (again, when re-authenticating): serve
+    /// every API as `principal`.
+    pub fn authenticated(&mut self, principal: Principal) {
+        self.principal = principal;
+        self.state = ConnectionState::Authenticated;
     }
 
     /// The context of `request`, which arrived on this connection with
@@ -255,6 +268,7 @@ impl ConnectionContext {
             api_version,
             correlation_id,
             connection_state: self.state,
+            sasl: self.sasl.clone(),
         }
     }
 }
@@ -274,6 +288,9 @@ pub struct RequestContext {
     pub api_version: i16,
     pub correlation_id: i32,
     pub connection_state: ConnectionState,
+    /// The connection's SASL exchange, which SaslHandshake and
+    /// SaslAuthenticate drive; None on a listener without SASL.
+    pub sasl: Option<SaslSession>,
 }
 
 impl RequestContext {

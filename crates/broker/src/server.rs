@@ -28,6 +28,7 @@ use crate::connection_quotas::{ConnectionLimits, ConnectionQuotas};
 use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::request_context::{ConnectionContext, SecurityProtocol};
 use crate::security::delegation_tokens::DelegationTokens;
+use crate::security::mechanisms::SaslMechanisms;
 use crate::security::oauthbearer::OAuthBearerValidator;
 use crate::topics::TopicRegistry;
 use crate::transactions::log_markers::LogMarkers;
@@ -152,6 +153,9 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let oauthbearer = OAuthBearerValidator::from_statics(&config.statics)
         .map_err(anyhow::Error::msg)?
         .map(Arc::new);
+    let sasl =
+        SaslMechanisms::from_statics(&config.statics, &config.listeners, oauthbearer.clone())
+            .map_err(anyhow::Error::msg)?;
     for (name, value, note) in config.statics.not_honoured() {
         tracing::info!("broker config {name}={value}: {note}");
     }
@@ -222,6 +226,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         delegation_tokens,
         scram_credentials,
         oauthbearer,
+        sasl,
         config,
     });
     // The first address leads the line: tools wait for it to connect.

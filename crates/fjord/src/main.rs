@@ -3,6 +3,7 @@
 
 mod scram_user;
 mod settings;
+mod user;
 
 /// Fetches and produces allocate megabyte buffers per request; mimalloc
 /// keeps freed pages for reuse where the system allocator returns them to
@@ -25,11 +26,9 @@ struct Cli {
 enum Command {
     /// Serve a broker (the default).
     Serve(settings::ServeArgs),
-    /// Manage SCRAM users in a data dir, without a running broker.
-    User {
-        #[command(subcommand)]
-        command: scram_user::ScramUserCommand,
-    },
+    /// Credentials for SASL users.
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,7 +42,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
-        Some(Command::User { command }) => return scram_user::run(command),
+        Some(Command::User(command)) => return user::run(command),
         None => cli.serve,
     };
     let config = settings::load(&args)?;

@@ -39,6 +39,8 @@ const FJORD_DEFAULTS: &[(&str, &str)] = &[
     ("broker.id", "1"),
     ("listeners", "PLAINTEXT://127.0.0.1:9092"),
     ("log.dirs", "./fjord-data"),
+    // Kafka's is GSSAPI, which Fjord does not serve.
+    ("sasl.enabled.mechanisms", "PLAIN"),
 ];
 
 /// For a Kafka name that no rule in `support` covers (a test keeps this empty).
@@ -179,6 +181,10 @@ pub fn validate_broker_config(name: &str, value: &str) -> Result<(), String> {
             )),
         };
     }
+    // Fjord's own: a PLAIN user and its password hash (security/plain.rs).
+    if name.starts_with(crate::security::plain::USERS_PREFIX) {
+        return crate::security::plain::check_user_config(name, value);
+    }
     let def = broker_config_or_override(name).ok_or_else(|| {
         format!("Unknown broker config {name}: Kafka {KAFKA_VERSION} defines no such config")
     })?;
@@ -193,7 +199,8 @@ pub fn validate_broker_config(name: &str, value: &str) -> Result<(), String> {
 
 /// The definition of a broker config, or of the one a per-listener name
 /// overrides: `listener.name.<listener>.<config>`, or for SASL configs
-/// also `listener.name.<listener>.<mechanism>.<config>` (Kafka's
+/// (and `connections.max.reauth.ms`) also
+/// `listener.name.<listener>.<mechanism>.<config>` (Kafka's
 /// `listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config`).
 pub fn broker_config_or_override(name: &str) -> Option<ConfigDef> {
     let Some((_, config)) = split_listener_override(name) else {
@@ -201,7 +208,9 @@ pub fn broker_config_or_override(name: &str) -> Option<ConfigDef> {
     };
     broker_config(config).or_else(|| {
         let (_, sasl) = config.split_once('.')?;
-        broker_config(sasl).filter(|def| def.name().starts_with("sasl."))
+        broker_config(sasl).filter(|def| {
+            def.name().starts_with("sasl.") || def.name() == "connections.max.reauth.ms"
+        })
     })
 }
 

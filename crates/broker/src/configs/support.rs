@@ -52,6 +52,7 @@ pub(super) fn honoured_broker(name: &str) -> bool {
         || super::startup::IDENTITY_NAMES.contains(&name)
         || crate::security::oauthbearer::CONFIG_NAMES.contains(&name)
         || crate::security::delegation_tokens::CONFIG_NAMES.contains(&name)
+        || crate::security::mechanisms::CONFIG_NAMES.contains(&name)
 }
 
 /// Topic configs Fjord honours by exact name (and so their broker synonyms).
@@ -133,9 +134,11 @@ fn broker_rule(name: &str) -> Option<Support> {
         | "sasl.mechanism.controller.protocol"
         | "initial.broker.registration.timeout.ms"
         | "server.max.startup.time.ms" => Some(NoEffect(NO_CONTROLLER)),
-        "principal.builder.class"
-        | "connection.failed.authentication.delay.ms"
-        | "connections.max.reauth.ms" => Some(NoEffect(NO_SECURITY)),
+        "principal.builder.class" => Some(NoEffect(NO_SECURITY)),
+        "sasl.enabled.mechanisms" => Some(Only(
+            crate::security::mechanisms::MECHANISMS,
+            "GSSAPI (Kerberos) is not built",
+        )),
         // Chooses between Kafka's two OAUTHBEARER validators (security/oauthbearer.rs).
         "sasl.server.callback.handler.class" => Some(Only(
             &[

@@ -63,6 +63,8 @@ mod produce_txn;
 #[cfg(test)]
 mod produce_txn_tests;
 pub mod renew_delegation_token;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 #[cfg(test)]
 mod scram_credentials_tests;
 pub mod sync_group;

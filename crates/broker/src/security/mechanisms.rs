@@ -1,0 +1,196 @@
+//! Which SASL mechanisms each listener answers, how long a session lasts,
+//! and the one place a mechanism's name becomes its server
+//! ([`SaslMechanisms::server`]): a new mechanism is a module of its own and
+//! a line there and in [`MECHANISMS`].
+//!
+//! Configured with Kafka's names, each also given per listener as Kafka
+//! reads them: `sasl.enabled.mechanisms` (or
+//! `listener.name.<listener>.sasl.enabled.mechanisms`),
+//! `connections.max.reauth.ms` (or
+//! `listener.name.<listener>.<mechanism>.connections.max.reauth.ms`, then
+//! `listener.name.<listener>.connections.max.reauth.ms`) and
+//! `connection.failed.authentication.delay.ms`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::oauthbearer::{self, OAuthBearerValidator};
+use super::plain::{self, PlainUsers};
+use super::SaslServer;
+use crate::configs::{ListenerConfig, StaticConfigs};
+
+/// Every mechanism Fjord can serve, as `sasl.enabled.mechanisms` names them.
+pub const MECHANISMS: &[&str] = &[plain::MECHANISM, oauthbearer::MECHANISM];
+
+const ENABLED: &str = "sasl.enabled.mechanisms";
+const MAX_REAUTH: &str = "connections.max.reauth.ms";
+const FAILURE_DELAY: &str = "connection.failed.authentication.delay.ms";
+
+/// The broker configs this module honours (`sasl.enabled.mechanisms` is
+/// honoured for the mechanisms in [`MECHANISMS`] only: see `configs::support`).
+pub const CONFIG_NAMES: &[&str] = &[MAX_REAUTH, FAILURE_DELAY];
+
+/// One SASL listener's mechanisms.
+#[derive(Debug, Clone)]
+struct ListenerMechanisms {
+    listener: String,
+    enabled: Vec<String>,
+    /// `connections.max.reauth.ms` for each enabled mechanism, in order.
+    max_reauth_ms: Vec<i64>,
+}
+
+/// Built once at start-up; shared by every connection's exchange.
+#[derive(Debug, Default)]
+pub struct SaslMechanisms {
+    listeners: Vec<ListenerMechanisms>,
+    plain: Arc<PlainUsers>,
+    oauthbearer: Option<Arc<OAuthBearerValidator>>,
+    /// How long a failed authentication waits before it is answered and
+    /// its connection closed (Kafka's KIP-306), which slows down guessing.
+    pub failed_authentication_delay: Duration,
+}
+
+fn refusal(name: &str, value: &str, why: impl std::fmt::Display) -> String {
+    format!("Invalid value {value} for configuration {name}: {why}")
+}
+
+impl SaslMechanisms {
+    /// The mechanisms of every SASL listener in `listeners`. A mechanism
+    /// enabled without what it needs (OAUTHBEARER without a validator)
+    /// stops start-up, naming the config.
+    pub fn from_statics(
+        statics: &StaticConfigs,
+        listeners: &[ListenerConfig],
+        oauthbearer: Option<Arc<OAuthBearerValidator>>,
+    ) -> Result<Self, String> {
+        let plain = Arc::new(PlainUsers::from_statics(statics)?);
+        let delay_ms = statics.get_i64(FAILURE_DELAY, 100).max(0) as u64;
+        let mut mechanisms = SaslMechanisms {
+            listeners: Vec::new(),
+            plain,
+            oauthbearer,
+            failed_authentication_delay: Duration::from_millis(delay_ms),
+        };
+        for listener in listeners
+            .iter()
+            .filter(|l| l.security_protocol.authenticates())
+        {
+            let (name, value) = statics
+                .for_listener(&listener.name, ENABLED)
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .unwrap_or_else(|| {
+                    (
+                        ENABLED.to_string(),
+                        statics.effective(ENABLED).unwrap_or_default(),
+                    )
+                });
+            let enabled: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect();
+            if enabled.is_empty() {
+                return Err(refusal(
+                    &name,
+                    &value,
+                    format!("listener {} needs a mechanism", listener.name),
+                ));
+            }
+            let mut max_reauth_ms = Vec::new();
+            for mechanism in &enabled {
+                if !MECHANISMS.contains(&mechanism.as_str()) {
+                    return Err(refusal(
+                        &name,
+                        &value,
+                        format!("Fjord serves only {}", MECHANISMS.join(", ")),
+                    ));
+                }
+                if mechanism == oauthbearer::MECHANISM && mechanisms.oauthbearer.is_none() {
+                    return Err(refusal(
+                        &name,
+                        &value,
+                        "OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url, or \
+                         sasl.server.callback.handler.class naming Kafka's unsecured validator",
+                    ));
+                }
+                if mechanism == plain::MECHANISM && mechanisms.plain.is_empty() {
+                    tracing::warn!(
+                        "listener {} enables PLAIN but no {}<name> user is configured: every \
+                         PLAIN login fails",
+                        listener.name,
+                        plain::USERS_PREFIX
+                    );
+                }
+                max_reauth_ms.push(max_reauth(statics, &listener.name, mechanism)?);
+            }
+            mechanisms.listeners.push(ListenerMechanisms {
+                listener: listener.name.clone(),
+                enabled,
+                max_reauth_ms,
+            });
+        }
+        Ok(mechanisms)
+    }
+
+    fn listener(&self, listener: &str) -> Option<&ListenerMechanisms> {
+        self.listeners
+            .iter()
+            .find(|l| l.listener.eq_ignore_ascii_case(listener))
+    }
+
+    /// The mechanisms `listener` answers, in configured order.
+    pub fn enabled(&self, listener: &str) -> &[String] {
+        self.listener(listener)
+            .map(|l| l.enabled.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// `connections.max.reauth.ms` for `mechanism` on `listener`; 0 is off.
+    pub fn max_reauth_ms(&self, listener: &str, mechanism: &str) -> i64 {
+        self.listener(listener)
+            .and_then(|l| {
+                let at = l.enabled.iter().position(|m| m == mechanism)?;
+                l.max_reauth_ms.get(at).copied()
+            })
+            .unwrap_or(0)
+    }
+
+    /// A server for one attempt with `mechanism`, if it is enabled on
+    /// `listener`. The one place a mechanism's name becomes its server.
+    pub fn server(&self, listener: &str, mechanism: &str) -> Option<Box<dyn SaslServer>> {
+        if !self.enabled(listener).iter().any(|m| m == mechanism) {
+            return None;
+        }
+        match mechanism {
+            plain::MECHANISM => Some(Box::new(self.plain.server())),
+            oauthbearer::MECHANISM => self
+                .oauthbearer
+                .as_ref()
+                .map(|v| Box::new(v.server()) as Box<dyn SaslServer>),
+            _ => None,
+        }
+    }
+}
+
+/// Kafka's lookup: per listener and mechanism, then per listener, then the
+/// broker-wide value.
+fn max_reauth(statics: &StaticConfigs, listener: &str, mechanism: &str) -> Result<i64, String> {
+    let per_mechanism = format!("{}.{MAX_REAUTH}", mechanism.to_ascii_lowercase());
+    let given = statics
+        .for_listener(listener, &per_mechanism)
+        .filter(|(name, _)| *name != per_mechanism)
+        .or_else(|| statics.for_listener(listener, MAX_REAUTH));
+    match given {
+        None => Ok(0),
+        Some((name, value)) => value
+            .trim()
+            .parse::<i64>()
+            .map(|ms| ms.max(0))
+            .map_err(|_| refusal(name, value, "Not a number of type LONG")),
+    }
+}
+
+#[cfg(test)]
+#[path = "mechanisms_tests.rs"]
+mod tests;

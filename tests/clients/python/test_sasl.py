@@ -1,0 +1,121 @@
+"""SASL/PLAIN with each client's own SASL code (kafka-python's, librdkafka's
+through confluent-kafka) on the SASL_PLAINTEXT listener run.sh opens beside
+the plaintext one: the right password produces and consumes the same bytes,
+a wrong one is refused with an authentication error and writes nothing."""
+import os
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition as CTopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError as PyKafkaError
+
+from conftest import AGAINST_KAFKA, unique_topic
+
+pytestmark = pytest.mark.skipif(
+    AGAINST_KAFKA, reason="the Kafka reference broker has no SASL listener configured"
+)
+
+
+@pytest.fixture(scope="module")
+def sasl():
+    bootstrap = os.environ.get("FJORD_SASL_BOOTSTRAP")
+    if not bootstrap:
+        pytest.fail("FJORD_SASL_BOOTSTRAP is not set: run tests/clients/run.sh, which opens it")
+    return bootstrap, os.environ["FJORD_SASL_USER"], os.environ["FJORD_SASL_PASSWORD"]
+
+
+def python_client(sasl, password=None):
+    bootstrap, user, right = sasl
+    return dict(
+        bootstrap_servers=bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_plain_username=user,
+        sasl_plain_password=password or right,
+    )
+
+
+def test_kafka_python_plain(sasl):
+    topic = unique_topic("sasl-kafka-python")
+    values = [f"kafka-python-{i}-{uuid.uuid4().hex}".encode() for i in range(10)]
+    producer = KafkaProducer(acks="all", request_timeout_ms=15000, **python_client(sasl))
+    try:
+        offsets = [producer.send(topic, value=v, partition=0).get(timeout=30).offset for v in values]
+    finally:
+        producer.close(timeout=10)
+    assert offsets == list(range(len(values)))
+
+    consumer = KafkaConsumer(enable_auto_commit=False, consumer_timeout_ms=15000, **python_client(sasl))
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        got = []
+        for message in consumer:
+            got.append(message.value)
+            if len(got) == len(values):
+                break
+    finally:
+        consumer.close()
+    assert got == values
+
+    # A wrong password: no producer can be made, or none of its sends succeeds.
+    with pytest.raises(PyKafkaError):
+        wrong = KafkaProducer(acks="all", request_timeout_ms=5000, max_block_ms=5000,
+                              **python_client(sasl, password="not-the-password"))
+        try:
+            wrong.send(topic, value=b"intruder", partition=0).get(timeout=10)
+        finally:
+            wrong.close(timeout=5)
+
+
+def confluent_config(sasl, password=None, **extra):
+    bootstrap, user, right = sasl
+    config = {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": user,
+        "sasl.password": password or right,
+        "broker.address.family": "v4",
+    }
+    config.update(extra)
+    return config
+
+
+def test_confluent_kafka_plain(sasl):
+    topic = unique_topic("sasl-confluent")
+    values = [f"confluent-{i}-{uuid.uuid4().hex}".encode() for i in range(10)]
+
+    errors = []
+    wrong = Producer(confluent_config(sasl, password="not-the-password", **{
+        "message.timeout.ms": 5000, "error_cb": errors.append}))
+    failed = []
+    wrong.produce(topic, value=b"intruder", partition=0, on_delivery=lambda err, msg: failed.append(err))
+    wrong.flush(15)
+    assert failed and failed[0] is not None, failed
+    assert any(e.code() == KafkaError._AUTHENTICATION and "Invalid username or password" in e.str()
+               for e in errors), errors
+
+    delivered = []
+    producer = Producer(confluent_config(sasl, **{"acks": "all", "enable.idempotence": False}))
+    for v in values:
+        producer.produce(topic, value=v, partition=0, on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
+    assert producer.flush(30) == 0
+    assert [err for err, _ in delivered] == [None] * len(values)
+    # The refused producer wrote nothing: the first record is ours.
+    assert [offset for _, offset in delivered] == list(range(len(values)))
+
+    consumer = Consumer(confluent_config(sasl, **{"group.id": "sasl-unused", "enable.auto.commit": False}))
+    try:
+        consumer.assign([CTopicPartition(topic, 0, 0)])
+        got = []
+        while len(got) < len(values):
+            message = consumer.poll(15)
+            assert message is not None, f"only {len(got)} of {len(values)} records"
+            assert message.error() is None, message.error()
+            got.append(message.value())
+    finally:
+        consumer.close()
+    assert got == values
