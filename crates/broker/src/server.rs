@@ -30,6 +30,7 @@ use crate::request_context::{ConnectionContext, SecurityProtocol};
 use crate::security::delegation_tokens::DelegationTokens;
 use crate::security::mechanisms::SaslMechanisms;
 use crate::security::oauthbearer::OAuthBearerValidator;
+use crate::security::scram_credentials::{StoredUsers, TokenCredentials};
 use crate::topics::TopicRegistry;
 use crate::transactions::log_markers::LogMarkers;
 use crate::transactions::{TransactionConfig, TransactionCoordinator};
@@ -155,7 +156,11 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         .map(Arc::new);
     let sasl =
         SaslMechanisms::from_statics(&config.statics, &config.listeners, oauthbearer.clone())
-            .map_err(anyhow::Error::msg)?;
+            .map_err(anyhow::Error::msg)?
+            .with_scram(
+                Arc::new(StoredUsers(scram_credentials.clone())),
+                Arc::new(TokenCredentials(Arc::clone(&delegation_tokens))),
+            );
     for (name, value, note) in config.statics.not_honoured() {
         tracing::info!("broker config {name}={value}: {note}");
     }
