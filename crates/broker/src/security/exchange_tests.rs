@@ -8,9 +8,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use fjord_testkit::frames::request;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, CreateDelegationTokenRequest, CreateDelegationTokenResponse, MetadataRequest,
-    ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
+    ApiKey, CreateDelegationTokenRequest, CreateDelegationTokenResponse,
+    ExpireDelegationTokenRequest, ExpireDelegationTokenResponse, MetadataRequest, ResponseHeader,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -328,3 +328,6 @@ fn the_session_lifetime_is_never_past_the_credentials_expiry() {
     let expired = SystemTime::now() - Duration::from_secs(1);
     assert_eq!(session_lifetime_ms(5000, Some(expired)), 0);
 }
+
+#[path = "exchange_scram_tests.rs"]
+mod scram;
