@@ -311,3 +311,59 @@ async fn a_delegation_token_authenticates_as_its_owner_until_it_expires() {
             .starts_with(INVALID));
     }
 }
+
+#[test]
+fn truncated_garbled_and_replayed_messages_fail_without_panicking() {
+    let m = ScramMechanism::Sha256;
+    // One credential for every attempt: deriving it is the slow part.
+    let users: Arc<Users> = Arc::new(Users::default().with(m, "alice", "pw", 4096));
+    let none: Arc<Users> = Arc::new(Users::default());
+    let fresh = || ScramServer::new(m, users.clone(), none.clone());
+    let client = Client::new(m, "alice", "pw", "");
+    let first = client.first();
+    // Every prefix that ends before the nonce's first character fails (a
+    // shorter nonce is still a nonce), and no byte change panics.
+    let nonce_at = first.windows(2).position(|w| w == b"r=").unwrap() + 2;
+    for cut in 0..=nonce_at {
+        assert!(fresh().step(&first[..cut]).is_err(), "prefix {cut}");
+    }
+    for at in 0..first.len() {
+        for byte in [0u8, b',', b'=', 0xff] {
+            let mut garbled = first.clone();
+            garbled[at] = byte;
+            // A change may still parse (another nonce); it must not panic.
+            let _ = fresh().step(&garbled);
+        }
+    }
+    // Every prefix of the final message, after a good first step.
+    let mut probe = fresh();
+    let server_first = challenge(probe.step(&first));
+    let (last, _) = client.last(&server_first, None);
+    for cut in 0..last.len() {
+        let mut s = fresh();
+        let _ = challenge(s.step(&first));
+        assert!(s.step(&last[..cut]).is_err(), "final prefix {cut}");
+    }
+    // A final message replayed on another exchange carries the old nonce.
+    let mut replay = fresh();
+    let _ = challenge(replay.step(&first));
+    let refused = failure(replay.step(&last));
+    assert!(refused.message.contains("nonce"), "{}", refused.message);
+    // Pseudo-random bytes in both steps.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..2_000 {
+        let len = (state % 64) as usize;
+        let noise: Vec<u8> = (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        assert!(fresh().step(&noise).is_err());
+        let mut s = fresh();
+        let _ = challenge(s.step(&first));
+        assert!(s.step(&noise).is_err());
+    }
+}
