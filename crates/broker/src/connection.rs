@@ -111,9 +111,10 @@ pub async fn serve<S>(
     // buffers grow to what the traffic needs (and keep it for reuse).
     let mut input = BytesMut::with_capacity(INITIAL_READ_BUFFER);
     let mut output = Output::default();
+    let limit = |connection: &ConnectionContext| frame_limit(connection, &broker, max_frame);
     let result: Result<(), ConnectionError> = async {
         loop {
-            while let Some(frame) = next_frame(&mut input, max_frame)? {
+            while let Some(frame) = next_frame(&mut input, limit(&connection))? {
                 admission.release_frame_room();
                 if may_wait(&frame) {
                     // Answers already made go out before this one parks, as
@@ -130,7 +131,7 @@ pub async fn serve<S>(
                 } else {
                     handle_frame(&broker, &mut connection, frame, &mut output).await?;
                 }
-                let more_buffered = frame_ready(&input, max_frame);
+                let more_buffered = frame_ready(&input, limit(&connection));
                 if (!more_buffered || output.pending() >= MAX_PENDING_OUTPUT)
                     && !output.write_to(&mut socket, max_idle, &mut shutdown).await?
                 {
@@ -165,6 +166,18 @@ pub async fn serve<S>(
         Err(ConnectionError::Io(e)) => tracing::debug!(%peer, error = %e, "connection dropped"),
         Err(e @ ConnectionError::Idle(_)) => tracing::debug!(%peer, "closing connection: {e}"),
         Err(e) => tracing::warn!(%peer, error = %e, "closing connection"),
+    }
+}
+
+/// Kafka reads an unauthenticated SASL client's frames up to
+/// `sasl.server.max.receive.size` only, so that it cannot make the broker
+/// hold a large frame before it has proved who it is.
+fn frame_limit(connection: &ConnectionContext, broker: &Broker, max_frame: usize) -> usize {
+    match (&connection.sasl, connection.state) {
+        (Some(_), ConnectionState::BeforeAuthentication) => {
+            broker.sasl.max_receive_size.min(max_frame)
+        }
+        _ => max_frame,
     }
 }
 

@@ -226,10 +226,29 @@ fn flag_settings(args: &ServeArgs) -> anyhow::Result<Vec<Setting>> {
     Ok(settings)
 }
 
+/// A TOML table's values by their dotted names: `[sasl.plain.users]` with
+/// `alice = "…"` (or an unquoted `num.partitions = 4`, which TOML reads as
+/// nested tables) sets `sasl.plain.users.alice` (`num.partitions`).
+fn flatten(prefix: &str, table: toml::Table, out: &mut Vec<(String, toml::Value)>) {
+    for (key, value) in table {
+        let name = if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(inner) => flatten(&name, inner, out),
+            value => out.push((name, value)),
+        }
+    }
+}
+
 fn toml_settings(text: &str, file: &str) -> anyhow::Result<Vec<Setting>> {
     let table: toml::Table = text.parse()?;
+    let mut values = Vec::new();
+    flatten("", table, &mut values);
     let mut settings = Vec::new();
-    for (key, value) in table {
+    for (key, value) in values {
         let text = match &value {
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(i) => i.to_string(),
@@ -274,6 +293,27 @@ mod tests {
         apply(config, flag_settings(&args)?, true)?;
         config.resolve()?;
         Ok(())
+    }
+
+    #[test]
+    fn toml_tables_and_unquoted_dotted_keys_set_dotted_names() {
+        let hash = fjord_broker::security::plain::PasswordHash::create(b"pw", 10_000)
+            .unwrap()
+            .to_string();
+        let config = from_toml(&format!(
+            "num.partitions = 3\n[sasl.plain.users]\nalice = \"{hash}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.settings.num_partitions, 3);
+        assert_eq!(
+            config.statics.values.get("sasl.plain.users.alice"),
+            Some(&hash)
+        );
+        let bad = from_toml("[sasl.plain.users]\nalice = \"plaintext\"")
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("sasl.plain.users.alice"), "{bad}");
+        assert!(!bad.contains("plaintext\""), "{bad}");
     }
 
     #[test]

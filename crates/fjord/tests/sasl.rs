@@ -10,6 +10,12 @@ use common::sasl_clients::{consume, produce, producer, refused_errors, sasl_conf
 use common::BinaryBroker;
 use fjord_broker::security::oauthbearer::UNSECURED_VALIDATOR_CLASS;
 use fjord_broker::security::plain::{PasswordHash, MIN_ITERATIONS};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::Offset;
+
+/// Each test starts the binary with a SASL listener and users of its own.
+const SKIP: &str = "starts its own broker with a SASL_PLAINTEXT listener and PLAIN users";
 
 const LISTENERS: &str = "SASL_PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0";
 
@@ -37,8 +43,11 @@ fn plain(user: &'static str, password: &'static str) -> [(&'static str, &'static
 
 #[tokio::test]
 async fn plain_with_the_right_password_produces_and_consumes() {
+    if common::skipped_for_external(SKIP) {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
-    let broker = broker(&dir, &[]);
+    let broker = broker(&dir, &[("group.initial.rebalance.delay.ms", "0")]);
     let config = sasl_config(&broker.bootstrap, &plain("alice", "alice-secret"));
     let topic = common::unique_topic("sasl-plain");
     let producer = producer(&config, &Errors::default());
@@ -47,10 +56,39 @@ async fn plain_with_the_right_password_produces_and_consumes() {
         assert_eq!(produce(&producer, &topic, value).await, i as i64);
     }
     assert_eq!(consume(&config, &topic, values.len()).await, values);
+
+    // A consumer group over SASL: join, read everything, commit.
+    let mut group = config.clone();
+    group
+        .set("group.id", format!("{topic}-group"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest");
+    let consumer: StreamConsumer<Errors> = group
+        .create_with_context(Errors::default())
+        .expect("group consumer");
+    consumer.subscribe(&[&topic]).expect("subscribe");
+    let mut read = Vec::new();
+    while read.len() < values.len() {
+        let message = tokio::time::timeout(common::WAIT, consumer.recv())
+            .await
+            .expect("group records within the wait")
+            .expect("a record");
+        read.push(message.payload().unwrap_or_default().to_vec());
+    }
+    assert_eq!(read, values);
+    consumer
+        .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+        .expect("commit");
+    let committed = consumer.committed(common::WAIT).expect("committed offsets");
+    let offset = committed.find_partition(&topic, 0).map(|p| p.offset());
+    assert_eq!(offset, Some(Offset::Offset(values.len() as i64)));
 }
 
 #[tokio::test]
 async fn a_wrong_password_gets_an_authentication_error_and_no_data() {
+    if common::skipped_for_external(SKIP) {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = broker(&dir, &[]);
     let topic = common::unique_topic("sasl-wrong");
@@ -70,6 +108,9 @@ async fn a_wrong_password_gets_an_authentication_error_and_no_data() {
 
 #[tokio::test]
 async fn oauthbearer_with_an_unsecured_jwt_produces_and_consumes() {
+    if common::skipped_for_external(SKIP) {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = broker(
         &dir,
@@ -97,14 +138,19 @@ async fn oauthbearer_with_an_unsecured_jwt_produces_and_consumes() {
 
 #[tokio::test]
 async fn a_producer_reauthenticates_and_keeps_working_past_several_lifetimes() {
+    if common::skipped_for_external(SKIP) {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
-    let broker = broker(&dir, &[("connections.max.reauth.ms", "2000")]);
+    // 3 s: librdkafka re-authenticates shortly before the lifetime ends;
+    // a longer lifetime leaves that margin room on a loaded machine.
+    let broker = broker(&dir, &[("connections.max.reauth.ms", "3000")]);
     let config = sasl_config(&broker.bootstrap, &plain("alice", "alice-secret"));
     let topic = common::unique_topic("sasl-reauth");
     let errors = Errors::default();
     let producer = producer(&config, &errors);
     let mut produced = Vec::new();
-    for i in 0..16 {
+    for i in 0..20 {
         let value = format!("reauth-{i}").into_bytes();
         assert_eq!(produce(&producer, &topic, &value).await, i);
         produced.push(value);
@@ -116,4 +162,62 @@ async fn a_producer_reauthenticates_and_keeps_working_past_several_lifetimes() {
     assert_eq!(broker.logged("session expired"), Vec::<String>::new());
     let errors = errors.0.lock().expect("errors lock").clone();
     assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn fjord_user_hash_reads_the_password_from_stdin_and_prints_a_hash_the_broker_takes() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let hash_of = |input: &[u8], args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .args(["user", "hash"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("fjord user hash");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("password written");
+        child.wait_with_output().expect("fjord user hash ends")
+    };
+    let output = hash_of(b"s3cret pass\n", &["--iterations", "20000"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(text.starts_with("pbkdf2-sha256$20000$"), "{text}");
+    let hash = PasswordHash::parse(text.trim()).expect("a hash the broker takes");
+    assert!(hash.verify(b"s3cret pass"));
+    assert!(!hash.verify(b"s3cret pass\n"));
+
+    assert!(!hash_of(b"", &[]).status.success());
+    assert!(!hash_of(b"pw\n", &["--iterations", "10"]).status.success());
+}
+
+#[test]
+fn a_malformed_password_hash_stops_start_up_naming_the_config() {
+    if common::skipped_for_external(SKIP) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let refused = common::binary_refuses_to_start(
+        dir.path(),
+        &[
+            ("listeners", LISTENERS),
+            ("sasl.plain.users.alice", "plaintext-password"),
+        ],
+    );
+    assert!(refused.contains("sasl.plain.users.alice"), "{refused}");
+    assert!(!refused.contains("plaintext-password"), "{refused}");
+    let refused = common::binary_refuses_to_start(
+        dir.path(),
+        &[
+            ("listeners", LISTENERS),
+            ("sasl.enabled.mechanisms", "OAUTHBEARER"),
+        ],
+    );
+    assert!(refused.contains("OAUTHBEARER needs"), "{refused}");
 }

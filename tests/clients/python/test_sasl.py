@@ -1,13 +1,17 @@
 """SASL/PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 with each client's own SASL
-code (kafka-python's, librdkafka's through confluent-kafka) on the
+code (kafka-python's, aiokafka's, librdkafka's through confluent-kafka) on the
 SASL_PLAINTEXT listener run.sh opens beside the plaintext one: the right
 password produces and consumes the same bytes, a wrong one is refused with an
 authentication error and writes nothing. The SCRAM credentials are made by
 the test with AlterUserScramCredentials on the plaintext listener."""
+import asyncio
 import os
 import uuid
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError as AioKafkaError
+from aiokafka.structs import TopicPartition as AioTopicPartition
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition as CTopicPartition
 from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -49,7 +53,7 @@ def mechanism(request, admin, sasl):
     return request.param
 
 
-def python_client(sasl, mechanism, password=None):
+def python_client(sasl, mechanism="PLAIN", password=None):
     bootstrap, user, right = sasl
     return dict(
         bootstrap_servers=bootstrap,
@@ -143,3 +147,60 @@ def test_confluent_kafka(sasl, mechanism):
     finally:
         consumer.close()
     assert got == values
+
+
+def test_kafka_python_v0_handshake_sends_unframed_tokens(sasl):
+    """Told it talks to Kafka 0.10, kafka-python sends SaslHandshake v0 and
+    then its PLAIN token raw, without a SaslAuthenticate header."""
+    topic = unique_topic("sasl-v0")
+    producer = KafkaProducer(acks="all", **python_client(sasl))
+    try:
+        producer.send(topic, value=b"v0", partition=0).get(timeout=30)
+    finally:
+        producer.close(timeout=10)
+    consumer = KafkaConsumer(api_version=(0, 10, 2), **python_client(sasl))
+    try:
+        assert topic in consumer.topics()
+        assert consumer.partitions_for_topic(topic)
+    finally:
+        consumer.close()
+
+
+def test_aiokafka(sasl, mechanism):
+    bootstrap, user, password = sasl
+    topic = unique_topic("sasl-aiokafka")
+    values = [f"aiokafka-{i}-{uuid.uuid4().hex}".encode() for i in range(10)]
+
+    def client(pw):
+        return dict(bootstrap_servers=bootstrap, security_protocol="SASL_PLAINTEXT",
+                    sasl_mechanism=mechanism, sasl_plain_username=user, sasl_plain_password=pw)
+
+    async def run():
+        wrong = AIOKafkaProducer(request_timeout_ms=5000, **client("not-the-password"))
+        with pytest.raises(AioKafkaError):
+            await wrong.start()
+        await wrong.stop()
+
+        producer = AIOKafkaProducer(acks="all", **client(password))
+        await producer.start()
+        try:
+            offsets = [(await producer.send_and_wait(topic, v, partition=0)).offset for v in values]
+        finally:
+            await producer.stop()
+        assert offsets == list(range(len(values)))
+
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, **client(password))
+        await consumer.start()
+        try:
+            tp = AioTopicPartition(topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            got = []
+            while len(got) < len(values):
+                batch = await asyncio.wait_for(consumer.getmany(tp, timeout_ms=1000), 30)
+                got.extend(m.value for m in batch.get(tp, []))
+        finally:
+            await consumer.stop()
+        assert got == values
+
+    asyncio.run(run())

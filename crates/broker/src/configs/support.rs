@@ -20,6 +20,9 @@ const ONE_BROKER: &str =
 const NO_CONTROLLER: &str =
     "Fjord keeps its own metadata; there is no KRaft controller quorum or metadata log";
 const NO_SECURITY: &str = "TLS, SASL and delegation tokens are not built yet";
+const OWN_SASL: &str =
+    "Fjord's SASL serves PLAIN users from sasl.plain.users.<name> and OAUTHBEARER from \
+     sasl.oauthbearer.*: no JAAS, Kerberos or login modules";
 const NO_COMPACTION: &str = "log compaction is not built yet (cleanup.policy=compact is refused)";
 const NO_TIERED_STORAGE: &str = "tiered (remote) storage is not built";
 const NO_TRANSACTIONS: &str = "transactions are not built yet";
@@ -178,7 +181,7 @@ fn broker_rule(name: &str) -> Option<Support> {
         ("replication.quota.", Support::NoEffect(ONE_BROKER)),
         ("alter.log.dirs.", Support::NoEffect(ONE_BROKER)),
         ("leader.imbalance.", Support::NoEffect(ONE_BROKER)),
-        ("sasl.", Support::NoEffect(NO_SECURITY)),
+        ("sasl.", Support::NoEffect(OWN_SASL)),
         ("ssl.", Support::NoEffect(NO_SECURITY)),
         ("security.", Support::NoEffect(NO_SECURITY)),
         ("delegation.token.", Support::NoEffect(NO_SECURITY)),

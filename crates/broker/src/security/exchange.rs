@@ -152,8 +152,8 @@ pub fn expects_raw_token(connection: &ConnectionContext) -> bool {
     })
 }
 
-/// Kafka's error message for a request the exchange cannot take now.
-pub const ILLEGAL_STATE: &str = "Unexpected SASL request for the state of the exchange";
+/// The error message for a token the exchange cannot take now.
+const ILLEGAL_STATE: &str = "Unexpected SASL request for the state of the exchange";
 
 impl SaslExchange {
     /// A SaslHandshake naming `requested`, on `listener`. Answers the
@@ -318,6 +318,9 @@ fn session_lifetime_ms(max_reauth_ms: i64, credential_expires: Option<SystemTime
     }
 }
 
+#[cfg(test)]
+#[path = "exchange_hostile_tests.rs"]
+mod hostile_tests;
 #[cfg(test)]
 #[path = "exchange_tests.rs"]
 mod tests;

@@ -20,27 +20,27 @@ use crate::config::BrokerConfig;
 use crate::security::plain::{PasswordHash, MIN_ITERATIONS};
 use crate::server::{self, RunningBroker};
 
-const DELAY_MS: u64 = 300;
+pub(super) const DELAY_MS: u64 = 300;
 
-struct Sasl {
-    running: RunningBroker,
+pub(super) struct Sasl {
+    pub(super) running: RunningBroker,
     _dir: tempfile::TempDir,
 }
 
 impl Sasl {
-    fn addr(&self) -> SocketAddr {
+    pub(super) fn addr(&self) -> SocketAddr {
         self.running
             .listener_addr("SASL_PLAINTEXT")
             .expect("SASL listener")
     }
 
-    async fn connect(&self) -> TcpStream {
+    pub(super) async fn connect(&self) -> TcpStream {
         TcpStream::connect(self.addr()).await.expect("connects")
     }
 }
 
 /// A broker with a SASL_PLAINTEXT listener, users alice and bob, and `extra` configs.
-async fn broker(extra: &[(&str, &str)]) -> Sasl {
+pub(super) async fn broker(extra: &[(&str, &str)]) -> Sasl {
     let dir = tempfile::tempdir().expect("temp dir");
     let hash = |pw: &str| {
         PasswordHash::create(pw.as_bytes(), MIN_ITERATIONS)
@@ -66,12 +66,12 @@ async fn broker(extra: &[(&str, &str)]) -> Sasl {
     Sasl { running, _dir: dir }
 }
 
-async fn send(stream: &mut TcpStream, frame: Bytes) {
+pub(super) async fn send(stream: &mut TcpStream, frame: Bytes) {
     stream.write_all(&frame).await.expect("request sent");
 }
 
 /// The next frame, or None when the broker closed the connection.
-async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
+pub(super) async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
     let read = async {
         let mut length = [0u8; 4];
         stream.read_exact(&mut length).await.ok()?;
@@ -84,7 +84,7 @@ async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
         .expect("the broker answers or closes")
 }
 
-async fn expect_closed(stream: &mut TcpStream) {
+pub(super) async fn expect_closed(stream: &mut TcpStream) {
     let mut byte = [0u8; 1];
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
         .await
@@ -92,13 +92,21 @@ async fn expect_closed(stream: &mut TcpStream) {
     assert!(matches!(read, Ok(0) | Err(_)), "expected a close: {read:?}");
 }
 
-async fn answer<T: Decodable>(stream: &mut TcpStream, key: ApiKey, version: i16) -> Option<T> {
+pub(super) async fn answer<T: Decodable>(
+    stream: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+) -> Option<T> {
     let mut frame = read_frame(stream).await?;
     ResponseHeader::decode(&mut frame, key.response_header_version(version)).expect("header");
     Some(T::decode(&mut frame, version).expect("body"))
 }
 
-async fn handshake(stream: &mut TcpStream, version: i16, mechanism: &str) -> SaslHandshakeResponse {
+pub(super) async fn handshake(
+    stream: &mut TcpStream,
+    version: i16,
+    mechanism: &str,
+) -> SaslHandshakeResponse {
     let body =
         SaslHandshakeRequest::default().with_mechanism(StrBytes::from(mechanism.to_string()));
     send(stream, request(ApiKey::SaslHandshake, version, 1, &body)).await;
@@ -107,17 +115,24 @@ async fn handshake(stream: &mut TcpStream, version: i16, mechanism: &str) -> Sas
         .expect("handshake answered")
 }
 
-async fn authenticate(stream: &mut TcpStream, message: &[u8]) -> Option<SaslAuthenticateResponse> {
+pub(super) async fn authenticate(
+    stream: &mut TcpStream,
+    message: &[u8],
+) -> Option<SaslAuthenticateResponse> {
     let body = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(message));
     send(stream, request(ApiKey::SaslAuthenticate, 2, 2, &body)).await;
     answer(stream, ApiKey::SaslAuthenticate, 2).await
 }
 
-fn plain(user: &str, password: &str) -> Vec<u8> {
+pub(super) fn plain(user: &str, password: &str) -> Vec<u8> {
     format!("\0{user}\0{password}").into_bytes()
 }
 
-async fn login(stream: &mut TcpStream, user: &str, password: &str) -> SaslAuthenticateResponse {
+pub(super) async fn login(
+    stream: &mut TcpStream,
+    user: &str,
+    password: &str,
+) -> SaslAuthenticateResponse {
     assert_eq!(handshake(stream, 1, "PLAIN").await.error_code, 0);
     authenticate(stream, &plain(user, password))
         .await
@@ -125,7 +140,7 @@ async fn login(stream: &mut TcpStream, user: &str, password: &str) -> SaslAuthen
 }
 
 /// Whether a Metadata request is answered (else the connection closed).
-async fn metadata_served(stream: &mut TcpStream) -> bool {
+pub(super) async fn metadata_served(stream: &mut TcpStream) -> bool {
     send(
         stream,
         request(ApiKey::Metadata, 12, 9, &MetadataRequest::default()),
@@ -136,7 +151,7 @@ async fn metadata_served(stream: &mut TcpStream) -> bool {
 
 /// The principal the connection is served as, read back from the owner
 /// of a delegation token it creates.
-async fn principal(stream: &mut TcpStream) -> String {
+pub(super) async fn principal(stream: &mut TcpStream) -> String {
     let body = CreateDelegationTokenRequest::default().with_max_lifetime_ms(-1);
     send(stream, request(ApiKey::CreateDelegationToken, 2, 5, &body)).await;
     let token: CreateDelegationTokenResponse = answer(stream, ApiKey::CreateDelegationToken, 2)
@@ -239,7 +254,7 @@ async fn authenticate_before_handshake_or_a_second_handshake_is_an_illegal_state
 }
 
 /// Sends a raw token after a v0 handshake: a length, then the bytes.
-async fn raw_token(stream: &mut TcpStream, token: &[u8]) -> Option<Bytes> {
+pub(super) async fn raw_token(stream: &mut TcpStream, token: &[u8]) -> Option<Bytes> {
     let mut frame = BytesMut::new();
     frame.extend_from_slice(&(token.len() as i32).to_be_bytes());
     frame.extend_from_slice(token);
@@ -327,6 +342,64 @@ fn the_session_lifetime_is_never_past_the_credentials_expiry() {
     assert!((59_000..=60_000).contains(&unbounded), "{unbounded}");
     let expired = SystemTime::now() - Duration::from_secs(1);
     assert_eq!(session_lifetime_ms(5000, Some(expired)), 0);
+}
+
+pub(super) const BOTH: [(&str, &str); 2] = [
+    ("sasl.enabled.mechanisms", "PLAIN,OAUTHBEARER"),
+    (
+        "sasl.server.callback.handler.class",
+        crate::security::oauthbearer::UNSECURED_VALIDATOR_CLASS,
+    ),
+];
+
+pub(super) fn bearer(sub: &str, lifetime_s: i64) -> Vec<u8> {
+    use fjord_testkit::jwt;
+    let mut claims = jwt::claims(sub, "issuer", "audience");
+    claims["exp"] = (jwt::now_s() + lifetime_s).into();
+    format!("n,,\x01auth=Bearer {}\x01\x01", jwt::unsecured(&claims)).into_bytes()
+}
+
+#[tokio::test]
+async fn an_oauthbearer_session_ends_no_later_than_its_token() {
+    let mut configs = BOTH.to_vec();
+    configs.push(("connections.max.reauth.ms", "3600000"));
+    let sasl = broker(&configs).await;
+    let mut stream = sasl.connect().await;
+    assert_eq!(handshake(&mut stream, 1, "OAUTHBEARER").await.error_code, 0);
+    let done = authenticate(&mut stream, &bearer("carol", 30))
+        .await
+        .expect("answered");
+    assert_eq!(done.error_code, 0);
+    assert!(
+        (25_000..=30_000).contains(&done.session_lifetime_ms),
+        "{}",
+        done.session_lifetime_ms
+    );
+    assert_eq!(principal(&mut stream).await, "User:carol");
+}
+
+#[tokio::test]
+async fn reauthentication_with_another_mechanism_fails_and_closes() {
+    let sasl = broker(&BOTH).await;
+    let mut stream = sasl.connect().await;
+    assert_eq!(login(&mut stream, "alice", "alice-pw").await.error_code, 0);
+    // Kafka answers the handshake, then fails the exchange.
+    assert_eq!(handshake(&mut stream, 1, "OAUTHBEARER").await.error_code, 0);
+    let failed = authenticate(&mut stream, &bearer("alice", 60))
+        .await
+        .expect("answered");
+    assert_eq!(
+        failed.error_code,
+        ResponseError::SaslAuthenticationFailed.code()
+    );
+    assert_eq!(
+        failed.error_message.as_deref(),
+        Some(
+            "SASL mechanism 'OAUTHBEARER' requested by client is not supported for \
+             re-authentication of mechanism 'PLAIN'"
+        )
+    );
+    expect_closed(&mut stream).await;
 }
 
 #[path = "exchange_scram_tests.rs"]

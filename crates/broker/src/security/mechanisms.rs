@@ -9,7 +9,7 @@
 //! `connections.max.reauth.ms` (or
 //! `listener.name.<listener>.<mechanism>.connections.max.reauth.ms`, then
 //! `listener.name.<listener>.connections.max.reauth.ms`) and
-//! `connection.failed.authentication.delay.ms`.
+//! `connection.failed.authentication.delay.ms` and `sasl.server.max.receive.size`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,10 +32,11 @@ pub const MECHANISMS: &[&str] = &[
 const ENABLED: &str = "sasl.enabled.mechanisms";
 const MAX_REAUTH: &str = "connections.max.reauth.ms";
 const FAILURE_DELAY: &str = "connection.failed.authentication.delay.ms";
+const MAX_RECEIVE: &str = "sasl.server.max.receive.size";
 
 /// The broker configs this module honours (`sasl.enabled.mechanisms` is
 /// honoured for the mechanisms in [`MECHANISMS`] only: see `configs::support`).
-pub const CONFIG_NAMES: &[&str] = &[MAX_REAUTH, FAILURE_DELAY];
+pub const CONFIG_NAMES: &[&str] = &[MAX_REAUTH, FAILURE_DELAY, MAX_RECEIVE];
 
 /// One SASL listener's mechanisms.
 #[derive(Debug, Clone)]
@@ -57,6 +58,8 @@ pub struct SaslMechanisms {
     /// How long a failed authentication waits before it is answered and
     /// its connection closed (Kafka's KIP-306), which slows down guessing.
     pub failed_authentication_delay: Duration,
+    /// The largest frame read from a SASL client before it authenticates.
+    pub max_receive_size: usize,
 }
 
 /// SCRAM's two credential sources: stored users, and delegation tokens for
@@ -88,12 +91,14 @@ impl SaslMechanisms {
     ) -> Result<Self, String> {
         let plain = Arc::new(PlainUsers::from_statics(statics)?);
         let delay_ms = statics.get_i64(FAILURE_DELAY, 100).max(0) as u64;
+        let max_receive_size = statics.get_i64(MAX_RECEIVE, 524_288).max(0) as usize;
         let mut mechanisms = SaslMechanisms {
             listeners: Vec::new(),
             plain,
             oauthbearer,
             scram: None,
             failed_authentication_delay: Duration::from_millis(delay_ms),
+            max_receive_size,
         };
         for listener in listeners
             .iter()
