@@ -91,6 +91,16 @@ impl SaslMechanisms {
     ) -> Result<Self, String> {
         let plain = Arc::new(PlainUsers::from_statics(statics)?);
         let delay_ms = statics.get_i64(FAILURE_DELAY, 100).max(0) as u64;
+        let idle_ms = statics.get_i64("connections.max.idle.ms", 600_000);
+        if idle_ms >= 0 && delay_ms as i64 >= idle_ms {
+            // Kafka's own check: the delayed answer must go out before the
+            // connection idles out.
+            return Err(format!(
+                "{FAILURE_DELAY}={delay_ms} should always be less than \
+                 connections.max.idle.ms={idle_ms} to prevent failed authentication responses \
+                 from timing out"
+            ));
+        }
         let max_receive_size = statics.get_i64(MAX_RECEIVE, 524_288).max(0) as usize;
         let mut mechanisms = SaslMechanisms {
             listeners: Vec::new(),

@@ -91,3 +91,24 @@ fn mechanisms_fjord_cannot_serve_are_refused_at_start_up() {
         resolved(&[LISTENERS, MAP, ("sasl.enabled.mechanisms", "OAUTHBEARER")]).unwrap_err();
     assert!(error.contains("OAUTHBEARER needs"), "{error}");
 }
+
+#[test]
+fn the_failure_delay_must_be_shorter_than_the_idle_limit() {
+    let error = resolved(&[
+        ("connection.failed.authentication.delay.ms", "5000"),
+        ("connections.max.idle.ms", "5000"),
+    ])
+    .unwrap_err();
+    assert!(
+        error.starts_with(
+            "connection.failed.authentication.delay.ms=5000 should always be less than \
+             connections.max.idle.ms=5000"
+        ),
+        "{error}"
+    );
+    assert!(resolved(&[
+        ("connections.max.idle.ms", "5001"),
+        ("connection.failed.authentication.delay.ms", "5000")
+    ])
+    .is_ok());
+}
