@@ -123,7 +123,8 @@ BROKER_LOG=""
 DATA_DIR=""
 PORT=""
 # Beside the PLAINTEXT listener, Fjord also opens a SASL_PLAINTEXT one on
-# SASL_PORT with one PLAIN user (hashed by `fjord user hash`), for the
+# SASL_PORT with one PLAIN user (hashed by `fjord user hash`) and the SCRAM
+# mechanisms (the tests make SCRAM credentials for that user), for the
 # suites' SASL tests: FJORD_SASL_BOOTSTRAP, FJORD_SASL_USER and
 # FJORD_SASL_PASSWORD. The Kafka reference has no SASL listener.
 SASL_PORT=""
@@ -160,7 +161,7 @@ start_broker() {
     --override num.partitions=4 \
     --override auto.create.topics.enable=true \
     --override "listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT" \
-    --override sasl.enabled.mechanisms=PLAIN \
+    --override sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 \
     --override "sasl.plain.users.$SASL_USER=$sasl_hash" \
     >"$BROKER_LOG" 2>&1 &
   BROKER_PID=$!

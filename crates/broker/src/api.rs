@@ -222,6 +222,14 @@ apis! {
     DescribeDelegationToken(DescribeDelegationTokenRequest) => handlers::describe_delegation_token::handle,
         versions 1..=3,
         authorize each(&[check(DelegationToken, Describe), check(User, DescribeTokens)]);
+    // Every version the codec defines. Kafka answers a denied request with
+    // CLUSTER_AUTHORIZATION_FAILED in each user's result.
+    DescribeUserScramCredentials(DescribeUserScramCredentialsRequest) => handlers::describe_user_scram_credentials::handle,
+        versions 0..=0,
+        authorize whole(Cluster, Describe);
+    AlterUserScramCredentials(AlterUserScramCredentialsRequest) => handlers::alter_user_scram_credentials::handle,
+        versions 0..=0,
+        authorize whole(Cluster, Alter);
     // The ACL APIs answer SECURITY_DISABLED without an authorizer. Their
     // one cluster check is made by the handler (handlers/acls.rs), which
     // answers it in each result.

@@ -69,6 +69,8 @@ pub(super) fn response_key(response: &ResponseKind) -> ApiKey {
         ResponseKind::RenewDelegationToken(_) => ApiKey::RenewDelegationToken,
         ResponseKind::ExpireDelegationToken(_) => ApiKey::ExpireDelegationToken,
         ResponseKind::DescribeDelegationToken(_) => ApiKey::DescribeDelegationToken,
+        ResponseKind::DescribeUserScramCredentials(_) => ApiKey::DescribeUserScramCredentials,
+        ResponseKind::AlterUserScramCredentials(_) => ApiKey::AlterUserScramCredentials,
         ResponseKind::DescribeAcls(_) => ApiKey::DescribeAcls,
         ResponseKind::CreateAcls(_) => ApiKey::CreateAcls,
         ResponseKind::DeleteAcls(_) => ApiKey::DeleteAcls,

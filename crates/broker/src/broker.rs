@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use fjord_storage::meta::MetadataStore;
+use fjord_storage::scram::ScramStore;
 use fjord_storage::LogStore;
 
 use crate::cluster::ClusterView;
@@ -26,6 +27,9 @@ pub struct Broker {
     pub transactions: Arc<TransactionCoordinator>,
     /// Delegation tokens (disabled without `delegation.token.secret.key`).
     pub delegation_tokens: Arc<DelegationTokens>,
+    /// SCRAM users' credentials (DescribeUserScramCredentials and
+    /// AlterUserScramCredentials; SCRAM authentication reads them).
+    pub scram_credentials: Arc<dyn ScramStore>,
     /// OAUTHBEARER's token checks, when `sasl.oauthbearer.*` configure them.
     pub oauthbearer: Option<Arc<OAuthBearerValidator>>,
     /// The SASL mechanisms each SASL listener answers, and their servers.

@@ -11,6 +11,7 @@ use fjord_storage::local_offsets::LocalOffsetStore;
 use fjord_storage::local_transactions::LocalTransactionStore;
 use fjord_storage::meta::{FileMetadataStore, MetadataStore};
 use fjord_storage::offsets::OffsetStore;
+use fjord_storage::scram::LocalScramStore;
 use fjord_storage::tokens::LocalTokenStore;
 use fjord_storage::LogStore;
 use kafka_protocol::protocol::StrBytes;
@@ -29,6 +30,7 @@ use crate::request_context::{ConnectionContext, SecurityProtocol};
 use crate::security::delegation_tokens::DelegationTokens;
 use crate::security::mechanisms::SaslMechanisms;
 use crate::security::oauthbearer::OAuthBearerValidator;
+use crate::security::scram_credentials::{StoredUsers, TokenCredentials};
 use crate::tls::TlsListener;
 use crate::topics::TopicRegistry;
 use crate::transactions::log_markers::LogMarkers;
@@ -142,12 +144,24 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
                 .map_err(anyhow::Error::msg)?,
         )
     };
+    let scram_credentials = {
+        let dir = data_dir.clone();
+        Arc::new(
+            tokio::task::spawn_blocking(move || LocalScramStore::open(&dir))
+                .await?
+                .with_context(|| format!("opening SCRAM credentials in {}", data_dir.display()))?,
+        )
+    };
     let oauthbearer = OAuthBearerValidator::from_statics(&config.statics)
         .map_err(anyhow::Error::msg)?
         .map(Arc::new);
     let sasl =
         SaslMechanisms::from_statics(&config.statics, &config.listeners, oauthbearer.clone())
-            .map_err(anyhow::Error::msg)?;
+            .map_err(anyhow::Error::msg)?
+            .with_scram(
+                Arc::new(StoredUsers(scram_credentials.clone())),
+                Arc::new(TokenCredentials(Arc::clone(&delegation_tokens))),
+            );
     for (name, value, note) in config.statics.not_honoured() {
         tracing::info!("broker config {name}={value}: {note}");
     }
@@ -228,6 +242,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         groups,
         transactions,
         delegation_tokens,
+        scram_credentials,
         oauthbearer,
         sasl,
         config,

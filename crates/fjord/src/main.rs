@@ -1,6 +1,7 @@
 //! `fjord`: with no arguments (or `fjord serve`) a single-node broker on
 //! 127.0.0.1:9092 with data under ./fjord-data.
 
+mod scram_user;
 mod settings;
 mod user;
 

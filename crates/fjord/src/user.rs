@@ -16,10 +16,14 @@ pub enum UserCommand {
         #[arg(long, default_value_t = DEFAULT_ITERATIONS)]
         iterations: u32,
     },
+    /// SCRAM users in a data dir: add, remove, list.
+    #[command(flatten)]
+    Scram(crate::scram_user::ScramUserCommand),
 }
 
 pub fn run(command: UserCommand) -> anyhow::Result<()> {
     match command {
+        UserCommand::Scram(command) => crate::scram_user::run(command),
         UserCommand::Hash { iterations } => {
             if iterations < MIN_ITERATIONS {
                 bail!("--iterations must be at least {MIN_ITERATIONS}");

@@ -4,20 +4,15 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::sasl_clients::{consume, produce, producer, refused_errors, sasl_config, Errors};
 use common::BinaryBroker;
 use fjord_broker::security::oauthbearer::UNSECURED_VALIDATOR_CLASS;
 use fjord_broker::security::plain::{PasswordHash, MIN_ITERATIONS};
-use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::Offset;
 
 /// Each test starts the binary with a SASL listener and users of its own.
 const SKIP: &str = "starts its own broker with a SASL_PLAINTEXT listener and PLAIN users";
@@ -38,87 +33,12 @@ fn broker(dir: &tempfile::TempDir, extra: &[(&str, &str)]) -> BinaryBroker {
     BinaryBroker::start(dir.path(), &overrides)
 }
 
-fn sasl_config(bootstrap: &str, auth: &[(&str, &str)]) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("security.protocol", "SASL_PLAINTEXT")
-        .set("broker.address.family", "v4");
-    for (name, value) in auth {
-        config.set(*name, *value);
-    }
-    config
-}
-
 fn plain(user: &'static str, password: &'static str) -> [(&'static str, &'static str); 3] {
     [
         ("sasl.mechanism", "PLAIN"),
         ("sasl.username", user),
         ("sasl.password", password),
     ]
-}
-
-/// Errors librdkafka reports outside any request (authentication ones).
-#[derive(Default, Clone)]
-struct Errors(Arc<Mutex<Vec<String>>>);
-
-impl ClientContext for Errors {
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.0
-            .lock()
-            .expect("errors lock")
-            .push(format!("{error}: {reason}"));
-    }
-}
-
-impl ConsumerContext for Errors {}
-
-fn producer(config: &ClientConfig, errors: &Errors) -> FutureProducer<Errors> {
-    let mut config = config.clone();
-    config
-        .set("enable.idempotence", "false")
-        .set("linger.ms", "5")
-        .set("message.timeout.ms", "20000");
-    config
-        .create_with_context(errors.clone())
-        .expect("producer")
-}
-
-async fn produce(producer: &FutureProducer<Errors>, topic: &str, value: &[u8]) -> i64 {
-    producer
-        .send(
-            FutureRecord::<(), _>::to(topic).partition(0).payload(value),
-            Timeout::After(common::WAIT),
-        )
-        .await
-        .unwrap_or_else(|(e, _)| panic!("produce to {topic}: {e}"))
-        .offset
-}
-
-/// The first `count` values of partition 0, read over SASL.
-async fn consume(config: &ClientConfig, topic: &str, count: usize) -> Vec<Vec<u8>> {
-    let mut config = config.clone();
-    config
-        .set("group.id", "sasl-tests-unused")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest");
-    let consumer: StreamConsumer<Errors> = config
-        .create_with_context(Errors::default())
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("assignment");
-    consumer.assign(&assignment).expect("assign");
-    let mut values = Vec::new();
-    while values.len() < count {
-        let message = tokio::time::timeout(common::WAIT, consumer.recv())
-            .await
-            .expect("records within the wait")
-            .expect("a record");
-        values.push(message.payload().unwrap_or_default().to_vec());
-    }
-    values
 }
 
 #[tokio::test]
@@ -172,20 +92,8 @@ async fn a_wrong_password_gets_an_authentication_error_and_no_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = broker(&dir, &[]);
     let topic = common::unique_topic("sasl-wrong");
-    let mut config = sasl_config(&broker.bootstrap, &plain("alice", "not-her-password"));
-    config.set("message.timeout.ms", "3000");
-    let errors = Errors::default();
-    let refused: FutureProducer<Errors> = config
-        .create_with_context(errors.clone())
-        .expect("producer");
-    let sent = refused
-        .send(
-            FutureRecord::<(), _>::to(&topic).partition(0).payload("x"),
-            Timeout::After(Duration::from_secs(10)),
-        )
-        .await;
-    assert!(sent.is_err(), "produced without authenticating: {sent:?}");
-    let errors = errors.0.lock().expect("errors lock").clone();
+    let config = sasl_config(&broker.bootstrap, &plain("alice", "not-her-password"));
+    let errors = refused_errors(&config, &topic).await;
     assert!(
         errors
             .iter()

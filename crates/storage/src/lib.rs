@@ -23,6 +23,7 @@ pub mod log;
 pub mod meta;
 pub mod offsets;
 pub mod records;
+pub mod scram;
 pub mod tokens;
 pub mod transactions;
 

@@ -1,7 +1,9 @@
-"""SASL/PLAIN with each client's own SASL code (kafka-python's, aiokafka's,
-librdkafka's through confluent-kafka) on the SASL_PLAINTEXT listener run.sh opens beside
-the plaintext one: the right password produces and consumes the same bytes,
-a wrong one is refused with an authentication error and writes nothing."""
+"""SASL/PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 with each client's own SASL
+code (kafka-python's, aiokafka's, librdkafka's through confluent-kafka) on the
+SASL_PLAINTEXT listener run.sh opens beside the plaintext one: the right
+password produces and consumes the same bytes, a wrong one is refused with an
+authentication error and writes nothing. The SCRAM credentials are made by
+the test with AlterUserScramCredentials on the plaintext listener."""
 import asyncio
 import os
 import uuid
@@ -11,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError as AioKafkaError
 from aiokafka.structs import TopicPartition as AioTopicPartition
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition as CTopicPartition
+from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError as PyKafkaError
 
@@ -29,28 +32,49 @@ def sasl():
     return bootstrap, os.environ["FJORD_SASL_USER"], os.environ["FJORD_SASL_PASSWORD"]
 
 
-def python_client(sasl, password=None):
+# Each mechanism, with what librdkafka reports for a wrong password.
+REFUSALS = {
+    "PLAIN": "Invalid username or password",
+    "SCRAM-SHA-256": "invalid credentials with SASL mechanism SCRAM-SHA-256",
+    "SCRAM-SHA-512": "invalid credentials with SASL mechanism SCRAM-SHA-512",
+}
+
+
+@pytest.fixture(scope="module", params=sorted(REFUSALS))
+def mechanism(request, admin, sasl):
+    """Each mechanism in turn; for SCRAM, the user gets a credential first
+    (one request per mechanism: Kafka refuses a user named twice in one)."""
+    _, user, password = sasl
+    if request.param.startswith("SCRAM"):
+        kind = ScramMechanism.SCRAM_SHA_256 if request.param.endswith("256") else ScramMechanism.SCRAM_SHA_512
+        futures = admin.alter_user_scram_credentials([
+            UserScramCredentialUpsertion(user, ScramCredentialInfo(kind, 4096), password.encode())])
+        futures[user].result(timeout=20)
+    return request.param
+
+
+def python_client(sasl, mechanism="PLAIN", password=None):
     bootstrap, user, right = sasl
     return dict(
         bootstrap_servers=bootstrap,
         security_protocol="SASL_PLAINTEXT",
-        sasl_mechanism="PLAIN",
+        sasl_mechanism=mechanism,
         sasl_plain_username=user,
         sasl_plain_password=password or right,
     )
 
 
-def test_kafka_python_plain(sasl):
+def test_kafka_python(sasl, mechanism):
     topic = unique_topic("sasl-kafka-python")
     values = [f"kafka-python-{i}-{uuid.uuid4().hex}".encode() for i in range(10)]
-    producer = KafkaProducer(acks="all", request_timeout_ms=15000, **python_client(sasl))
+    producer = KafkaProducer(acks="all", request_timeout_ms=15000, **python_client(sasl, mechanism))
     try:
         offsets = [producer.send(topic, value=v, partition=0).get(timeout=30).offset for v in values]
     finally:
         producer.close(timeout=10)
     assert offsets == list(range(len(values)))
 
-    consumer = KafkaConsumer(enable_auto_commit=False, consumer_timeout_ms=15000, **python_client(sasl))
+    consumer = KafkaConsumer(enable_auto_commit=False, consumer_timeout_ms=15000, **python_client(sasl, mechanism))
     try:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
@@ -67,19 +91,19 @@ def test_kafka_python_plain(sasl):
     # A wrong password: no producer can be made, or none of its sends succeeds.
     with pytest.raises(PyKafkaError):
         wrong = KafkaProducer(acks="all", request_timeout_ms=5000, max_block_ms=5000,
-                              **python_client(sasl, password="not-the-password"))
+                              **python_client(sasl, mechanism, password="not-the-password"))
         try:
             wrong.send(topic, value=b"intruder", partition=0).get(timeout=10)
         finally:
             wrong.close(timeout=5)
 
 
-def confluent_config(sasl, password=None, **extra):
+def confluent_config(sasl, mechanism, password=None, **extra):
     bootstrap, user, right = sasl
     config = {
         "bootstrap.servers": bootstrap,
         "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": "PLAIN",
+        "sasl.mechanism": mechanism,
         "sasl.username": user,
         "sasl.password": password or right,
         "broker.address.family": "v4",
@@ -88,22 +112,22 @@ def confluent_config(sasl, password=None, **extra):
     return config
 
 
-def test_confluent_kafka_plain(sasl):
+def test_confluent_kafka(sasl, mechanism):
     topic = unique_topic("sasl-confluent")
     values = [f"confluent-{i}-{uuid.uuid4().hex}".encode() for i in range(10)]
 
     errors = []
-    wrong = Producer(confluent_config(sasl, password="not-the-password", **{
+    wrong = Producer(confluent_config(sasl, mechanism, password="not-the-password", **{
         "message.timeout.ms": 5000, "error_cb": errors.append}))
     failed = []
     wrong.produce(topic, value=b"intruder", partition=0, on_delivery=lambda err, msg: failed.append(err))
     wrong.flush(15)
     assert failed and failed[0] is not None, failed
-    assert any(e.code() == KafkaError._AUTHENTICATION and "Invalid username or password" in e.str()
+    assert any(e.code() == KafkaError._AUTHENTICATION and REFUSALS[mechanism] in e.str()
                for e in errors), errors
 
     delivered = []
-    producer = Producer(confluent_config(sasl, **{"acks": "all", "enable.idempotence": False}))
+    producer = Producer(confluent_config(sasl, mechanism, **{"acks": "all", "enable.idempotence": False}))
     for v in values:
         producer.produce(topic, value=v, partition=0, on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
     assert producer.flush(30) == 0
@@ -111,7 +135,7 @@ def test_confluent_kafka_plain(sasl):
     # The refused producer wrote nothing: the first record is ours.
     assert [offset for _, offset in delivered] == list(range(len(values)))
 
-    consumer = Consumer(confluent_config(sasl, **{"group.id": "sasl-unused", "enable.auto.commit": False}))
+    consumer = Consumer(confluent_config(sasl, mechanism, **{"group.id": "sasl-unused", "enable.auto.commit": False}))
     try:
         consumer.assign([CTopicPartition(topic, 0, 0)])
         got = []
@@ -142,14 +166,14 @@ def test_kafka_python_v0_handshake_sends_unframed_tokens(sasl):
         consumer.close()
 
 
-def test_aiokafka_plain(sasl):
+def test_aiokafka(sasl, mechanism):
     bootstrap, user, password = sasl
     topic = unique_topic("sasl-aiokafka")
     values = [f"aiokafka-{i}-{uuid.uuid4().hex}".encode() for i in range(10)]
 
     def client(pw):
         return dict(bootstrap_servers=bootstrap, security_protocol="SASL_PLAINTEXT",
-                    sasl_mechanism="PLAIN", sasl_plain_username=user, sasl_plain_password=pw)
+                    sasl_mechanism=mechanism, sasl_plain_username=user, sasl_plain_password=pw)
 
     async def run():
         wrong = AIOKafkaProducer(request_timeout_ms=5000, **client("not-the-password"))

@@ -19,7 +19,8 @@ const ONE_BROKER: &str =
      leader election or rack placement to tune";
 const NO_CONTROLLER: &str =
     "Fjord keeps its own metadata; there is no KRaft controller quorum or metadata log";
-const NO_SECURITY: &str = "Kafka's Java security plug-ins (principal builders, providers) have no counterpart in Fjord";
+const NO_SECURITY: &str =
+    "Kafka's Java security plug-ins (principal builders, providers) have no counterpart in Fjord";
 const OWN_TLS: &str =
     "TLS listeners are served by rustls from PEM files: it chooses its own cipher suites, \
      algorithms and random source, and has no Java engine, provider or manager to configure";

@@ -252,5 +252,46 @@ fn topic_and_cluster_cases() -> Vec<Case> {
             || Q::DescribeTopicPartitions(DescribeTopicPartitionsRequest::default()),
             Hidden,
         ),
+        // Re-authentication of a live SASL connection: no ACL applies.
+        case(
+            ApiKey::SaslHandshake,
+            1,
+            || Q::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(name("PLAIN"))),
+            Unchecked,
+        ),
+        case(
+            ApiKey::SaslAuthenticate,
+            2,
+            || Q::SaslAuthenticate(SaslAuthenticateRequest::default()),
+            Unchecked,
+        ),
+        // Allowed, bob has no credentials: RESOURCE_NOT_FOUND, not a denial.
+        case(
+            ApiKey::DescribeUserScramCredentials,
+            0,
+            || {
+                Q::DescribeUserScramCredentials(
+                    DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+                        describe_user_scram_credentials_request::UserName::default()
+                            .with_name(name("bob")),
+                    ])),
+                )
+            },
+            With(CLUSTER),
+        ),
+        case(
+            ApiKey::AlterUserScramCredentials,
+            0,
+            || {
+                Q::AlterUserScramCredentials(
+                    AlterUserScramCredentialsRequest::default().with_deletions(vec![
+                        alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+                            .with_name(name("bob"))
+                            .with_mechanism(1),
+                    ]),
+                )
+            },
+            With(CLUSTER),
+        ),
     ]
 }

@@ -113,6 +113,7 @@ pub(crate) async fn send(
     match dispatch(broker, &ctx, request).await {
         Outcome::Respond(response) => response,
         Outcome::RespondWithFiles(fetch, _) => ResponseKind::Fetch(fetch),
+        Outcome::Authenticated(response, _) | Outcome::FailAuthentication(response) => response,
         other => panic!("{key:?} v{version} as {user}: {other:?}"),
     }
 }
@@ -229,6 +230,12 @@ fn all_codes(response: &ResponseKind) -> Vec<i16> {
         R::DescribeAcls(r) => vec![r.error_code],
         R::CreateAcls(r) => r.results.iter().map(|c| c.error_code).collect(),
         R::DeleteAcls(r) => r.filter_results.iter().map(|c| c.error_code).collect(),
+        R::SaslHandshake(r) => vec![r.error_code],
+        R::SaslAuthenticate(r) => vec![r.error_code],
+        R::DescribeUserScramCredentials(r) => std::iter::once(r.error_code)
+            .chain(r.results.iter().map(|u| u.error_code))
+            .collect(),
+        R::AlterUserScramCredentials(r) => r.results.iter().map(|u| u.error_code).collect(),
         other => panic!("no codes known for {other:?}"),
     }
 }

@@ -5,6 +5,7 @@ use crate::acl::ResourceType;
 pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 #[cfg(test)]
 mod authorization_scenario_tests;
@@ -33,6 +34,7 @@ pub mod describe_producers;
 mod describe_producers_tests;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
+pub mod describe_user_scram_credentials;
 pub mod end_txn;
 pub mod expire_delegation_token;
 pub mod fetch;
@@ -73,6 +75,8 @@ mod produce_txn_tests;
 pub mod renew_delegation_token;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
+#[cfg(test)]
+mod scram_credentials_tests;
 pub mod sync_group;
 #[cfg(test)]
 pub(crate) mod test_support;

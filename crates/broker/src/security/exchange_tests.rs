@@ -8,9 +8,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use fjord_testkit::frames::request;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, CreateDelegationTokenRequest, CreateDelegationTokenResponse, MetadataRequest,
-    ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
+    ApiKey, CreateDelegationTokenRequest, CreateDelegationTokenResponse,
+    ExpireDelegationTokenRequest, ExpireDelegationTokenResponse, MetadataRequest, ResponseHeader,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -401,3 +401,6 @@ async fn reauthentication_with_another_mechanism_fails_and_closes() {
     );
     expect_closed(&mut stream).await;
 }
+
+#[path = "exchange_scram_tests.rs"]
+mod scram;

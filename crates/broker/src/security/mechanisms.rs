@@ -16,11 +16,18 @@ use std::time::Duration;
 
 use super::oauthbearer::{self, OAuthBearerValidator};
 use super::plain::{self, PlainUsers};
+use super::scram::ScramServer;
+use super::scram_credentials::{ScramCredentialSource, ScramMechanism};
 use super::SaslServer;
 use crate::configs::{ListenerConfig, StaticConfigs};
 
 /// Every mechanism Fjord can serve, as `sasl.enabled.mechanisms` names them.
-pub const MECHANISMS: &[&str] = &[plain::MECHANISM, oauthbearer::MECHANISM];
+pub const MECHANISMS: &[&str] = &[
+    plain::MECHANISM,
+    ScramMechanism::Sha256.name(),
+    ScramMechanism::Sha512.name(),
+    oauthbearer::MECHANISM,
+];
 
 const ENABLED: &str = "sasl.enabled.mechanisms";
 const MAX_REAUTH: &str = "connections.max.reauth.ms";
@@ -46,11 +53,27 @@ pub struct SaslMechanisms {
     listeners: Vec<ListenerMechanisms>,
     plain: Arc<PlainUsers>,
     oauthbearer: Option<Arc<OAuthBearerValidator>>,
+    /// Where SCRAM looks users and delegation tokens up ([`Self::with_scram`]).
+    scram: Option<ScramSources>,
     /// How long a failed authentication waits before it is answered and
     /// its connection closed (Kafka's KIP-306), which slows down guessing.
     pub failed_authentication_delay: Duration,
     /// The largest frame read from a SASL client before it authenticates.
     pub max_receive_size: usize,
+}
+
+/// SCRAM's two credential sources: stored users, and delegation tokens for
+/// `tokenauth=true`.
+#[derive(Clone)]
+struct ScramSources {
+    users: Arc<dyn ScramCredentialSource>,
+    tokens: Arc<dyn ScramCredentialSource>,
+}
+
+impl std::fmt::Debug for ScramSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScramSources")
+    }
 }
 
 fn refusal(name: &str, value: &str, why: impl std::fmt::Display) -> String {
@@ -83,6 +106,7 @@ impl SaslMechanisms {
             listeners: Vec::new(),
             plain,
             oauthbearer,
+            scram: None,
             failed_authentication_delay: Duration::from_millis(delay_ms),
             max_receive_size,
         };
@@ -148,6 +172,18 @@ impl SaslMechanisms {
         Ok(mechanisms)
     }
 
+    /// SCRAM-SHA-256 and SCRAM-SHA-512 check `users` (plain user names)
+    /// and `tokens` (token ids, with `tokenauth=true`); without this call
+    /// they are enabled in name only and every attempt is refused.
+    pub fn with_scram(
+        mut self,
+        users: Arc<dyn ScramCredentialSource>,
+        tokens: Arc<dyn ScramCredentialSource>,
+    ) -> Self {
+        self.scram = Some(ScramSources { users, tokens });
+        self
+    }
+
     fn listener(&self, listener: &str) -> Option<&ListenerMechanisms> {
         self.listeners
             .iter()
@@ -183,7 +219,15 @@ impl SaslMechanisms {
                 .oauthbearer
                 .as_ref()
                 .map(|v| Box::new(v.server()) as Box<dyn SaslServer>),
-            _ => None,
+            name => {
+                let mechanism = ScramMechanism::from_name(name)?;
+                let sources = self.scram.as_ref()?;
+                Some(Box::new(ScramServer::new(
+                    mechanism,
+                    Arc::clone(&sources.users),
+                    Arc::clone(&sources.tokens),
+                )))
+            }
         }
     }
 }

@@ -16,5 +16,11 @@ pub mod mechanisms;
 pub mod oauthbearer;
 pub mod plain;
 pub mod sasl_mechanism;
+pub mod scram;
+pub mod scram_admin;
+pub mod scram_credentials;
+pub mod scram_messages;
+#[cfg(test)]
+pub(crate) mod scram_test_client;
 
 pub use sasl_mechanism::{SaslFailure, SaslServer, SaslStep};

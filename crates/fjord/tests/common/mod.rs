@@ -8,6 +8,7 @@
 pub mod acknowledged;
 pub mod proxy;
 pub mod raw;
+pub mod sasl_clients;
 pub mod transactional;
 
 use std::collections::BTreeMap;
