@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod acknowledged;
+pub mod acl_admin;
 pub mod proxy;
 pub mod raw;
 pub mod sasl_clients;
