@@ -223,9 +223,11 @@ suite_python() {
   # fails leaves the ast module's recursion-depth check off, and every later
   # ast.parse raises "AST constructor recursion depth mismatch": pytest then
   # stops with an INTERNALERROR at the next failure it formats.
+  # FJORD_BIN: the binary, for tests that start a Fjord of their own with
+  # settings this broker lacks (test_acls_admin.py: an authorizer).
   local sasl_env=()
   [[ -n "$SASL_PORT" ]] && sasl_env=(FJORD_SASL_BOOTSTRAP="127.0.0.1:$SASL_PORT"
-    FJORD_SASL_USER="$SASL_USER" FJORD_SASL_PASSWORD="$SASL_PASSWORD")
+    FJORD_SASL_USER="$SASL_USER" FJORD_SASL_PASSWORD="$SASL_PASSWORD" FJORD_BIN="$BIN")
   (cd "$HERE/python" && env "${sasl_env[@]}" FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$DATA_DIR" \
     PYTHONNODEBUGRANGES=1 timeout "$SUITE_TIMEOUT" "$HERE/.venv/bin/python" -m pytest -q -ra \
       --timeout=120 -p no:cacheprovider ${PYTEST_ARGS:-} .)
