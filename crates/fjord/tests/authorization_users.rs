@@ -236,6 +236,41 @@ async fn alice_is_refused_without_acls_served_with_them_and_refused_once_they_ar
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn consuming_in_a_group_needs_read_on_that_group() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(broker) = secured_broker(&dir) else {
+        return;
+    };
+    let topic = common::unique_topic("acl-group");
+    let group = common::unique_topic("acl-group-members");
+    create_topics(&broker, &[&topic]).await;
+    acl_admin(&broker)
+        .await
+        .allow(&[alice_may(AclOperation::Read, ResourceType::Topic, &topic)])
+        .await;
+
+    let mut config = as_user(&broker, "alice");
+    config
+        .set("group.id", &group)
+        .set("auto.offset.reset", "earliest");
+    let consumer: StreamConsumer<Errors> = config
+        .create_with_context(Errors::default())
+        .expect("group consumer");
+    consumer.subscribe(&[&topic]).expect("subscribe");
+    let refused = tokio::time::timeout(common::WAIT, consumer.recv())
+        .await
+        .expect("an answer within the wait");
+    match refused {
+        Err(e) => assert_eq!(
+            e.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::GroupAuthorizationFailed),
+            "{e}"
+        ),
+        Ok(message) => panic!("consumed without Read on the group: {message:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_prefixed_acl_covers_the_topics_under_its_prefix_and_no_others() {
     let dir = tempfile::tempdir().expect("temp dir");
     let Some(broker) = secured_broker(&dir) else {
