@@ -1,10 +1,10 @@
-//! The authorizer as a real client meets it. Until SASL lands, a PLAINTEXT
-//! client is `User:ANONYMOUS`, so ACLs are given to that principal: with
+//! The authorizer as a real client meets it over PLAINTEXT, where a client
+//! is `User:ANONYMOUS`, so ACLs are given to that principal: with
 //! none, its produce is refused with TOPIC_AUTHORIZATION_FAILED and
 //! Metadata shows it no topics; once ACLs allow it, it produces and sees
 //! the topic; once they are removed, it is refused again. Consuming in a
-//! group needs Read on the group too. (Tests with several authenticated
-//! users follow SASL.)
+//! group needs Read on the group too. (Several authenticated users, with
+//! ACLs made over CreateAcls: authorization_users.rs.)
 
 mod common;
 
