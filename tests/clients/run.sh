@@ -130,6 +130,38 @@ PORT=""
 SASL_PORT=""
 SASL_USER="fjord-client"
 SASL_PASSWORD="fjord-client-secret"
+# Fjord also opens an SSL listener on SSL_PORT and a SASL_SSL one (the same
+# users and mechanisms) on SASL_SSL_PORT, with a server certificate for
+# 127.0.0.1 and localhost from a throwaway CA made at each start
+# (make_test_certs): FJORD_SSL_BOOTSTRAP, FJORD_SASL_SSL_BOOTSTRAP and
+# FJORD_SSL_CA (the CA's PEM file) for the suites' TLS tests.
+SSL_PORT=""
+SASL_SSL_PORT=""
+SSL_CA=""
+
+# make_test_certs DIR: DIR/ca.crt (a CA) and DIR/server.pem (key and
+# certificate, as ssl.keystore.location takes them). P-256 keys: well under
+# a second. The extensions satisfy OpenSSL's strict verification (Python's
+# default context on newer versions).
+make_test_certs() {
+  local dir="$1"
+  mkdir -p "$dir" || return 1
+  (
+    set -e
+    cd "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -subj "/CN=fjord client-suite CA" -keyout ca.key -out ca.crt \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -subj "/CN=localhost" -keyout server.key -out server.csr
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=critical,CA:FALSE" \
+      "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
+      "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -set_serial "0x$(openssl rand -hex 8)" \
+      -days 2 -extfile server.ext -out server.crt
+    cat server.key server.crt >server.pem
+  ) >"$dir/openssl.log" 2>&1 || { log "making test certificates failed:"; cat "$dir/openssl.log" >&2; return 1; }
+}
 
 start_broker() {
   BROKER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/fjord-client-$1.XXXXXX")"
@@ -152,6 +184,10 @@ start_broker() {
   fi
   PORT="$(free_port)"
   SASL_PORT="$(free_port)"
+  SSL_PORT="$(free_port)"
+  SASL_SSL_PORT="$(free_port)"
+  make_test_certs "$BROKER_DIR/tls" || return 1
+  SSL_CA="$BROKER_DIR/tls/ca.crt"
   local sasl_hash
   if ! sasl_hash="$(printf '%s\n' "$SASL_PASSWORD" | "$BIN" user hash --iterations 10000)"; then
     log "fjord user hash failed"
@@ -160,7 +196,8 @@ start_broker() {
   "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$BROKER_DIR/data" \
     --override num.partitions=4 \
     --override auto.create.topics.enable=true \
-    --override "listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT" \
+    --override "listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$SSL_PORT,SASL_SSL://127.0.0.1:$SASL_SSL_PORT" \
+    --override "ssl.keystore.location=$BROKER_DIR/tls/server.pem" \
     --override sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 \
     --override "sasl.plain.users.$SASL_USER=$sasl_hash" \
     >"$BROKER_LOG" 2>&1 &
@@ -225,10 +262,12 @@ suite_python() {
   # stops with an INTERNALERROR at the next failure it formats.
   # FJORD_BIN: the binary, for tests that start a Fjord of their own with
   # settings this broker lacks (test_acls_admin.py: an authorizer).
-  local sasl_env=()
-  [[ -n "$SASL_PORT" ]] && sasl_env=(FJORD_SASL_BOOTSTRAP="127.0.0.1:$SASL_PORT"
+  local listener_env=()
+  [[ -n "$SASL_PORT" ]] && listener_env=(FJORD_SASL_BOOTSTRAP="127.0.0.1:$SASL_PORT"
     FJORD_SASL_USER="$SASL_USER" FJORD_SASL_PASSWORD="$SASL_PASSWORD" FJORD_BIN="$BIN")
-  (cd "$HERE/python" && env "${sasl_env[@]}" FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$DATA_DIR" \
+  [[ -n "$SSL_PORT" ]] && listener_env+=(FJORD_SSL_BOOTSTRAP="127.0.0.1:$SSL_PORT"
+    FJORD_SASL_SSL_BOOTSTRAP="127.0.0.1:$SASL_SSL_PORT" FJORD_SSL_CA="$SSL_CA")
+  (cd "$HERE/python" && env "${listener_env[@]}" FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$DATA_DIR" \
     PYTHONNODEBUGRANGES=1 timeout "$SUITE_TIMEOUT" "$HERE/.venv/bin/python" -m pytest -q -ra \
       --timeout=120 -p no:cacheprovider ${PYTEST_ARGS:-} .)
 }

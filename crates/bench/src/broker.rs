@@ -6,23 +6,57 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::tls::TlsFiles;
+
 pub struct BrokerProcess {
     child: Child,
     pub bootstrap: String,
     pub binary: PathBuf,
     pub data_dir: PathBuf,
+    /// The SSL listener's certificates, when it has one (workload 13).
+    pub tls: Option<TlsFiles>,
+    /// The SSL listener's address, beside the plaintext `bootstrap`.
+    pub ssl_bootstrap: Option<String>,
 }
 
 impl BrokerProcess {
     /// Starts `fjord serve` on a free loopback port; returns once it accepts.
     pub fn start(binary: &Path, data_dir: &Path) -> anyhow::Result<(BrokerProcess, Duration)> {
+        BrokerProcess::start_with_tls(binary, data_dir, None)
+    }
+
+    /// As `start`, and with `tls` an SSL listener on another free port too.
+    pub fn start_with_tls(
+        binary: &Path,
+        data_dir: &Path,
+        tls: Option<&TlsFiles>,
+    ) -> anyhow::Result<(BrokerProcess, Duration)> {
         let port = free_port()?;
         let bootstrap = format!("127.0.0.1:{port}");
-        let started = Instant::now();
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(["serve", "--listen", &bootstrap, "--data-dir"])
             .arg(data_dir)
-            .args(["--override", "num.partitions=1"])
+            .args(["--override", "num.partitions=1"]);
+        let ssl_bootstrap = match tls {
+            Some(files) => {
+                let ssl_bootstrap = format!("127.0.0.1:{}", free_port()?);
+                command
+                    .arg("--override")
+                    .arg(format!(
+                        "listeners=PLAINTEXT://{bootstrap},SSL://{ssl_bootstrap}"
+                    ))
+                    .arg("--override")
+                    .arg(format!(
+                        "ssl.keystore.location={}",
+                        files.keystore.display()
+                    ));
+                Some(ssl_bootstrap)
+            }
+            None => None,
+        };
+        let started = Instant::now();
+        let child = command
             .env("FJORD_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -32,8 +66,17 @@ impl BrokerProcess {
             bootstrap,
             binary: binary.to_path_buf(),
             data_dir: data_dir.to_path_buf(),
+            tls: tls.cloned(),
+            ssl_bootstrap,
         };
-        while TcpStream::connect(&broker.bootstrap).is_err() {
+        let listening = |broker: &BrokerProcess| {
+            TcpStream::connect(&broker.bootstrap).is_ok()
+                && broker
+                    .ssl_bootstrap
+                    .as_ref()
+                    .is_none_or(|ssl| TcpStream::connect(ssl).is_ok())
+        };
+        while !listening(&broker) {
             if let Some(status) = broker.child.try_wait()? {
                 anyhow::bail!("fjord exited during start-up: {status}");
             }

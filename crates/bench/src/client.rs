@@ -15,9 +15,22 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
 pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
+    create_topic_with(bootstrap, name, partitions, &[])
+}
+
+/// As `create_topic`, with `extra` librdkafka settings (TLS).
+pub fn create_topic_with(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     let results = futures::executor::block_on(admin.create_topics(&[topic], &AdminOptions::new()))?;
     for result in results {

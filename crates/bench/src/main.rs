@@ -11,6 +11,7 @@
 //!   target/release/bench --workloads 3,10     # acks=all without, then with idempotence
 //!   target/release/bench --workloads 10,11    # idempotent, then in transactions of 100 records
 //!   target/release/bench --workloads 12       # raw protocol: pre-encoded requests, no client cost
+//!   target/release/bench --workloads 13       # workloads 2 and 4 (16p) over TLS, beside plaintext
 
 mod broker;
 mod ceiling;
@@ -21,6 +22,7 @@ mod raw;
 mod scale;
 mod soak;
 mod stats;
+mod tls;
 mod transactions;
 mod workloads;
 
@@ -126,7 +128,14 @@ fn main() -> anyhow::Result<()> {
                 Some(path) => path.clone(),
                 None => broker::default_binary()?,
             };
-            let (process, _) = BrokerProcess::start(&binary, &data.path().join("broker"))?;
+            // Workload 13 needs an SSL listener beside the plaintext one.
+            let tls = if wanted(13) {
+                Some(tls::TlsFiles::generate(&data.path().join("tls"))?)
+            } else {
+                None
+            };
+            let (process, _) =
+                BrokerProcess::start_with_tls(&binary, &data.path().join("broker"), tls.as_ref())?;
             std::thread::sleep(Duration::from_secs(1));
             report.watch_broker(process.pid());
             report.emit(json!({"workload": "idle", "broker_rss_mb": round(process.rss_mb()?)}));
@@ -164,7 +173,7 @@ fn main() -> anyhow::Result<()> {
             loopback,
         ));
     }
-    if wanted(2) || wanted(3) || wanted(4) {
+    if wanted(2) || wanted(3) || wanted(4) || wanted(13) {
         let spec = ProduceSpec {
             topic: &topic("w2"),
             partitions: 16,
@@ -253,14 +262,65 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    if wanted(4) {
-        for (name, partitions) in [("w1", 1), ("w2", 16)] {
+    let mut w4_16p_mb_s = None;
+    if wanted(4) || wanted(13) {
+        // Workload 13 alone needs only the 16-partition plaintext baseline.
+        let backlogs = [("w1", 1), ("w2", 16)]
+            .into_iter()
+            .filter(|(name, _)| *name == "w2" || wanted(4));
+        for (name, partitions) in backlogs {
             let (bytes, elapsed) =
                 workloads::consume_backlog(&bootstrap, &topic(name), partitions, records_1k)?;
             let mb = stats::mb_per_s(bytes, elapsed);
+            if partitions == 16 {
+                w4_16p_mb_s = Some(mb);
+            }
             report.emit(
                 json!({"workload": format!("4 consume backlog {partitions}p"), "gb": round3(stats::gb(bytes)), "mb_per_s": round(mb), "ratio_to_loopback": round3(mb / loopback)}),
             );
+        }
+    }
+    // Workloads 2 and 4 (16 partitions) again through the SSL listener:
+    // what TLS costs against the plaintext rows of this run.
+    if wanted(13) {
+        match started.as_ref().and_then(|p| p.tls.clone().zip(p.ssl_bootstrap.clone())) {
+            Some((files, ssl_bootstrap)) => {
+                let settings = files.client_settings();
+                let extra = tls::borrowed(&settings);
+                let spec = ProduceSpec {
+                    topic: &topic("w13"),
+                    partitions: 16,
+                    producers: 4,
+                    value_bytes: KIB,
+                    records: records_1k,
+                    settings: throughput("1"),
+                };
+                let figures = workloads::produce_with(&ssl_bootstrap, &spec, &extra)?;
+                let mut row =
+                    workloads::produce_json("13 TLS produce 16p x4 acks=1", &figures, loopback);
+                if let Some(w2) = w2_mb_s {
+                    row["ratio_to_workload_2"] =
+                        json!(round3(stats::mb_per_s(figures.bytes, figures.elapsed) / w2));
+                }
+                report.emit(row);
+                let (bytes, elapsed) = workloads::consume_backlog_with(
+                    &ssl_bootstrap,
+                    &topic("w13"),
+                    16,
+                    records_1k,
+                    &extra,
+                )?;
+                let mb = stats::mb_per_s(bytes, elapsed);
+                let mut row = json!({"workload": "13 TLS consume backlog 16p", "gb": round3(stats::gb(bytes)), "mb_per_s": round(mb), "ratio_to_loopback": round3(mb / loopback)});
+                if let Some(w4) = w4_16p_mb_s {
+                    row["ratio_to_workload_4_16p"] = json!(round3(mb / w4));
+                }
+                report.emit(row);
+            }
+            None => report.emit(json!({
+                "workload": "13 TLS produce and consume",
+                "skipped": "needs the bench's own broker (with an SSL listener): not with --bootstrap",
+            })),
         }
     }
     if wanted(5) {
@@ -331,8 +391,9 @@ fn main() -> anyhow::Result<()> {
                 row["broker_cpu_s"] = json!(round3(used));
             }
             let (binary, dir) = (process.binary.clone(), process.data_dir.clone());
+            let tls = process.tls.clone();
             process.stop()?;
-            let (restarted, startup) = BrokerProcess::start(&binary, &dir)?;
+            let (restarted, startup) = BrokerProcess::start_with_tls(&binary, &dir, tls.as_ref())?;
             row["startup_ms"] = json!(round(startup.as_secs_f64() * 1000.0));
             report.watch_broker(restarted.pid());
             // the restarted broker listens on a port of its own

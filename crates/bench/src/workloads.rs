@@ -30,14 +30,23 @@ pub struct ProduceFigures {
 
 /// Produces `records` values spread evenly over partitions and producers.
 pub fn produce(bootstrap: &str, spec: &ProduceSpec<'_>) -> anyhow::Result<ProduceFigures> {
-    client::create_topic(bootstrap, spec.topic, spec.partitions)?;
+    produce_with(bootstrap, spec, &[])
+}
+
+/// As `produce`, every client with `extra` librdkafka settings (TLS).
+pub fn produce_with(
+    bootstrap: &str,
+    spec: &ProduceSpec<'_>,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<ProduceFigures> {
+    client::create_topic_with(bootstrap, spec.topic, spec.partitions, extra)?;
     let per_producer = spec.records / spec.producers as u64;
     let start = Instant::now();
     let results: Vec<anyhow::Result<Vec<u64>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..spec.producers)
             .map(|p| {
                 scope.spawn(move || -> anyhow::Result<Vec<u64>> {
-                    let producer = client::producer(bootstrap, &spec.settings)?;
+                    let producer = client::producer_with(bootstrap, &spec.settings, extra)?;
                     let value = vec![b'x'; spec.value_bytes];
                     for i in 0..per_producer {
                         let n = i * spec.producers as u64 + p as u64;
@@ -111,6 +120,17 @@ pub fn consume_backlog(
     partitions: i32,
     records: u64,
 ) -> anyhow::Result<(u64, Duration)> {
+    consume_backlog_with(bootstrap, topic, partitions, records, &[])
+}
+
+/// As `consume_backlog`, every consumer with `extra` librdkafka settings.
+pub fn consume_backlog_with(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    records: u64,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<(u64, Duration)> {
     let consumers = partitions.clamp(1, MAX_CONSUMER_THREADS);
     let seen = AtomicU64::new(0);
     let start = Instant::now();
@@ -119,10 +139,9 @@ pub fn consume_backlog(
         let handles: Vec<_> = (0..consumers)
             .map(|c| {
                 scope.spawn(move || -> anyhow::Result<u64> {
-                    let mut consumer = client::BatchConsumer::new(consumer(
-                        bootstrap,
-                        &[("fetch.message.max.bytes", "1048576")],
-                    )?)?;
+                    let mut settings = vec![("fetch.message.max.bytes", "1048576")];
+                    settings.extend_from_slice(extra);
+                    let mut consumer = client::BatchConsumer::new(consumer(bootstrap, &settings)?)?;
                     let mut assignment = TopicPartitionList::new();
                     for p in (c..partitions).step_by(consumers as usize) {
                         assignment.add_partition_offset(topic, p, Offset::Beginning)?;

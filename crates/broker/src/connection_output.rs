@@ -149,6 +149,15 @@ impl Output {
         if !write_bytes(socket, rest, max_idle, shutdown).await? {
             return Ok(false);
         }
+        // A TLS stream keeps the records a full socket did not take until
+        // it is written to or flushed again: without this the end of an
+        // answer waited for the client's next request.
+        if unless_idle(socket.flush(), max_idle, shutdown)
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
         release_if_large(&mut self.bytes);
         if self.copy.capacity() > COPY_WINDOW as usize {
             self.copy = Vec::new();

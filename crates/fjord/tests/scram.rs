@@ -6,33 +6,16 @@
 
 mod common;
 
-use common::sasl_clients::{consume, produce, producer, refused_errors, sasl_config, Errors};
+use common::sasl_clients::{
+    add_scram_user as add_user, consume, produce, producer, refused_errors, sasl_config, Errors,
+};
 use common::BinaryBroker;
-use fjord_broker::security::scram_credentials::{ScramCredential, ScramMechanism};
-use fjord_storage::scram::{LocalScramStore, ScramStore, ScramUsers};
+use fjord_broker::security::scram_credentials::ScramMechanism;
 
 /// Each test starts the binary with a SASL listener and users of its own.
 const SKIP: &str = "starts its own broker with a SASL_PLAINTEXT listener and SCRAM users";
 
 const LISTENERS: &str = "SASL_PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0";
-
-/// Stores `user`'s credential for `mechanism` in `dir`.
-async fn add_user(dir: &std::path::Path, user: &str, password: &str, mechanism: ScramMechanism) {
-    let credential = ScramCredential::from_password(mechanism, password.as_bytes(), 4096)
-        .expect("credential")
-        .to_stored();
-    let user = user.to_string();
-    LocalScramStore::open(dir)
-        .expect("SCRAM store")
-        .update(Box::new(move |users: &mut ScramUsers| {
-            users
-                .entry(user)
-                .or_default()
-                .insert(mechanism.name().to_string(), credential);
-        }))
-        .await
-        .expect("user stored");
-}
 
 /// The binary with both SCRAM mechanisms on its SASL listener (its
 /// `bootstrap`), and alice (SHA-256) and bob (SHA-512).

@@ -168,3 +168,87 @@ TXN_WAIT_S = 20
 
 def txn_wait_s():
     return TXN_WAIT_S
+
+
+def kafka_python_round_trip(client, topic, values):
+    """kafka-python with `client` settings: produces `values` to partition 0
+    with acks=all and reads them back from the start."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    producer = KafkaProducer(acks="all", request_timeout_ms=15000, **client)
+    try:
+        offsets = [producer.send(topic, value=v, partition=0).get(timeout=30).offset for v in values]
+    finally:
+        producer.close(timeout=10)
+    assert offsets == list(range(len(values)))
+
+    consumer = KafkaConsumer(enable_auto_commit=False, consumer_timeout_ms=15000, **client)
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        got = []
+        for message in consumer:
+            got.append(message.value)
+            if len(got) == len(values):
+                break
+    finally:
+        consumer.close()
+    assert got == values
+
+
+def aiokafka_round_trip(client, topic, values):
+    """As kafka_python_round_trip, with aiokafka."""
+    import asyncio
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.structs import TopicPartition as AioTopicPartition
+
+    async def run():
+        producer = AIOKafkaProducer(acks="all", **client)
+        await producer.start()
+        try:
+            offsets = [(await producer.send_and_wait(topic, v, partition=0)).offset for v in values]
+        finally:
+            await producer.stop()
+        assert offsets == list(range(len(values)))
+
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, **client)
+        await consumer.start()
+        try:
+            tp = AioTopicPartition(topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            got = []
+            while len(got) < len(values):
+                batch = await asyncio.wait_for(consumer.getmany(tp, timeout_ms=1000), 30)
+                got.extend(m.value for m in batch.get(tp, []))
+        finally:
+            await consumer.stop()
+        assert got == values
+
+    asyncio.run(run())
+
+
+def confluent_round_trip(config, topic, values):
+    """confluent-kafka with `config`: produces `values` to partition 0 with
+    acks=all (the first at offset 0) and reads them back."""
+    from confluent_kafka import Consumer, Producer
+    delivered = []
+    producer = Producer({**config, "acks": "all", "enable.idempotence": False})
+    for v in values:
+        producer.produce(topic, value=v, partition=0,
+                         on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
+    assert producer.flush(30) == 0
+    assert delivered == [(None, i) for i in range(len(values))]
+
+    consumer = Consumer({**config, "group.id": "round-trip-unused", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        got = []
+        while len(got) < len(values):
+            message = consumer.poll(15)
+            assert message is not None, f"only {len(got)} of {len(values)} records"
+            assert message.error() is None, message.error()
+            got.append(message.value())
+    finally:
+        consumer.close()
+    assert got == values

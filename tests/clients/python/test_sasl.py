@@ -9,15 +9,15 @@ import os
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError as AioKafkaError
-from aiokafka.structs import TopicPartition as AioTopicPartition
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition as CTopicPartition
+from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError as PyKafkaError
 
-from conftest import AGAINST_KAFKA, unique_topic
+from conftest import (AGAINST_KAFKA, aiokafka_round_trip, confluent_round_trip, kafka_python_round_trip,
+                      unique_topic)
 
 pytestmark = pytest.mark.skipif(
     AGAINST_KAFKA, reason="the Kafka reference broker has no SASL listener configured"
@@ -67,26 +67,7 @@ def python_client(sasl, mechanism="PLAIN", password=None):
 def test_kafka_python(sasl, mechanism):
     topic = unique_topic("sasl-kafka-python")
     values = [f"kafka-python-{i}-{uuid.uuid4().hex}".encode() for i in range(10)]
-    producer = KafkaProducer(acks="all", request_timeout_ms=15000, **python_client(sasl, mechanism))
-    try:
-        offsets = [producer.send(topic, value=v, partition=0).get(timeout=30).offset for v in values]
-    finally:
-        producer.close(timeout=10)
-    assert offsets == list(range(len(values)))
-
-    consumer = KafkaConsumer(enable_auto_commit=False, consumer_timeout_ms=15000, **python_client(sasl, mechanism))
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
-        got = []
-        for message in consumer:
-            got.append(message.value)
-            if len(got) == len(values):
-                break
-    finally:
-        consumer.close()
-    assert got == values
+    kafka_python_round_trip(python_client(sasl, mechanism), topic, values)
 
     # A wrong password: no producer can be made, or none of its sends succeeds.
     with pytest.raises(PyKafkaError):
@@ -126,27 +107,8 @@ def test_confluent_kafka(sasl, mechanism):
     assert any(e.code() == KafkaError._AUTHENTICATION and REFUSALS[mechanism] in e.str()
                for e in errors), errors
 
-    delivered = []
-    producer = Producer(confluent_config(sasl, mechanism, **{"acks": "all", "enable.idempotence": False}))
-    for v in values:
-        producer.produce(topic, value=v, partition=0, on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
-    assert producer.flush(30) == 0
-    assert [err for err, _ in delivered] == [None] * len(values)
-    # The refused producer wrote nothing: the first record is ours.
-    assert [offset for _, offset in delivered] == list(range(len(values)))
-
-    consumer = Consumer(confluent_config(sasl, mechanism, **{"group.id": "sasl-unused", "enable.auto.commit": False}))
-    try:
-        consumer.assign([CTopicPartition(topic, 0, 0)])
-        got = []
-        while len(got) < len(values):
-            message = consumer.poll(15)
-            assert message is not None, f"only {len(got)} of {len(values)} records"
-            assert message.error() is None, message.error()
-            got.append(message.value())
-    finally:
-        consumer.close()
-    assert got == values
+    # The refused producer wrote nothing: the first record is at offset 0.
+    confluent_round_trip(confluent_config(sasl, mechanism), topic, values)
 
 
 def test_kafka_python_v0_handshake_sends_unframed_tokens(sasl):
@@ -181,26 +143,5 @@ def test_aiokafka(sasl, mechanism):
             await wrong.start()
         await wrong.stop()
 
-        producer = AIOKafkaProducer(acks="all", **client(password))
-        await producer.start()
-        try:
-            offsets = [(await producer.send_and_wait(topic, v, partition=0)).offset for v in values]
-        finally:
-            await producer.stop()
-        assert offsets == list(range(len(values)))
-
-        consumer = AIOKafkaConsumer(enable_auto_commit=False, **client(password))
-        await consumer.start()
-        try:
-            tp = AioTopicPartition(topic, 0)
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            got = []
-            while len(got) < len(values):
-                batch = await asyncio.wait_for(consumer.getmany(tp, timeout_ms=1000), 30)
-                got.extend(m.value for m in batch.get(tp, []))
-        finally:
-            await consumer.stop()
-        assert got == values
-
     asyncio.run(run())
+    aiokafka_round_trip(client(password), topic, values)

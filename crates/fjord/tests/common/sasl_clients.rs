@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fjord_broker::security::scram_credentials::{ScramCredential, ScramMechanism};
+use fjord_storage::scram::{LocalScramStore, ScramStore, ScramUsers};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
@@ -107,4 +109,28 @@ pub async fn refused_errors(config: &ClientConfig, topic: &str) -> Vec<String> {
     assert!(sent.is_err(), "produced without authenticating: {sent:?}");
     let reported = errors.0.lock().expect("errors lock").clone();
     reported
+}
+
+/// Stores `user`'s credential for `mechanism` in the data dir `dir`, as
+/// `fjord user add` does before start-up.
+pub async fn add_scram_user(
+    dir: &std::path::Path,
+    user: &str,
+    password: &str,
+    mechanism: ScramMechanism,
+) {
+    let credential = ScramCredential::from_password(mechanism, password.as_bytes(), 4096)
+        .expect("credential")
+        .to_stored();
+    let user = user.to_string();
+    LocalScramStore::open(dir)
+        .expect("SCRAM store")
+        .update(Box::new(move |users: &mut ScramUsers| {
+            users
+                .entry(user)
+                .or_default()
+                .insert(mechanism.name().to_string(), credential);
+        }))
+        .await
+        .expect("user stored");
 }
