@@ -124,9 +124,12 @@ DATA_DIR=""
 PORT=""
 # Beside the PLAINTEXT listener, Fjord also opens a SASL_PLAINTEXT one on
 # SASL_PORT with one PLAIN user (hashed by `fjord user hash`) and the SCRAM
-# mechanisms (the tests make SCRAM credentials for that user), for the
-# suites' SASL tests: FJORD_SASL_BOOTSTRAP, FJORD_SASL_USER and
-# FJORD_SASL_PASSWORD. The Kafka reference has no SASL listener.
+# mechanisms, that user holding a SCRAM-SHA-512 credential from `fjord user
+# add` before the broker starts (for clients without an
+# AlterUserScramCredentials API, KafkaJS; the Python tests replace it with
+# their own), for the suites' SASL tests: FJORD_SASL_BOOTSTRAP,
+# FJORD_SASL_USER and FJORD_SASL_PASSWORD. The Kafka reference has no SASL
+# listener.
 SASL_PORT=""
 SASL_USER="fjord-client"
 SASL_PASSWORD="fjord-client-secret"
@@ -193,6 +196,12 @@ start_broker() {
     log "fjord user hash failed"
     return 1
   fi
+  if ! printf '%s\n' "$SASL_PASSWORD" | "$BIN" user add "$SASL_USER" --mechanism SCRAM-SHA-512 \
+    --data-dir "$BROKER_DIR/data" >"$BROKER_DIR/user-add.log" 2>&1; then
+    log "fjord user add failed:"
+    cat "$BROKER_DIR/user-add.log" >&2
+    return 1
+  fi
   "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$BROKER_DIR/data" \
     --override num.partitions=4 \
     --override auto.create.topics.enable=true \
@@ -251,6 +260,15 @@ trap 'stop_broker 0' EXIT
 trap 'stop_broker 0; exit 130' INT TERM
 
 # --------------------------------------------------------------- suites ----
+# listener_env: the SASL and TLS listeners' variables (see start_broker) as
+# NAME=value words for `env`, none against the Kafka reference.
+listener_env() {
+  [[ -n "$SASL_PORT" ]] && printf '%s\n' FJORD_SASL_BOOTSTRAP="127.0.0.1:$SASL_PORT" \
+    FJORD_SASL_USER="$SASL_USER" FJORD_SASL_PASSWORD="$SASL_PASSWORD"
+  [[ -n "$SSL_PORT" ]] && printf '%s\n' FJORD_SSL_BOOTSTRAP="127.0.0.1:$SSL_PORT" \
+    FJORD_SASL_SSL_BOOTSTRAP="127.0.0.1:$SASL_SSL_PORT" FJORD_SSL_CA="$SSL_CA"
+  return 0
+}
 suite_python() {
   ensure_python || return 1
   # shellcheck disable=SC2086
@@ -262,18 +280,18 @@ suite_python() {
   # stops with an INTERNALERROR at the next failure it formats.
   # FJORD_BIN: the binary, for tests that start a Fjord of their own with
   # settings this broker lacks (test_acls_admin.py: an authorizer).
-  local listener_env=()
-  [[ -n "$SASL_PORT" ]] && listener_env=(FJORD_SASL_BOOTSTRAP="127.0.0.1:$SASL_PORT"
-    FJORD_SASL_USER="$SASL_USER" FJORD_SASL_PASSWORD="$SASL_PASSWORD" FJORD_BIN="$BIN")
-  [[ -n "$SSL_PORT" ]] && listener_env+=(FJORD_SSL_BOOTSTRAP="127.0.0.1:$SSL_PORT"
-    FJORD_SASL_SSL_BOOTSTRAP="127.0.0.1:$SASL_SSL_PORT" FJORD_SSL_CA="$SSL_CA")
-  (cd "$HERE/python" && env "${listener_env[@]}" FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$DATA_DIR" \
+  local listeners=()
+  mapfile -t listeners < <(listener_env)
+  [[ -n "$SASL_PORT" ]] && listeners+=(FJORD_BIN="$BIN")
+  (cd "$HERE/python" && env "${listeners[@]}" FJORD_BOOTSTRAP="127.0.0.1:$PORT" FJORD_TEST_DATA_DIR="$DATA_DIR" \
     PYTHONNODEBUGRANGES=1 timeout "$SUITE_TIMEOUT" "$HERE/.venv/bin/python" -m pytest -q -ra \
       --timeout=120 -p no:cacheprovider ${PYTEST_ARGS:-} .)
 }
 suite_js() {
   ensure_js || return 1
-  (cd "$HERE/js" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" \
+  local listeners=()
+  mapfile -t listeners < <(listener_env)
+  (cd "$HERE/js" && env "${listeners[@]}" FJORD_BOOTSTRAP="127.0.0.1:$PORT" \
     timeout "$SUITE_TIMEOUT" node --test --test-concurrency=1 test/)
 }
 suite_cli() {
