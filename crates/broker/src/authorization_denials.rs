@@ -55,6 +55,31 @@ no_whole_request_check!(
     SaslAuthenticateRequest,
 );
 
+/// Request types checked on the resource their `field` names, whose denial
+/// is their response with nothing but the error code set.
+macro_rules! denied_with_error_code {
+    ($($request:ty => $response:ty, $field:ident;)+) => {
+        $(impl WholeRequest for $request {
+            fn resource_name(&self) -> Option<&str> {
+                Some(&self.$field)
+            }
+
+            fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+                Some(<$response>::default().with_error_code(code).into())
+            }
+        })+
+    };
+}
+
+denied_with_error_code!(
+    SyncGroupRequest => SyncGroupResponse, group_id;
+    HeartbeatRequest => HeartbeatResponse, group_id;
+    LeaveGroupRequest => LeaveGroupResponse, group_id;
+    OffsetDeleteRequest => OffsetDeleteResponse, group_id;
+    AddOffsetsToTxnRequest => AddOffsetsToTxnResponse, transactional_id;
+    EndTxnRequest => EndTxnResponse, transactional_id;
+);
+
 impl WholeRequest for JoinGroupRequest {
     fn resource_name(&self) -> Option<&str> {
         Some(&self.group_id)
@@ -69,46 +94,6 @@ impl WholeRequest for JoinGroupRequest {
             response.protocol_name = Some(StrBytes::default());
         }
         Some(response.into())
-    }
-}
-
-impl WholeRequest for SyncGroupRequest {
-    fn resource_name(&self) -> Option<&str> {
-        Some(&self.group_id)
-    }
-
-    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
-        Some(SyncGroupResponse::default().with_error_code(code).into())
-    }
-}
-
-impl WholeRequest for HeartbeatRequest {
-    fn resource_name(&self) -> Option<&str> {
-        Some(&self.group_id)
-    }
-
-    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
-        Some(HeartbeatResponse::default().with_error_code(code).into())
-    }
-}
-
-impl WholeRequest for LeaveGroupRequest {
-    fn resource_name(&self) -> Option<&str> {
-        Some(&self.group_id)
-    }
-
-    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
-        Some(LeaveGroupResponse::default().with_error_code(code).into())
-    }
-}
-
-impl WholeRequest for OffsetDeleteRequest {
-    fn resource_name(&self) -> Option<&str> {
-        Some(&self.group_id)
-    }
-
-    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
-        Some(OffsetDeleteResponse::default().with_error_code(code).into())
     }
 }
 
@@ -173,30 +158,6 @@ impl WholeRequest for TxnOffsetCommitRequest {
                 .with_topics(topics)
                 .into(),
         )
-    }
-}
-
-impl WholeRequest for AddOffsetsToTxnRequest {
-    fn resource_name(&self) -> Option<&str> {
-        Some(&self.transactional_id)
-    }
-
-    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
-        Some(
-            AddOffsetsToTxnResponse::default()
-                .with_error_code(code)
-                .into(),
-        )
-    }
-}
-
-impl WholeRequest for EndTxnRequest {
-    fn resource_name(&self) -> Option<&str> {
-        Some(&self.transactional_id)
-    }
-
-    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
-        Some(EndTxnResponse::default().with_error_code(code).into())
     }
 }
 
