@@ -314,9 +314,35 @@ suite_go() {
 # kills, their own settings) skip and say why. Not in the default list:
 # `cargo test` already runs them against an in-process Fjord; scripts/test-all
 # runs them here against Apache Kafka.
+#
+# The binaries come from `cargo test --workspace --release`, as scripts/test-all
+# builds them: `-p fjord` alone resolves dependency features differently (the
+# workspace's dev-dependencies drop out) and would build and link every test
+# binary a second time.
 suite_rust() {
-  (cd "$ROOT" && FJORD_TEST_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" \
-    cargo test --release --no-fail-fast -p fjord --test '*')
+  local list rc=0 bin
+  list="$(mktemp)"
+  (cd "$ROOT" && cargo test --release --workspace --no-run --message-format=json) \
+    | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if (m.get("reason") == "compiler-artifact" and m.get("executable")
+            and m["target"]["kind"] == ["test"]
+            and m["manifest_path"].endswith("crates/fjord/Cargo.toml")):
+        print(m["executable"])
+' >"$list" || { rm -f "$list"; return 1; }
+  [[ -s "$list" ]] || { log "no test binaries of crates/fjord found"; rm -f "$list"; return 1; }
+  while read -r bin; do
+    log "rust: $(basename "$bin")"
+    (cd "$ROOT/crates/fjord" && FJORD_TEST_BOOTSTRAP="127.0.0.1:$PORT" \
+      timeout "$SUITE_TIMEOUT" "$bin") || rc=1
+  done <"$list"
+  rm -f "$list"
+  return $rc
 }
 suite_kcat() {
   ensure_kcat || return 1
