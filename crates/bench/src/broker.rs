@@ -31,6 +31,17 @@ impl BrokerProcess {
         data_dir: &Path,
         tls: Option<&TlsFiles>,
     ) -> anyhow::Result<(BrokerProcess, Duration)> {
+        BrokerProcess::start_configured(binary, data_dir, tls, &[])
+    }
+
+    /// As `start_with_tls`, with `overrides` (Kafka `name=value` configs)
+    /// given as `--override` flags.
+    pub fn start_configured(
+        binary: &Path,
+        data_dir: &Path,
+        tls: Option<&TlsFiles>,
+        overrides: &[String],
+    ) -> anyhow::Result<(BrokerProcess, Duration)> {
         let port = free_port()?;
         let bootstrap = format!("127.0.0.1:{port}");
         let mut command = Command::new(binary);
@@ -38,6 +49,9 @@ impl BrokerProcess {
             .args(["serve", "--listen", &bootstrap, "--data-dir"])
             .arg(data_dir)
             .args(["--override", "num.partitions=1"]);
+        for name_value in overrides {
+            command.arg("--override").arg(name_value);
+        }
         let ssl_bootstrap = match tls {
             Some(files) => {
                 let ssl_bootstrap = format!("127.0.0.1:{}", free_port()?);

@@ -70,6 +70,7 @@ impl ProducerContext for DeliveryTracker {
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct ProducerSettings<'a> {
     pub acks: &'a str,
     pub linger_ms: u32,

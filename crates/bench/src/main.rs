@@ -12,7 +12,9 @@
 //!   target/release/bench --workloads 10,11    # idempotent, then in transactions of 100 records
 //!   target/release/bench --workloads 12       # raw protocol: pre-encoded requests, no client cost
 //!   target/release/bench --workloads 13       # workloads 2 and 4 (16p) over TLS, beside plaintext
+//!   target/release/bench --workloads 14       # workload 2 with the authorizer off, on with 100 and 10,000 ACLs
 
+mod authorizer;
 mod broker;
 mod ceiling;
 mod client;
@@ -423,6 +425,32 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(process) = started {
         process.stop()?;
+    }
+    // Brokers of its own (the authorizer is a start-up config).
+    if wanted(14) {
+        match (&args.bootstrap, &args.fjord) {
+            (Some(_), _) => report.emit(json!({
+                "workload": "14 produce with the authorizer",
+                "skipped": "starts brokers of its own: not with --bootstrap",
+            })),
+            (None, fjord) => {
+                let binary = match fjord {
+                    Some(path) => path.clone(),
+                    None => broker::default_binary()?,
+                };
+                let spec = ProduceSpec {
+                    topic: &topic("w14"),
+                    partitions: 16,
+                    producers: 4,
+                    value_bytes: KIB,
+                    records: records_1k,
+                    settings: throughput("1"),
+                };
+                for row in authorizer::run(&binary, data.path(), &spec, loopback)? {
+                    report.emit(row);
+                }
+            }
+        }
     }
     if wanted(8) {
         let binary = match &args.fjord {

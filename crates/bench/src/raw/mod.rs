@@ -18,7 +18,7 @@
 //! into the page cache, which the broker pays too, swings several-fold.
 
 mod fetch;
-mod frames;
+pub mod frames;
 mod produce;
 mod transactions;
 
