@@ -110,3 +110,63 @@ async fn alter_then_describe_at_every_version() {
 fn ctx_describe(version: i16) -> crate::request_context::RequestContext {
     ctx(ApiKey::DescribeClientQuotas, version)
 }
+
+fn create(names: &[&str], partitions: i32) -> CreateTopicsRequest {
+    CreateTopicsRequest::default().with_topics(
+        names
+            .iter()
+            .map(|n| {
+                create_topics_request::CreatableTopic::default()
+                    .with_name(TopicName(s(n)))
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(1)
+            })
+            .collect(),
+    )
+}
+
+/// controller_mutation_rate (KIP-599): from CreateTopics v6 a request that
+/// finds the quota exceeded gets THROTTLING_QUOTA_EXCEEDED for the topics
+/// past it; before v6 the mutations are made and the answer throttled.
+#[tokio::test]
+async fn partition_mutations_over_the_quota_are_throttled() {
+    let broker = test_broker().await;
+    let quota = AlterClientQuotasRequest::default().with_entries(vec![entry(
+        &[("client-id", None)],
+        vec![set("controller_mutation_rate", 1.0)],
+    )]);
+    alter_client_quotas::handle(&broker, &ctx(ApiKey::AlterClientQuotas, 1), quota).await;
+    // The bucket holds 11 partitions: 12 take it below zero, then "c" is refused.
+    let strict = super::create_topics::handle(
+        &broker,
+        &ctx(ApiKey::CreateTopics, 7),
+        create(&["a", "b", "c"], 6),
+    )
+    .await;
+    let codes: Vec<i16> = strict.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [0, 0, ResponseError::ThrottlingQuotaExceeded.code()]);
+    assert!(strict.throttle_time_ms > 0, "{}", strict.throttle_time_ms);
+    assert!(broker.topics.get("c").is_none());
+
+    let permissive =
+        super::create_topics::handle(&broker, &ctx(ApiKey::CreateTopics, 5), create(&["d"], 2))
+            .await;
+    assert_eq!(permissive.topics[0].error_code, 0);
+    assert!(
+        permissive.throttle_time_ms >= 1_000,
+        "{}",
+        permissive.throttle_time_ms
+    );
+
+    let deleted = super::delete_topics::handle(
+        &broker,
+        &ctx(ApiKey::DeleteTopics, 5),
+        DeleteTopicsRequest::default().with_topic_names(vec![TopicName(s("a"))]),
+    )
+    .await;
+    assert_eq!(
+        deleted.responses[0].error_code,
+        ResponseError::ThrottlingQuotaExceeded.code()
+    );
+    assert!(broker.topics.get("a").is_some());
+}
