@@ -242,3 +242,52 @@ async fn connections_over_the_creation_rate_are_closed() {
     let mut refused = common::raw::connect(addr).await;
     common::raw::expect_closed(&mut refused, "the eleventh connection in a second").await;
 }
+
+/// request_percentage: handler time beyond the share answers with
+/// throttle_time_ms, and the connection's next request is answered only
+/// after that time (KIP-219: the broker mutes the connection).
+#[tokio::test]
+async fn request_time_over_its_share_throttles_and_mutes_the_connection() {
+    let broker = TestBroker::start(&[]).await;
+    // 0.001% of a thread: 0.1 ms of handling per 10 s window.
+    set_quotas(&broker, &[(&[("user", None)], "request_percentage", 0.001)]).await;
+    let mut stream = common::raw::connect(broker.running().local_addr()).await;
+    let mut throttle = 0;
+    for correlation_id in 0..500 {
+        throttle = metadata(&mut stream, correlation_id).await;
+        if throttle > 0 {
+            break;
+        }
+    }
+    assert!(throttle > 0, "never throttled");
+    assert!(throttle <= 1000, "capped at one sample window: {throttle}");
+    let asked = Instant::now();
+    metadata(&mut stream, 1000).await;
+    let waited = asked.elapsed();
+    eprintln!("throttled for {throttle} ms; the next answer came after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(throttle as u64 * 9 / 10),
+        "answered after {waited:?}, throttled for {throttle} ms"
+    );
+}
+
+/// Sends a Metadata v12 request; its answer's throttle_time_ms.
+async fn metadata(stream: &mut tokio::net::TcpStream, correlation_id: i32) -> i32 {
+    use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, ResponseHeader};
+    use kafka_protocol::protocol::Decodable;
+    use tokio::io::AsyncWriteExt;
+
+    let frame = common::raw::request(
+        ApiKey::Metadata,
+        12,
+        correlation_id,
+        &MetadataRequest::default(),
+    );
+    stream.write_all(&frame).await.expect("send Metadata");
+    let mut answer = common::raw::read_frame(stream).await;
+    let header = ResponseHeader::decode(&mut answer, 1).expect("header");
+    assert_eq!(header.correlation_id, correlation_id);
+    MetadataResponse::decode(&mut answer, 12)
+        .expect("Metadata response")
+        .throttle_time_ms
+}
