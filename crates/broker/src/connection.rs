@@ -28,7 +28,7 @@ use crate::api;
 use crate::broker::Broker;
 use crate::connection_quotas::Admission;
 use crate::handlers::api_versions;
-use crate::quotas::response::throttle_time_mut;
+use crate::quotas::response::{client_throttles, throttle_time_mut};
 use crate::quotas::{throttle_duration, throttle_ms_i32};
 use crate::request_context::{ConnectionContext, ConnectionState};
 use crate::security::exchange::{self, Answer, Refusal};
@@ -133,11 +133,12 @@ pub async fn serve<S>(
                 } else {
                     handle_frame(&broker, &mut connection, frame, &mut output).await?
                 };
-                if let Some(mute) = mute {
+                if let Some(Throttle { time: mute, answer_now }) = mute {
                     // KIP-219: a throttled answer goes out at once, and the
                     // connection's next request (buffered or not) waits out
-                    // the throttle, as Kafka mutes the channel.
-                    if !output.write_to(&mut socket, max_idle, &mut shutdown).await? {
+                    // the throttle, as Kafka mutes the channel. A client too
+                    // old to wait by itself gets its answer afterwards.
+                    if answer_now && !output.write_to(&mut socket, max_idle, &mut shutdown).await? {
                         return Ok(());
                     }
                     tokio::select! {
@@ -227,14 +228,21 @@ fn may_wait(frame: &[u8]) -> bool {
         .any(|k| *k as i16 == key)
 }
 
-/// Handles one request and adds its answer to `output`; `Some(throttle)`
-/// when the connection is to read nothing more for that long (quotas).
+/// A quota's hold on a connection: nothing more is read for `time`.
+struct Throttle {
+    time: Duration,
+    /// The client waits by itself (KIP-219): answer before the wait.
+    answer_now: bool,
+}
+
+/// Handles one request and adds its answer to `output`; `Some` when the
+/// connection is over a quota.
 async fn handle_frame(
     broker: &Broker,
     connection: &mut ConnectionContext,
     frame: Bytes,
     output: &mut Output,
-) -> Result<Option<Duration>, ConnectionError> {
+) -> Result<Option<Throttle>, ConnectionError> {
     if exchange::expects_raw_token(connection) {
         return handle_raw_sasl_token(broker, connection, frame, output)
             .await
@@ -293,7 +301,8 @@ async fn handle_frame(
             response
         }
         api::Outcome::RespondWithFiles(mut response, files) => {
-            let throttle = combine_throttles(&mut response.throttle_time_ms, request_throttle);
+            let throttle = combine_throttles(&mut response.throttle_time_ms, request_throttle)
+                .map(|time| throttle_of(time, key, version));
             write_fetch_with_files(
                 output,
                 MAX_RESPONSE_FRAME,
@@ -306,12 +315,14 @@ async fn handle_frame(
             return Ok(throttle);
         }
         api::Outcome::Silent { mut throttle_ms } => {
-            return Ok(combine_throttles(&mut throttle_ms, request_throttle));
+            let throttle = combine_throttles(&mut throttle_ms, request_throttle);
+            return Ok(throttle.map(|time| throttle_of(time, key, version)));
         }
         api::Outcome::Close(reason) => return Err(ConnectionError::Closed(key, reason)),
     };
-    let throttle =
-        throttle_time_mut(&mut response).and_then(|slot| combine_throttles(slot, request_throttle));
+    let throttle = throttle_time_mut(&mut response)
+        .and_then(|slot| combine_throttles(slot, request_throttle))
+        .map(|time| throttle_of(time, key, version));
     write_response(
         &mut output.bytes,
         MAX_RESPONSE_FRAME,
@@ -328,10 +339,17 @@ async fn handle_frame(
 }
 
 /// The larger of a response's own throttle (its bytes or mutations) and
-/// the request-time one, written back into the response; the time to mute.
+/// the request-time one, written back into the response.
 fn combine_throttles(slot: &mut i32, request_throttle: u64) -> Option<Duration> {
     *slot = (*slot).max(throttle_ms_i32(request_throttle));
     throttle_duration(*slot)
+}
+
+fn throttle_of(time: Duration, key: ApiKey, version: i16) -> Throttle {
+    Throttle {
+        time,
+        answer_now: client_throttles(key, version),
+    }
 }
 
 /// Whether a request's handling time counts against `request_percentage`:
