@@ -24,8 +24,7 @@ pub const CONNECTION_CREATION_RATE: &str = "connection_creation_rate";
 enum ValueType {
     Long,
     Double,
-    /// An int of at least 0 (`connection_creation_rate`).
-    NonNegativeInt,
+    Int,
 }
 
 /// The keys of user, client-id and user+client-id entities.
@@ -37,7 +36,7 @@ const CLIENT_KEYS: &[(&str, ValueType)] = &[
 ];
 
 /// The keys of IP entities.
-const IP_KEYS: &[(&str, ValueType)] = &[(CONNECTION_CREATION_RATE, ValueType::NonNegativeInt)];
+const IP_KEYS: &[(&str, ValueType)] = &[(CONNECTION_CREATION_RATE, ValueType::Int)];
 
 /// An entity as a request names it: `(type, name)` pairs, a null name
 /// being the type's default. Later pairs of a type replace earlier ones,
@@ -88,7 +87,8 @@ pub fn check_entity(entity: &QuotaEntity) -> Result<(), QuotaError> {
     keys_for(entity).map(|_| ())
 }
 
-/// Checks a value set on `key` of `entity` (already checked).
+/// Checks a value set on `key` of `entity`, as Kafka 4.1's controller
+/// does: every quota greater than 0, integral ones whole and in range.
 pub fn check_value(entity: &QuotaEntity, key: &str, value: f64) -> Result<(), QuotaError> {
     let keys = keys_for(entity)?;
     let Some((_, value_type)) = keys.iter().find(|(k, _)| *k == key) else {
@@ -101,18 +101,28 @@ pub fn check_value(entity: &QuotaEntity, key: &str, value: f64) -> Result<(), Qu
             "Configuration {key} must be a finite number"
         )));
     }
-    let integral = (value - value.round()).abs() <= 1e-6;
-    match value_type {
-        ValueType::Double => Ok(()),
-        ValueType::Long if integral && value.abs() < 9.2e18 => Ok(()),
-        ValueType::Long => Err(QuotaError::invalid(format!(
-            "Configuration {key} must be a Long value"
-        ))),
-        ValueType::NonNegativeInt if integral && (0.0..=i32::MAX as f64).contains(&value) => Ok(()),
-        ValueType::NonNegativeInt => Err(QuotaError::invalid(format!(
-            "Configuration {key} must be an Int value of at least 0"
-        ))),
+    if value <= 0.0 {
+        return Err(QuotaError::invalid(format!(
+            "Quota {key} must be greater than 0"
+        )));
     }
+    let limit = match value_type {
+        ValueType::Double => return Ok(()),
+        ValueType::Long => ("a LONG", i64::MAX as f64),
+        ValueType::Int => ("an INT", f64::from(i32::MAX)),
+    };
+    if value > limit.1 {
+        return Err(QuotaError::invalid(format!(
+            "Proposed value for {key} is too large for {}.",
+            limit.0
+        )));
+    }
+    if (value % 1.0).abs() > 1e-6 {
+        return Err(QuotaError::invalid(format!(
+            "{key} cannot be a fractional value."
+        )));
+    }
+    Ok(())
 }
 
 /// Kafka's way of showing an entity in messages: `ClientQuotaEntity(entries={user=alice})`.

@@ -21,8 +21,8 @@ impl Window {
 
     /// The longest a quota throttles for: the whole window. Kafka caps the
     /// request-time and connection-rate throttles at a window; Fjord caps
-    /// every throttle at the whole window so that a quota of 0 cannot mute
-    /// a connection for ever.
+    /// every throttle at the whole window, so that no arithmetic on a tiny
+    /// quota can mute a connection for long.
     pub fn max_throttle_ms(&self) -> u64 {
         self.sample_ms.saturating_mul(self.samples as u64)
     }

@@ -270,7 +270,7 @@ fn alter_checks_entities_keys_and_values() {
         (user.clone(), CONTROLLER_MUTATION_RATE, 0.5),
         (entity(&[(CLIENT_ID, None)]), CONSUMER_BYTE_RATE, 1.0),
         (ip.clone(), CONNECTION_CREATION_RATE, 10.0),
-        (entity(&[(IP, None)]), CONNECTION_CREATION_RATE, 0.0),
+        (entity(&[(IP, None)]), CONNECTION_CREATION_RATE, 1e9),
     ];
     for (entity, key, value) in ok {
         assert!(
@@ -285,6 +285,10 @@ fn alter_checks_entities_keys_and_values() {
         (ip.clone(), PRODUCER_BYTE_RATE, 1.0),
         (ip.clone(), CONNECTION_CREATION_RATE, -1.0),
         (ip.clone(), CONNECTION_CREATION_RATE, 2.5),
+        (ip.clone(), CONNECTION_CREATION_RATE, 0.0),
+        (ip.clone(), CONNECTION_CREATION_RATE, 3e9),
+        (user.clone(), CONTROLLER_MUTATION_RATE, 0.0),
+        (user.clone(), REQUEST_PERCENTAGE, -1.0),
         (user.clone(), REQUEST_PERCENTAGE, f64::NAN),
         (
             entity(&[(IP, Some("not-an-ip"))]),
