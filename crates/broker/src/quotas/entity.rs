@@ -82,7 +82,7 @@ fn keys_for(entity: &QuotaEntity) -> Result<&'static [(&'static str, ValueType)]
     }
 }
 
-/// Checks one change of an entity: `value` None removes the key.
+/// Checks an entity's types, names and their combination.
 pub fn check_entity(entity: &QuotaEntity) -> Result<(), QuotaError> {
     keys_for(entity).map(|_| ())
 }

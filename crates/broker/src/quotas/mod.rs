@@ -310,7 +310,7 @@ fn plan(
     Ok(changes)
 }
 
-/// `Duration` of a throttle in ms, as responses carry it.
+/// A throttle in ms as responses carry it (an i32, saturating).
 pub fn throttle_ms_i32(throttle: u64) -> i32 {
     i32::try_from(throttle).unwrap_or(i32::MAX)
 }
