@@ -39,6 +39,22 @@ class ClientQuotasTest {
         return admin.describeClientQuotas(filter).entities().get();
     }
 
+    /**
+     * What the filter finds once it equals {@code expected} (Kafka's brokers
+     * learn of a change from the controller a moment after answering it),
+     * else what it last found.
+     */
+    private static Map<ClientQuotaEntity, Map<String, Double>> describeUntil(Admin admin, ClientQuotaFilter filter,
+            Map<ClientQuotaEntity, Map<String, Double>> expected) throws Exception {
+        long deadline = System.nanoTime() + Fjord.WAIT.toNanos();
+        Map<ClientQuotaEntity, Map<String, Double>> found = describe(admin, filter);
+        while (!found.equals(expected) && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+            found = describe(admin, filter);
+        }
+        return found;
+    }
+
     private static Throwable refused(Admin admin, ClientQuotaAlteration alteration) {
         ExecutionException e = assertThrows(ExecutionException.class,
                 () -> admin.alterClientQuotas(List.of(alteration)).all().get());
@@ -63,10 +79,10 @@ class ClientQuotasTest {
                     set(userEntity, "producer_byte_rate", 1048576.0),
                     set(userDefaultClient, "request_percentage", 12.5),
                     set(ip, "connection_creation_rate", 50.0))).all().get();
-            Map<ClientQuotaEntity, Map<String, Double>> found = describe(admin, exactUser);
-            assertEquals(Map.of(
+            Map<ClientQuotaEntity, Map<String, Double>> both = Map.of(
                     userEntity, Map.of("producer_byte_rate", 1048576.0),
-                    userDefaultClient, Map.of("request_percentage", 12.5)), found);
+                    userDefaultClient, Map.of("request_percentage", 12.5));
+            assertEquals(both, describeUntil(admin, exactUser, both));
             // Strict: only entities with exactly the filter's types.
             assertEquals(Map.of(userEntity, Map.of("producer_byte_rate", 1048576.0)),
                     describe(admin, ClientQuotaFilter.containsOnly(
@@ -85,7 +101,7 @@ class ClientQuotasTest {
                     set(userEntity, "producer_byte_rate", null),
                     set(userDefaultClient, "request_percentage", null),
                     set(ip, "connection_creation_rate", null))).all().get();
-            assertEquals(Map.of(), describe(admin, exactUser));
+            assertEquals(Map.of(), describeUntil(admin, exactUser, Map.of()));
         }
     }
 
