@@ -79,7 +79,8 @@ impl ClientQuotas {
     /// that delay, as Kafka's acceptor closes it); it does not count then.
     pub fn admit_connection(&self, ip: IpAddr) -> Option<Duration> {
         let quotas = self.quotas();
-        let bound = resolve::ip_quota(&quotas, entity::CONNECTION_CREATION_RATE, ip)?;
+        let hosts = self.hosts.read().clone();
+        let bound = resolve::ip_quota(&quotas, entity::CONNECTION_CREATION_RATE, ip, &hosts)?;
         let window = self.settings.client;
         let now = self.now_ms();
         let mut connections = self.connections.lock();

@@ -26,6 +26,7 @@ use crate::request_context::RequestContext;
 pub mod describe;
 mod enforce;
 pub mod entity;
+mod hosts;
 pub mod rate;
 pub mod resolve;
 pub mod response;
@@ -150,14 +151,19 @@ pub struct ClientQuotas {
     rates: Mutex<HashMap<(Measure, Sharers), SampledRate>>,
     buckets: Mutex<HashMap<Sharers, TokenBucket>>,
     connections: Mutex<HashMap<IpAddr, SampledRate>>,
+    /// Addresses of the IP entities named by host name.
+    hosts: RwLock<Arc<hosts::Hosts>>,
     /// Times are ms since this, so that a wall-clock step changes no rate.
     epoch: Instant,
 }
 
 impl ClientQuotas {
+    /// Opens the stored quotas (blocking: host-named IP entities are resolved).
     pub fn open(data_dir: &Path, settings: QuotaSettings) -> fjord_storage::Result<Self> {
         let store = FileQuotaStore::open(data_dir)?;
-        let current = RwLock::new(Arc::new(store.quotas()));
+        let quotas = store.quotas();
+        let hosts = RwLock::new(Arc::new(hosts::resolve_all(&quotas)));
+        let current = RwLock::new(Arc::new(quotas));
         Ok(ClientQuotas {
             store,
             settings,
@@ -166,6 +172,7 @@ impl ClientQuotas {
             rates: Mutex::default(),
             buckets: Mutex::default(),
             connections: Mutex::default(),
+            hosts,
             epoch: Instant::now(),
         })
     }
@@ -202,6 +209,7 @@ impl ClientQuotas {
         alterations: Vec<Alteration>,
         validate_only: bool,
     ) -> Vec<(QuotaEntity, Result<(), QuotaError>)> {
+        let resolved = resolve_hosts(&alterations).await;
         let mut results: Vec<(QuotaEntity, Result<(), QuotaError>)> = Vec::new();
         let mut planned: Vec<(QuotaEntity, BTreeMap<String, Option<f64>>)> = Vec::new();
         for alteration in alterations {
@@ -214,7 +222,7 @@ impl ClientQuotas {
                 planned.retain(|(e, _)| *e != entity);
                 continue;
             }
-            match plan(&entity, alteration.ops) {
+            match plan(&entity, alteration.ops, &resolved) {
                 Ok(changes) => {
                     planned.push((entity.clone(), changes));
                     results.push((entity, Ok(())));
@@ -241,6 +249,10 @@ impl ClientQuotas {
             .await;
         match stored {
             Ok(((), quotas)) => {
+                let mut hosts = (**self.hosts.read()).clone();
+                hosts.extend(resolved.into_iter().filter_map(|(n, ip)| Some((n, ip?))));
+                hosts.retain(|name, _| quotas.keys().any(|e| hosts::host_name(e) == Some(name)));
+                *self.hosts.write() = Arc::new(hosts);
                 *self.current.write() = Arc::new(quotas);
                 self.resolved.lock().clear();
             }
@@ -286,10 +298,34 @@ impl ClientQuotas {
 /// How many clients' measures are kept before idle ones are forgotten.
 const MAX_TRACKED: usize = 10_000;
 
+/// Resolves the host names of the IP entities named (off the runtime's
+/// threads: DNS lookups block).
+async fn resolve_hosts(alterations: &[Alteration]) -> HashMap<String, Option<IpAddr>> {
+    let names: Vec<String> = alterations
+        .iter()
+        .filter_map(|a| hosts::host_name(&a.entity).map(str::to_string))
+        .collect();
+    if names.is_empty() {
+        return HashMap::new();
+    }
+    tokio::task::spawn_blocking(move || {
+        names
+            .into_iter()
+            .map(|name| {
+                let ip = hosts::resolve(&name);
+                (name, ip)
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
+}
+
 /// Checks and normalises one entity's changes.
 fn plan(
     entity: &QuotaEntity,
     ops: Vec<(String, Option<f64>)>,
+    resolved: &HashMap<String, Option<IpAddr>>,
 ) -> Result<BTreeMap<String, Option<f64>>, QuotaError> {
     let mut changes = BTreeMap::new();
     for (key, value) in ops {
@@ -302,6 +338,13 @@ fn plan(
         changes.insert(key, value);
     }
     entity::check_entity(entity)?;
+    if let Some(name) = hosts::host_name(entity) {
+        if resolved.get(name).copied().flatten().is_none() {
+            return Err(QuotaError::invalid(format!(
+                "{name} is not a valid IP or resolvable host."
+            )));
+        }
+    }
     for (key, value) in &changes {
         if let Some(value) = value {
             entity::check_value(entity, key, *value)?;

@@ -21,6 +21,7 @@ use std::net::IpAddr;
 use fjord_storage::quotas::{QuotaEntity, StoredQuotas};
 
 use super::entity::{entity_of, CLIENT_ID, IP, USER};
+use super::hosts::{address_of, Hosts};
 
 /// Who shares a measure: the user and client id it is kept for, each
 /// `None` when the quota found does not name that type.
@@ -66,11 +67,12 @@ pub fn client_quota(
 }
 
 /// The bound on `key` for connections from `ip`: an entity naming the
-/// address (in any spelling of it), else the default IP entity.
-pub fn ip_quota(quotas: &StoredQuotas, key: &str, ip: IpAddr) -> Option<f64> {
+/// address (in any spelling of it, or by a host name resolving to it),
+/// else the default IP entity.
+pub fn ip_quota(quotas: &StoredQuotas, key: &str, ip: IpAddr, hosts: &Hosts) -> Option<f64> {
     let named = quotas.iter().find_map(|(entity, values)| {
         let name = entity.get(IP)?.as_deref()?;
-        (entity.len() == 1 && name.parse::<IpAddr>().ok()? == ip)
+        (entity.len() == 1 && address_of(name, hosts)? == ip)
             .then(|| values.get(key).copied())
             .flatten()
     });

@@ -103,9 +103,28 @@ fn ip_quota_prefers_the_address_in_any_spelling_then_the_default() {
         CONNECTION_CREATION_RATE,
         2.0,
     );
-    let quota = |ip: &str| ip_quota(&quotas, CONNECTION_CREATION_RATE, ip.parse().unwrap());
+    with(
+        &mut quotas,
+        &[(IP, Some("db.example"))],
+        CONNECTION_CREATION_RATE,
+        3.0,
+    );
+    let hosts = [("db.example".to_string(), "10.0.0.7".parse().unwrap())].into();
+    let quota = |ip: &str| {
+        ip_quota(
+            &quotas,
+            CONNECTION_CREATION_RATE,
+            ip.parse().unwrap(),
+            &hosts,
+        )
+    };
     assert_eq!(quota("::1"), Some(2.0));
     assert_eq!(quota("10.0.0.1"), Some(5.0));
+    assert_eq!(
+        quota("10.0.0.7"),
+        Some(3.0),
+        "by the address its name resolved to"
+    );
 }
 
 const W: Window = Window::DEFAULT;
@@ -290,11 +309,6 @@ fn alter_checks_entities_keys_and_values() {
         (user.clone(), CONTROLLER_MUTATION_RATE, 0.0),
         (user.clone(), REQUEST_PERCENTAGE, -1.0),
         (user.clone(), REQUEST_PERCENTAGE, f64::NAN),
-        (
-            entity(&[(IP, Some("not-an-ip"))]),
-            CONNECTION_CREATION_RATE,
-            1.0,
-        ),
         (entity(&[(USER, Some(""))]), PRODUCER_BYTE_RATE, 1.0),
         (entity(&[("group", Some("g"))]), PRODUCER_BYTE_RATE, 1.0),
         (
@@ -443,4 +457,38 @@ async fn connections_over_the_ip_rate_are_refused() {
     assert!(quotas
         .admit_connection("127.0.0.2".parse().unwrap())
         .is_none());
+}
+
+/// An IP entity may name a host, as in Kafka: it must resolve, and its
+/// quota applies to the address it resolved to.
+#[tokio::test]
+async fn ip_entities_may_name_a_resolvable_host() {
+    let (_dir, quotas) = open_quotas().await;
+    let results = quotas
+        .alter(
+            vec![
+                set(
+                    entity(&[(IP, Some("not an ip"))]),
+                    CONNECTION_CREATION_RATE,
+                    Some(1.0),
+                ),
+                set(
+                    entity(&[(IP, Some("localhost"))]),
+                    CONNECTION_CREATION_RATE,
+                    Some(1.0),
+                ),
+            ],
+            false,
+        )
+        .await;
+    assert_eq!(
+        results[0].1.as_ref().map_err(QuotaError::code),
+        Err(ResponseError::InvalidRequest.code())
+    );
+    assert!(results[1].1.is_ok());
+    let localhost = super::hosts::resolve("localhost").expect("localhost resolves");
+    for _ in 0..10 {
+        assert!(quotas.admit_connection(localhost).is_none());
+    }
+    assert!(quotas.admit_connection(localhost).is_some());
 }
