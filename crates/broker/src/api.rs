@@ -242,6 +242,15 @@ apis! {
     DeleteAcls(DeleteAclsRequest) => handlers::acls::delete,
         versions 1..=3,
         authorize each(&[check(Cluster, Alter)]);
+    // Every version the codec defines (Kafka 4.1 serves the same). Denied:
+    // the whole request's error, as Kafka answers it.
+    DescribeClientQuotas(DescribeClientQuotasRequest) => handlers::describe_client_quotas::handle,
+        versions 0..=1,
+        authorize whole(Cluster, DescribeConfigs);
+    // Denied: CLUSTER_AUTHORIZATION_FAILED in each entity's result.
+    AlterClientQuotas(AlterClientQuotasRequest) => handlers::alter_client_quotas::handle,
+        versions 0..=1,
+        authorize whole(Cluster, AlterConfigs);
 }
 
 /// The declaration of `api_key`, if Fjord serves it.

@@ -63,8 +63,11 @@ pub enum Outcome {
     /// ([`records_placeholder`](crate::connection::records_placeholder))
     /// stands for the next entry of the list, in encoding order.
     RespondWithFiles(FetchResponse, Vec<Vec<FileRange>>),
-    /// Produce with acks=0 that succeeded: nothing is sent.
-    Silent,
+    /// Produce with acks=0 that succeeded: nothing is sent, though the
+    /// connection is muted for `throttle_ms` when over its quota.
+    Silent {
+        throttle_ms: i32,
+    },
     /// Produce with acks=0 that failed: Kafka closes the connection, the
     /// only way to tell such a producer.
     Close(&'static str),

@@ -76,6 +76,8 @@ pub(super) fn response_key(response: &ResponseKind) -> ApiKey {
         ResponseKind::DeleteAcls(_) => ApiKey::DeleteAcls,
         ResponseKind::SaslHandshake(_) => ApiKey::SaslHandshake,
         ResponseKind::SaslAuthenticate(_) => ApiKey::SaslAuthenticate,
+        ResponseKind::DescribeClientQuotas(_) => ApiKey::DescribeClientQuotas,
+        ResponseKind::AlterClientQuotas(_) => ApiKey::AlterClientQuotas,
         other => panic!("a response of an undeclared API: {other:?}"),
     }
 }
@@ -114,8 +116,15 @@ async fn every_entry_decodes_and_is_answered_by_its_handler_at_every_advertised_
                     .await
                     .unwrap_or_else(|_| panic!("{key:?} v{version} was not answered"));
             match outcome {
-                Outcome::Respond(response) => {
+                Outcome::Respond(mut response) => {
                     assert_eq!(response_key(&response), key, "v{version}");
+                    // Quotas throttle every answer but the SASL exchange's.
+                    let sasl = matches!(key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate);
+                    assert_eq!(
+                        crate::quotas::response::throttle_time_mut(&mut response).is_some(),
+                        !sasl,
+                        "{key:?} throttle_time_ms"
+                    );
                     let mut encoded = BytesMut::new();
                     response
                         .encode(&mut encoded, version)
@@ -124,7 +133,7 @@ async fn every_entry_decodes_and_is_answered_by_its_handler_at_every_advertised_
                 }
                 // A default Produce asks for acks=0 and writes nothing: it
                 // succeeds silently.
-                Outcome::Silent if key == ApiKey::Produce => answered += 1,
+                Outcome::Silent { .. } if key == ApiKey::Produce => answered += 1,
                 other => panic!("{key:?} v{version}: {other:?}"),
             }
         }

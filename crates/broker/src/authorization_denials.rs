@@ -1,6 +1,7 @@
 //! Each request type's [`WholeRequest`]: the resource a whole-request check
 //! reads and the response Kafka sends when it fails.
 
+use kafka_protocol::messages::alter_client_quotas_response;
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -202,6 +203,47 @@ impl WholeRequest for AlterUserScramCredentialsRequest {
         Some(
             AlterUserScramCredentialsResponse::default()
                 .with_results(results)
+                .into(),
+        )
+    }
+}
+
+impl WholeRequest for DescribeClientQuotasRequest {
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        Some(
+            DescribeClientQuotasResponse::default()
+                .with_error_code(code)
+                .with_entries(None)
+                .into(),
+        )
+    }
+}
+
+/// Kafka answers each entity of the request with the error.
+impl WholeRequest for AlterClientQuotasRequest {
+    fn denied(&self, _version: i16, code: i16) -> Option<ResponseKind> {
+        let entries = self
+            .entries
+            .iter()
+            .map(|entry| {
+                alter_client_quotas_response::EntryData::default()
+                    .with_error_code(code)
+                    .with_entity(
+                        entry
+                            .entity
+                            .iter()
+                            .map(|e| {
+                                alter_client_quotas_response::EntityData::default()
+                                    .with_entity_type(e.entity_type.clone())
+                                    .with_entity_name(e.entity_name.clone())
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        Some(
+            AlterClientQuotasResponse::default()
+                .with_entries(entries)
                 .into(),
         )
     }

@@ -36,6 +36,9 @@ pub struct Broker {
     pub sasl: SaslMechanisms,
     /// ACLs and the checks on them (everything allowed when disabled).
     pub authorizer: Arc<crate::authorizer::Authorizer>,
+    /// Client quotas (DescribeClientQuotas, AlterClientQuotas) and the
+    /// measures they are enforced with.
+    pub quotas: Arc<crate::quotas::ClientQuotas>,
 }
 
 impl Broker {

@@ -17,7 +17,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
@@ -28,6 +28,8 @@ use crate::api;
 use crate::broker::Broker;
 use crate::connection_quotas::Admission;
 use crate::handlers::api_versions;
+use crate::quotas::response::{client_throttles, throttle_time_mut};
+use crate::quotas::{throttle_duration, throttle_ms_i32};
 use crate::request_context::{ConnectionContext, ConnectionState};
 use crate::security::exchange::{self, Answer, Refusal};
 
@@ -116,7 +118,7 @@ pub async fn serve<S>(
         loop {
             while let Some(frame) = next_frame(&mut input, limit(&connection))? {
                 admission.release_frame_room();
-                if may_wait(&frame) {
+                let mute = if may_wait(&frame) {
                     // Answers already made go out before this one parks, as
                     // Kafka sends each answer when it is ready.
                     if !output.write_to(&mut socket, max_idle, &mut shutdown).await? {
@@ -129,7 +131,20 @@ pub async fn serve<S>(
                         handled = handle_frame(&broker, &mut connection, frame, &mut output) => handled?,
                     }
                 } else {
-                    handle_frame(&broker, &mut connection, frame, &mut output).await?;
+                    handle_frame(&broker, &mut connection, frame, &mut output).await?
+                };
+                if let Some(Throttle { time: mute, answer_now }) = mute {
+                    // KIP-219: a throttled answer goes out at once, and the
+                    // connection's next request (buffered or not) waits out
+                    // the throttle, as Kafka mutes the channel. A client too
+                    // old to wait by itself gets its answer afterwards.
+                    if answer_now && !output.write_to(&mut socket, max_idle, &mut shutdown).await? {
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        _ = shutdown.changed() => return Ok(()),
+                        () = tokio::time::sleep(mute) => {}
+                    }
                 }
                 let more_buffered = frame_ready(&input, limit(&connection));
                 if (!more_buffered || output.pending() >= MAX_PENDING_OUTPUT)
@@ -213,14 +228,25 @@ fn may_wait(frame: &[u8]) -> bool {
         .any(|k| *k as i16 == key)
 }
 
+/// A quota's hold on a connection: nothing more is read for `time`.
+struct Throttle {
+    time: Duration,
+    /// The client waits by itself (KIP-219): answer before the wait.
+    answer_now: bool,
+}
+
+/// Handles one request and adds its answer to `output`; `Some` when the
+/// connection is over a quota.
 async fn handle_frame(
     broker: &Broker,
     connection: &mut ConnectionContext,
     frame: Bytes,
     output: &mut Output,
-) -> Result<(), ConnectionError> {
+) -> Result<Option<Throttle>, ConnectionError> {
     if exchange::expects_raw_token(connection) {
-        return handle_raw_sasl_token(broker, connection, frame, output).await;
+        return handle_raw_sasl_token(broker, connection, frame, output)
+            .await
+            .map(|()| None);
     }
     let (key, version, header, request) = match decode_frame(frame)? {
         DecodedFrame::Request {
@@ -241,7 +267,8 @@ async fn handle_frame(
                 &ResponseKind::ApiVersions(api_versions::unsupported_version()),
                 ApiKey::ApiVersions,
                 0,
-            );
+            )
+            .map(|()| None);
         }
     };
     if connection.state == ConnectionState::BeforeAuthentication
@@ -255,7 +282,14 @@ async fn handle_frame(
     response_header.correlation_id = ctx.correlation_id;
     let header_version = key.response_header_version(version);
     let mut failed = false;
-    let response = match api::dispatch(broker, &ctx, request).await {
+    let started = Instant::now();
+    let outcome = api::dispatch(broker, &ctx, request).await;
+    let request_throttle = if counts_request_time(key) {
+        broker.quotas.record_request_time(&ctx, started.elapsed())
+    } else {
+        0
+    };
+    let mut response = match outcome {
         api::Outcome::Respond(response) => response,
         api::Outcome::Authenticated(response, principal) => {
             connection.authenticated(principal);
@@ -266,8 +300,10 @@ async fn handle_frame(
             failed = true;
             response
         }
-        api::Outcome::RespondWithFiles(response, files) => {
-            return write_fetch_with_files(
+        api::Outcome::RespondWithFiles(mut response, files) => {
+            let throttle = combine_throttles(&mut response.throttle_time_ms, request_throttle)
+                .map(|time| throttle_of(time, key, version));
+            write_fetch_with_files(
                 output,
                 MAX_RESPONSE_FRAME,
                 &response_header,
@@ -275,11 +311,18 @@ async fn handle_frame(
                 &response,
                 version,
                 files,
-            )
+            )?;
+            return Ok(throttle);
         }
-        api::Outcome::Silent => return Ok(()),
+        api::Outcome::Silent { mut throttle_ms } => {
+            let throttle = combine_throttles(&mut throttle_ms, request_throttle);
+            return Ok(throttle.map(|time| throttle_of(time, key, version)));
+        }
         api::Outcome::Close(reason) => return Err(ConnectionError::Closed(key, reason)),
     };
+    let throttle = throttle_time_mut(&mut response)
+        .and_then(|slot| combine_throttles(slot, request_throttle))
+        .map(|time| throttle_of(time, key, version));
     write_response(
         &mut output.bytes,
         MAX_RESPONSE_FRAME,
@@ -292,7 +335,36 @@ async fn handle_frame(
     if failed {
         return Err(ConnectionError::AuthenticationFailed);
     }
-    Ok(())
+    Ok(throttle)
+}
+
+/// The larger of a response's own throttle (its bytes or mutations) and
+/// the request-time one, written back into the response.
+fn combine_throttles(slot: &mut i32, request_throttle: u64) -> Option<Duration> {
+    *slot = (*slot).max(throttle_ms_i32(request_throttle));
+    throttle_duration(*slot)
+}
+
+fn throttle_of(time: Duration, key: ApiKey, version: i16) -> Throttle {
+    Throttle {
+        time,
+        answer_now: client_throttles(key, version),
+    }
+}
+
+/// Whether a request's handling time counts against `request_percentage`:
+/// not the exchange that authenticates a client, and not the requests that
+/// park by design (their wait is not the broker's work).
+fn counts_request_time(key: ApiKey) -> bool {
+    !matches!(
+        key,
+        ApiKey::ApiVersions
+            | ApiKey::SaslHandshake
+            | ApiKey::SaslAuthenticate
+            | ApiKey::Fetch
+            | ApiKey::JoinGroup
+            | ApiKey::SyncGroup
+    )
 }
 
 /// A token of a SASL exchange begun with a v0 handshake: no request

@@ -16,6 +16,7 @@ pub mod error;
 pub mod groups;
 pub mod handlers;
 pub mod internal_topics;
+pub mod quotas;
 pub mod request_context;
 pub mod security;
 pub mod server;

@@ -26,6 +26,7 @@ use crate::config::BrokerConfig;
 use crate::connection;
 use crate::connection_quotas::{ConnectionLimits, ConnectionQuotas};
 use crate::groups::{GroupConfig, GroupCoordinator};
+use crate::quotas::{ClientQuotas, QuotaSettings};
 use crate::request_context::{ConnectionContext, SecurityProtocol};
 use crate::security::delegation_tokens::DelegationTokens;
 use crate::security::mechanisms::SaslMechanisms;
@@ -226,8 +227,16 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             .await?
             .with_context(|| format!("opening the ACLs in {}", data_dir.display()))?
     };
+    let quotas = {
+        let settings = QuotaSettings::from_statics(&config.statics).map_err(anyhow::Error::msg)?;
+        let dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || ClientQuotas::open(&dir, settings))
+            .await?
+            .with_context(|| format!("opening the client quotas in {}", data_dir.display()))?
+    };
     let broker = Arc::new(Broker {
         authorizer: Arc::new(authorizer),
+        quotas: Arc::new(quotas),
         cluster: Arc::new(SingleNode::new(
             meta.cluster_id(),
             BrokerNode {
@@ -351,6 +360,25 @@ async fn accept_loop(
                                 continue;
                             }
                         };
+                        if let Some(throttle) = broker.quotas.admit_connection(peer.ip()) {
+                            // Kafka's acceptor keeps such a connection for the
+                            // throttle time, then closes it unserved.
+                            tracing::info!(
+                                "closing connection from {} after {throttle:?}: over its \
+                                 connection_creation_rate quota",
+                                peer.ip()
+                            );
+                            drop(admission);
+                            let mut shutdown = shutdown.clone();
+                            connections.spawn(async move {
+                                tokio::select! {
+                                    _ = shutdown.changed() => {}
+                                    () = tokio::time::sleep(throttle) => {}
+                                }
+                                drop(socket);
+                            });
+                            continue;
+                        }
                         let _ = socket.set_nodelay(true);
                         let idle = quotas.limits().max_idle;
                         let listener = &listeners[index];

@@ -41,6 +41,10 @@ const UNORDERED: &[&str] = &[
     "results_by_transaction",
     "results_by_topic_v3_and_below",
     "results_by_partition",
+    // Client quotas: Kafka keeps entities and their values in hash maps.
+    "entries",
+    "entity",
+    "values",
 ];
 
 pub fn normalize(debug: &str) -> Vec<String> {

@@ -19,6 +19,7 @@ use crate::normalize::normalize;
 mod admin;
 mod data_plane;
 mod groups;
+mod quotas;
 mod transactions;
 
 /// A fixed time, so stored batches and timestamp lookups agree byte for byte.
@@ -132,6 +133,7 @@ impl Script {
         self.groups().await?;
         self.cluster().await?;
         self.transactions().await?;
+        self.quotas().await?;
         Ok(())
     }
 

@@ -7,12 +7,12 @@
 //! The store keeps bindings as Kafka's wire codes; what they mean (and which
 //! are valid) is the broker's business.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, StorageError};
+use crate::json_document::JsonDocument;
+use crate::Result;
 
 /// One ACL binding: a resource pattern and an access control entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -34,11 +34,7 @@ struct Document {
 pub const ACLS_FILE: &str = "fjord-acls.json";
 
 pub struct FileAclStore {
-    path: PathBuf,
-    acls: Mutex<Vec<StoredAcl>>,
-    /// Serialises writers so documents reach the disk in the order they
-    /// were changed in memory.
-    write_lock: tokio::sync::Mutex<()>,
+    document: JsonDocument<Document>,
 }
 
 impl FileAclStore {
@@ -46,33 +42,13 @@ impl FileAclStore {
     /// A file that cannot be read is refused: starting without its ACLs
     /// would open (or close) the broker to everyone it names.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir)?;
-        let path = data_dir.join(ACLS_FILE);
-        let acls = match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice::<Document>(&bytes)
-                    .map_err(|e| {
-                        StorageError::Metadata(format!(
-                            "the ACL file {} is unreadable ({e}); refusing to start. Restore it \
-                             from a backup or correct it by hand",
-                            path.display()
-                        ))
-                    })?
-                    .acls
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        Ok(FileAclStore {
-            path,
-            acls: Mutex::new(acls),
-            write_lock: tokio::sync::Mutex::new(()),
-        })
+        let document = JsonDocument::open(data_dir, ACLS_FILE, "the ACL file", |_| Ok(()))?;
+        Ok(FileAclStore { document })
     }
 
     /// Every binding stored, in the order stored.
     pub fn acls(&self) -> Vec<StoredAcl> {
-        self.acls.lock().clone()
+        self.document.get().acls
     }
 
     /// Applies `change` to a copy of the bindings and stores the result
@@ -83,16 +59,8 @@ impl FileAclStore {
         &self,
         change: impl FnOnce(&mut Vec<StoredAcl>) -> T,
     ) -> Result<(T, Vec<StoredAcl>)> {
-        let _writer = self.write_lock.lock().await;
-        let mut next = self.acls.lock().clone();
-        let outcome = change(&mut next);
-        let path = self.path.clone();
-        let doc = Document { acls: next.clone() };
-        tokio::task::spawn_blocking(move || crate::meta::write_json_atomically(&path, &doc))
-            .await
-            .map_err(|e| StorageError::Metadata(format!("ACL writer failed: {e}")))??;
-        *self.acls.lock() = next.clone();
-        Ok((outcome, next))
+        let (outcome, doc) = self.document.update(|doc| change(&mut doc.acls)).await?;
+        Ok((outcome, doc.acls))
     }
 }
 

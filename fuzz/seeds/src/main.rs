@@ -292,6 +292,44 @@ fn sample(key: ApiKey, version: i16) -> Option<RequestKind> {
                         .with_mechanism(1),
                 ]),
         ),
+        // A user+client-id filter, exact and default.
+        ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(
+            DescribeClientQuotasRequest::default()
+                .with_components(vec![
+                    describe_client_quotas_request::ComponentData::default()
+                        .with_entity_type(StrBytes::from_static_str("user"))
+                        .with_match_type(0)
+                        .with_match(Some(StrBytes::from_static_str("alice"))),
+                    describe_client_quotas_request::ComponentData::default()
+                        .with_entity_type(StrBytes::from_static_str("client-id"))
+                        .with_match_type(1),
+                ])
+                .with_strict(true),
+        ),
+        // Set a user's default-client quota, remove a default IP's.
+        ApiKey::AlterClientQuotas => RequestKind::AlterClientQuotas(
+            AlterClientQuotasRequest::default().with_entries(vec![
+                alter_client_quotas_request::EntryData::default()
+                    .with_entity(vec![
+                        alter_client_quotas_request::EntityData::default()
+                            .with_entity_type(StrBytes::from_static_str("user"))
+                            .with_entity_name(Some(StrBytes::from_static_str("alice"))),
+                        alter_client_quotas_request::EntityData::default()
+                            .with_entity_type(StrBytes::from_static_str("client-id"))
+                            .with_entity_name(None),
+                    ])
+                    .with_ops(vec![alter_client_quotas_request::OpData::default()
+                        .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                        .with_value(1048576.0)]),
+                alter_client_quotas_request::EntryData::default()
+                    .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                        .with_entity_type(StrBytes::from_static_str("ip"))
+                        .with_entity_name(None)])
+                    .with_ops(vec![alter_client_quotas_request::OpData::default()
+                        .with_key(StrBytes::from_static_str("connection_creation_rate"))
+                        .with_remove(true)]),
+            ]),
+        ),
         _ => return None,
     })
 }

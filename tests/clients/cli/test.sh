@@ -150,6 +150,27 @@ check_configs() {
   contains "all: cleanup.policy" "cleanup.policy=delete sensitive=false synonyms={DEFAULT_CONFIG:log.cleanup.policy=delete}" "$out" || return 1
 }
 
+# Quotas: kafka-configs alters and describes them with AlterClientQuotas and
+# DescribeClientQuotas.
+check_quota_configs() {
+  local user; user="$(name quota)"
+  local cfg=(tool kafka.admin.ConfigCommand --bootstrap-server "$B")
+  local entity=(--entity-type users --entity-name "$user" --entity-type clients --entity-default)
+  "${cfg[@]}" --alter --add-config 'producer_byte_rate=1048576,request_percentage=50' "${entity[@]}" >/dev/null || return 1
+  local out
+  out="$("${cfg[@]}" --describe "${entity[@]}")" || return 1
+  contains "quota entity" "Quota configs for user-principal '$user', the default client-id are" "$out" || return 1
+  contains "producer_byte_rate" "producer_byte_rate=1048576.0" "$out" || return 1
+  contains "request_percentage" "request_percentage=50.0" "$out" || return 1
+  "${cfg[@]}" --alter --delete-config producer_byte_rate,request_percentage "${entity[@]}" >/dev/null || return 1
+  out="$("${cfg[@]}" --describe "${entity[@]}")" || return 1
+  lacks "quota removed" "Quota configs for user-principal '$user', the default client-id are producer_byte_rate=1048576.0, request_percentage=50.0" "$out" || return 1
+  if "${cfg[@]}" --alter --add-config 'producer_byte_rate=1.5' --entity-type users --entity-name "$user" >"$WORK/bad" 2>&1; then
+    echo "a fractional producer_byte_rate was taken"; return 1
+  fi
+  contains "refused" "InvalidRequestException" "$(cat "$WORK/bad")"
+}
+
 # ------------------------------------- kafka-get-offsets, delete-records ----
 check_offsets_and_delete_records() {
   local tp; tp="$(name offsets)"
@@ -189,6 +210,7 @@ check_perf_tests() {
 t "kafka-topics: create, list, describe, alter partitions, delete" check_topics
 t "console producer/consumer with a group; kafka-consumer-groups list, describe, reset, delete" check_console_and_groups
 t "kafka-configs --describe" check_configs
+t "kafka-configs: user and client-id quotas" check_quota_configs
 t "kafka-get-offsets and kafka-delete-records" check_offsets_and_delete_records
 t "kafka-producer-perf-test and kafka-consumer-perf-test" check_perf_tests
 

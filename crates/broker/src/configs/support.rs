@@ -41,7 +41,6 @@ const OWN_STORAGE: &str =
 const OWN_RUNTIME: &str =
     "Fjord serves requests on an async runtime sized to the machine, not on Kafka's thread \
      pools, queues and purgatories";
-const NO_QUOTAS: &str = "client quotas are not built yet";
 const NO_JMX: &str = "Fjord has no Java metrics reporters";
 const NO_RECOMPRESSION: &str =
     "batches are stored as produced and never recompressed (compression.type=producer)";
@@ -61,6 +60,7 @@ pub(super) fn honoured_broker(name: &str) -> bool {
         || crate::security::delegation_tokens::CONFIG_NAMES.contains(&name)
         || crate::tls::CONFIG_NAMES.contains(&name)
         || crate::security::mechanisms::CONFIG_NAMES.contains(&name)
+        || crate::quotas::CONFIG_NAMES.contains(&name)
 }
 
 /// Topic configs Fjord honours by exact name (and so their broker synonyms).
@@ -223,7 +223,6 @@ fn broker_rule(name: &str) -> Option<Support> {
         ("fetch.purgatory.", Support::NoEffect(OWN_RUNTIME)),
         ("producer.purgatory.", Support::NoEffect(OWN_RUNTIME)),
         ("delete.records.purgatory.", Support::NoEffect(OWN_RUNTIME)),
-        ("quota.", Support::NoEffect(NO_QUOTAS)),
         ("metric.reporters", Support::NoEffect(NO_JMX)),
         ("metrics.", Support::NoEffect(NO_JMX)),
         ("kafka.metrics.", Support::NoEffect(NO_JMX)),

@@ -293,5 +293,37 @@ fn topic_and_cluster_cases() -> Vec<Case> {
             },
             With(CLUSTER),
         ),
+        // Kafka: Cluster/DescribeConfigs, the whole request's error.
+        case(
+            ApiKey::DescribeClientQuotas,
+            1,
+            || {
+                Q::DescribeClientQuotas(DescribeClientQuotasRequest::default().with_components(
+                    vec![describe_client_quotas_request::ComponentData::default()
+                        .with_entity_type(name("user"))
+                        .with_match_type(2)],
+                ))
+            },
+            With(CLUSTER),
+        ),
+        // Kafka: Cluster/AlterConfigs, the error in each entity's result.
+        case(
+            ApiKey::AlterClientQuotas,
+            1,
+            || {
+                Q::AlterClientQuotas(
+                    AlterClientQuotasRequest::default()
+                        .with_validate_only(true)
+                        .with_entries(vec![alter_client_quotas_request::EntryData::default()
+                            .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                                .with_entity_type(name("user"))
+                                .with_entity_name(Some(name("bob")))])
+                            .with_ops(vec![alter_client_quotas_request::OpData::default()
+                                .with_key(name("producer_byte_rate"))
+                                .with_value(1024.0)])]),
+                )
+            },
+            With(CLUSTER),
+        ),
     ]
 }

@@ -236,6 +236,8 @@ fn all_codes(response: &ResponseKind) -> Vec<i16> {
             .chain(r.results.iter().map(|u| u.error_code))
             .collect(),
         R::AlterUserScramCredentials(r) => r.results.iter().map(|u| u.error_code).collect(),
+        R::DescribeClientQuotas(r) => vec![r.error_code],
+        R::AlterClientQuotas(r) => r.entries.iter().map(|e| e.error_code).collect(),
         other => panic!("no codes known for {other:?}"),
     }
 }

@@ -14,6 +14,7 @@ use crate::acl::ResourceType::Topic;
 use crate::authorization;
 use crate::broker::Broker;
 use crate::error::{ApiError, ApiResult};
+use crate::quotas::MutationQuota;
 use crate::request_context::RequestContext;
 
 pub async fn handle(
@@ -25,6 +26,8 @@ pub async fn handle(
     for topic in &request.topics {
         *counts.entry(topic.name.as_str()).or_default() += 1;
     }
+    // KIP-599: from v3 a client over its quota gets THROTTLING_QUOTA_EXCEEDED.
+    let mut quota = broker.quotas.mutation_quota(ctx, ctx.api_version >= 3);
     let mut results = Vec::with_capacity(request.topics.len());
     let mut answered: Vec<&str> = Vec::new();
     for topic in &request.topics {
@@ -41,7 +44,7 @@ pub async fn handle(
         } else if let Err(code) = authorization::require(broker, ctx, Alter, Topic, name) {
             Err(ApiError::new(code, "Authorization failed."))
         } else {
-            grow(broker, topic, request.validate_only).await
+            grow(broker, topic, request.validate_only, &mut quota).await
         };
         let (code, message) = match outcome {
             Ok(()) => (0, None),
@@ -54,13 +57,16 @@ pub async fn handle(
                 .with_error_message(message),
         );
     }
-    CreatePartitionsResponse::default().with_results(results)
+    CreatePartitionsResponse::default()
+        .with_results(results)
+        .with_throttle_time_ms(quota.throttle_time_ms())
 }
 
 async fn grow(
     broker: &Broker,
     topic: &CreatePartitionsTopic,
     validate_only: bool,
+    quota: &mut MutationQuota<'_>,
 ) -> ApiResult<()> {
     let name = topic.name.as_str();
     let current = broker
@@ -103,6 +109,9 @@ async fn grow(
                 }
             }
         }
+    }
+    if !validate_only && topic.count > current {
+        quota.admit(i64::from(topic.count) - i64::from(current))?;
     }
     broker
         .topics

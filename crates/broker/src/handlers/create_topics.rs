@@ -20,6 +20,7 @@ use crate::broker::Broker;
 use crate::configs::{topic_config, topic_configs};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::describe_configs::chain_source;
+use crate::quotas::MutationQuota;
 use crate::request_context::RequestContext;
 use fjord_storage::meta::TopicMeta;
 
@@ -34,6 +35,8 @@ pub async fn handle(
         *seen.entry(topic.name.as_str()).or_default() += 1;
     }
     let cluster_create = authorization::cluster_allows(broker, ctx, Create);
+    // KIP-599: from v6 a client over its quota gets THROTTLING_QUOTA_EXCEEDED.
+    let mut quota = broker.quotas.mutation_quota(ctx, version >= 6);
     let mut results = Vec::with_capacity(request.topics.len());
     let mut answered_duplicates: Vec<&str> = Vec::new();
     for topic in &request.topics {
@@ -54,19 +57,22 @@ pub async fn handle(
         {
             Err(ApiError::new(denied, "Authorization failed."))
         } else {
-            create_one(broker, topic, request.validate_only).await
+            create_one(broker, topic, request.validate_only, &mut quota).await
         };
         // Kafka hides the created topic's configs without DescribeConfigs.
         let configs_denied = authorization::refused(broker, ctx, DescribeConfigs, Topic, name);
         results.push(result(broker, name, outcome, configs_denied, version));
     }
-    CreateTopicsResponse::default().with_topics(results)
+    CreateTopicsResponse::default()
+        .with_topics(results)
+        .with_throttle_time_ms(quota.throttle_time_ms())
 }
 
 async fn create_one(
     broker: &Broker,
     topic: &CreatableTopic,
     validate_only: bool,
+    quota: &mut MutationQuota<'_>,
 ) -> ApiResult<TopicMeta> {
     let partitions = if topic.assignments.is_empty() {
         check_replication_factor(topic.replication_factor)?;
@@ -96,6 +102,9 @@ async fn create_one(
             )
         })?;
         configs.insert(config.name.to_string(), value.to_string());
+    }
+    if !validate_only && broker.topics.get(topic.name.as_str()).is_none() {
+        quota.admit(i64::from(partitions))?;
     }
     let created = broker
         .topics

@@ -14,6 +14,7 @@ use crate::acl::ResourceType::Topic;
 use crate::authorization;
 use crate::broker::Broker;
 use crate::error::{ApiError, ApiResult};
+use crate::quotas::MutationQuota;
 use crate::request_context::RequestContext;
 
 /// One entry of the request: a name or an id.
@@ -39,6 +40,8 @@ pub async fn handle(
     for target in &targets {
         *counts.entry(target).or_default() += 1;
     }
+    // KIP-599: from v5 a client over its quota gets THROTTLING_QUOTA_EXCEEDED.
+    let mut quota = broker.quotas.mutation_quota(ctx, version >= 5);
     let mut responses = Vec::with_capacity(targets.len());
     let mut answered: Vec<&Target> = Vec::new();
     for target in &targets {
@@ -59,11 +62,13 @@ pub async fn handle(
             );
             (name, id, Err(err))
         } else {
-            delete_one(broker, ctx, target).await
+            delete_one(broker, ctx, target, &mut quota).await
         };
         responses.push(result(name, id, outcome, version));
     }
-    DeleteTopicsResponse::default().with_responses(responses)
+    DeleteTopicsResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(quota.throttle_time_ms())
 }
 
 fn targets(request: &DeleteTopicsRequest, version: i16) -> Vec<Target> {
@@ -95,6 +100,7 @@ async fn delete_one(
     broker: &Broker,
     ctx: &RequestContext,
     target: &Target,
+    quota: &mut MutationQuota<'_>,
 ) -> (Option<String>, Uuid, ApiResult<()>) {
     let version = ctx.api_version;
     let denied = |code: ResponseError| ApiError::new(code, "Authorization failed.");
@@ -144,6 +150,11 @@ async fn delete_one(
         };
         let err = ApiError::new(code, "Topic deletion is disabled.");
         return (Some(name), id, Err(err));
+    }
+    if let Some(topic) = broker.topics.get(&name) {
+        if let Err(throttled) = quota.admit(i64::from(topic.partitions)) {
+            return (Some(name), id, Err(throttled));
+        }
     }
     let outcome = broker.topics.delete(&name).await.map(|_| ());
     (Some(name), id, outcome)

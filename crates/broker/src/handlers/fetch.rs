@@ -52,6 +52,7 @@ use crate::broker::Broker;
 use crate::cluster::check_leader;
 use crate::connection::records_placeholder;
 use crate::error::ApiError;
+use crate::quotas::throttle_ms_i32;
 use crate::request_context::RequestContext;
 
 /// Fetch v13 names topics by id.
@@ -128,7 +129,12 @@ pub async fn answer(broker: &Broker, ctx: &RequestContext, request: FetchRequest
     }
     let read_committed = request.isolation_level == READ_COMMITTED;
     let wanted = resolve(broker, ctx, &request);
-    let response_limit = request.max_bytes.min(broker.config.fetch_max_bytes());
+    // A fetch returns no more than the consumer quota allows over its window.
+    let quota_limit = broker.quotas.fetch_window_bytes(ctx).unwrap_or(i32::MAX);
+    let response_limit = request
+        .max_bytes
+        .min(broker.config.fetch_max_bytes())
+        .min(quota_limit);
     let min_bytes = request.min_bytes.min(response_limit).max(0) as usize;
 
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -156,7 +162,21 @@ pub async fn answer(broker: &Broker, ctx: &RequestContext, request: FetchRequest
             break read_all(&wanted, response_limit, read_committed).await;
         }
     };
-    let ReadAll { answers, files, .. } = read;
+    let ReadAll {
+        answers,
+        files,
+        bytes,
+        ..
+    } = read;
+    let throttle_ms = throttle_ms_i32(broker.quotas.record_fetch(ctx, bytes));
+    if throttle_ms > 0 {
+        // Kafka answers a throttled fetch with no data at all (KIP-219).
+        response.throttle_time_ms = throttle_ms;
+        return FetchAnswer {
+            response,
+            files: Vec::new(),
+        };
+    }
     for (want, data) in wanted.into_iter().zip(answers) {
         match response.responses.last_mut() {
             Some(last) if last.topic == want.topic && last.topic_id == want.topic_id => {

@@ -5,6 +5,7 @@ use crate::acl::ResourceType;
 pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_client_quotas;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 #[cfg(test)]
@@ -17,6 +18,8 @@ mod authorization_table_group_cases;
 mod authorization_table_tests;
 #[cfg(test)]
 mod authorization_test_support;
+#[cfg(test)]
+mod client_quotas_tests;
 pub mod create_delegation_token;
 pub mod create_partitions;
 pub mod create_topics;
@@ -25,6 +28,7 @@ mod delegation_token_tests;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_delegation_token;

@@ -15,6 +15,7 @@ use crate::broker::Broker;
 use crate::cluster::{check_leader, NO_EPOCH};
 use crate::configs::topic_config;
 use crate::error::{ApiError, ApiResult};
+use crate::quotas::throttle_ms_i32;
 use crate::request_context::RequestContext;
 use fjord_storage::meta::TopicMeta;
 use fjord_storage::{AppendOutcome, Durability};
@@ -25,12 +26,24 @@ const TOPIC_ID_VERSION: i16 = 13;
 /// Produce as the connection answers it: with acks=0 nothing is sent back,
 /// and a failure closes the connection, the only way Kafka has to tell such
 /// a producer.
+///
+/// The request's record bytes count against the sender's
+/// `producer_byte_rate` whatever becomes of them, as Kafka counts the
+/// request's size; over the quota, the answer carries the throttle.
 pub async fn answer(broker: &Broker, ctx: &RequestContext, request: ProduceRequest) -> Outcome {
     let acks = request.acks;
-    let response = handle(broker, ctx, request).await;
+    let bytes: usize = request
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    let mut response = handle(broker, ctx, request).await;
+    let throttle_ms = throttle_ms_i32(broker.quotas.record_produce(ctx, bytes));
+    response.throttle_time_ms = throttle_ms;
     match acks {
         0 if has_errors(&response) => Outcome::Close("acks=0 produce failed"),
-        0 => Outcome::Silent,
+        0 => Outcome::Silent { throttle_ms },
         _ => Outcome::Respond(ResponseKind::Produce(response)),
     }
 }
