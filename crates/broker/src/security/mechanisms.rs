@@ -14,6 +14,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use super::oauthbearer::{self, OAuthBearerValidator};
 use super::plain::{self, PlainUsers};
 use super::scram::ScramServer;
@@ -60,6 +62,20 @@ pub struct SaslMechanisms {
     pub failed_authentication_delay: Duration,
     /// The largest frame read from a SASL client before it authenticates.
     pub max_receive_size: usize,
+    /// How many mechanism steps may run on the blocking pool at once
+    /// (`exchange::step`).
+    steps: StepPermits,
+}
+
+/// Permits for mechanism steps on the blocking pool, one per core.
+#[derive(Debug)]
+struct StepPermits(Arc<Semaphore>);
+
+impl Default for StepPermits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        StepPermits(Arc::new(Semaphore::new(cores)))
+    }
 }
 
 /// SCRAM's two credential sources: stored users, and delegation tokens for
@@ -109,6 +125,7 @@ impl SaslMechanisms {
             scram: None,
             failed_authentication_delay: Duration::from_millis(delay_ms),
             max_receive_size,
+            steps: StepPermits::default(),
         };
         for listener in listeners
             .iter()
@@ -182,6 +199,12 @@ impl SaslMechanisms {
     ) -> Self {
         self.scram = Some(ScramSources { users, tokens });
         self
+    }
+
+    /// Permits for running mechanism steps (PBKDF2, signature checks) on
+    /// the blocking pool.
+    pub fn step_permits(&self) -> Arc<Semaphore> {
+        Arc::clone(&self.steps.0)
     }
 
     fn listener(&self, listener: &str) -> Option<&ListenerMechanisms> {
