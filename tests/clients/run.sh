@@ -128,8 +128,9 @@ PORT=""
 # add` before the broker starts (for clients without an
 # AlterUserScramCredentials API, KafkaJS; the Python tests replace it with
 # their own), for the suites' SASL tests: FJORD_SASL_BOOTSTRAP,
-# FJORD_SASL_USER and FJORD_SASL_PASSWORD. The Kafka reference has no SASL
-# listener.
+# FJORD_SASL_USER and FJORD_SASL_PASSWORD. A random
+# delegation.token.secret.key turns delegation tokens on (the Java suite's
+# DelegationTokenTest). The Kafka reference has no SASL listener.
 SASL_PORT=""
 SASL_USER="fjord-client"
 SASL_PASSWORD="fjord-client-secret"
@@ -209,6 +210,7 @@ start_broker() {
     --override "ssl.keystore.location=$BROKER_DIR/tls/server.pem" \
     --override sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 \
     --override "sasl.plain.users.$SASL_USER=$sasl_hash" \
+    --override "delegation.token.secret.key=$(openssl rand -hex 32)" \
     >"$BROKER_LOG" 2>&1 &
   BROKER_PID=$!
   local i
@@ -300,7 +302,9 @@ suite_cli() {
 }
 suite_java() {
   ensure_java_suite || return 1
-  (cd "$HERE/java" && FJORD_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" mvn -Dmaven.repo.local="$FJORD_MAVEN_REPO" -q -B test)
+  local listeners=()
+  mapfile -t listeners < <(listener_env)
+  (cd "$HERE/java" && env "${listeners[@]}" FJORD_BOOTSTRAP="127.0.0.1:$PORT" timeout "$SUITE_TIMEOUT" mvn -Dmaven.repo.local="$FJORD_MAVEN_REPO" -q -B test)
   local rc=$?
   grep -h "Tests run" "$HERE/java/target/surefire-reports/"*.txt 2>/dev/null
   return $rc

@@ -377,9 +377,9 @@ async fn handle_raw_sasl_token(
     output: &mut Output,
 ) -> Result<(), ConnectionError> {
     let answer = match &connection.sasl {
-        Some(session) => session
-            .lock()
-            .raw_token(&broker.sasl, &connection.listener, &token),
+        Some(session) => {
+            exchange::raw_token(session, &broker.sasl, &connection.listener, &token).await
+        }
         None => Answer::Failed(Vec::new()),
     };
     match answer {

@@ -61,6 +61,10 @@ impl Transport for TcpStream {
 /// In-memory streams (tests): record bytes are copied.
 impl Transport for DuplexStream {}
 
+/// TLS over an in-memory stream (tests of what TLS changes in writing).
+#[cfg(test)]
+impl Transport for tokio_rustls::server::TlsStream<DuplexStream> {}
+
 /// What stands for records left in files inside an encoded response: an
 /// empty slice at an address nothing else can have (inside this static),
 /// recognised by the encoder when the codec writes it.

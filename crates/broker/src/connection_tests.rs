@@ -216,6 +216,18 @@ mod served {
         broker: &TestBroker,
         protocol: SecurityProtocol,
     ) -> (DuplexStream, JoinHandle<()>, watch::Sender<bool>) {
+        let (client, server) = duplex(1 << 16);
+        let (served, shutdown) = serve_stream(broker, protocol, server).await;
+        (client, served, shutdown)
+    }
+
+    /// Serves `server` as a connection accepted on the plaintext listener's
+    /// name with `protocol`.
+    async fn serve_stream<S: Transport + 'static>(
+        broker: &TestBroker,
+        protocol: SecurityProtocol,
+        server: S,
+    ) -> (JoinHandle<()>, watch::Sender<bool>) {
         let peer = SocketAddr::from(([127, 0, 0, 1], 7));
         let quotas = ConnectionQuotas::new(ConnectionLimits {
             max_connections: 1,
@@ -225,7 +237,6 @@ mod served {
         });
         let slot = quotas.free_slot().await;
         let admission = quotas.admit(slot, peer.ip()).expect("admitted");
-        let (client, server) = duplex(1 << 16);
         let context = ConnectionContext::accepted(
             peer,
             StrBytes::from_static_str(PLAINTEXT_LISTENER),
@@ -240,7 +251,91 @@ mod served {
             shutdown_rx,
             admission,
         ));
-        (client, served, shutdown)
+        (served, shutdown)
+    }
+
+    /// Regression test for e665746: tokio-rustls keeps the TLS records a
+    /// full socket did not take inside the session (up to its 64 KiB
+    /// limit) until the next write or flush, and the connection wrote
+    /// nothing more after its last answer, so the end of the answers
+    /// waited for the client's next request. Here the "socket" is an
+    /// in-memory pipe of 4 KiB, the answers to 40 pipelined requests
+    /// (about 30 KiB) end within 64 KiB past the point where it fills, and
+    /// the client sends nothing more: all the answers must arrive.
+    #[tokio::test]
+    async fn pipelined_answers_over_tls_arrive_without_more_input() {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+        use std::sync::Arc;
+
+        const PIPELINED: i32 = 40;
+        let broker = test_broker().await;
+        let ca = fjord_testkit::tls::TestCa::new("pipelined TLS CA");
+        let issued = ca.server();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(issued.der.clone())],
+                PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).expect("key"),
+            )
+            .expect("server config");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(ca.der())).expect("root");
+        let client_config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+
+        let (client, server) = duplex(4096);
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
+        let name = ServerName::try_from("localhost").expect("name");
+        let (server, client) =
+            tokio::join!(acceptor.accept(server), connector.connect(name, client));
+        let (mut client, server) = (
+            client.expect("client handshake"),
+            server.expect("server handshake"),
+        );
+        let (served, _shutdown) = serve_stream(&broker, SecurityProtocol::Ssl, server).await;
+
+        let mut pipelined = Vec::new();
+        for correlation_id in 0..PIPELINED {
+            let request = ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("test-client"))
+                .with_client_software_version(StrBytes::from_static_str("1.0"));
+            pipelined.extend(frame(ApiKey::ApiVersions, 3, correlation_id, &request));
+        }
+        client.write_all(&pipelined).await.expect("write");
+        client.flush().await.expect("flush");
+        // Not reading yet: the pipe fills while the broker answers.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let mut answers = 0;
+        let read_all = async {
+            for correlation_id in 0..PIPELINED {
+                let mut length = [0u8; 4];
+                client.read_exact(&mut length).await.expect("answer length");
+                let mut body = vec![0u8; i32::from_be_bytes(length) as usize];
+                client.read_exact(&mut body).await.expect("whole answer");
+                let mut body = Bytes::from(body);
+                let header = ResponseHeader::decode(&mut body, 0).expect("response header");
+                assert_eq!(header.correlation_id, correlation_id);
+                let versions = ApiVersionsResponse::decode(&mut body, 3).expect("decodes");
+                assert_eq!(versions.error_code, 0);
+                answers += 1;
+            }
+        };
+        let finished = tokio::time::timeout(Duration::from_secs(5), read_all).await;
+        assert!(
+            finished.is_ok(),
+            "only {answers} of {PIPELINED} answers arrived"
+        );
+        drop(client);
+        let _ = served.await;
     }
 
     #[tokio::test]

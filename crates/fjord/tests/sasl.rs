@@ -106,6 +106,76 @@ async fn a_wrong_password_gets_an_authentication_error_and_no_data() {
     assert_eq!(offset, 0);
 }
 
+/// Kafka's `listener.name.<listener>.plain.sasl.jaas.config` gives a
+/// listener PLAIN users of its own; Fjord's
+/// `listener.name.<listener>.[plain.]sasl.plain.users.<name>` does the same:
+/// that listener serves its own users only, the others the broker-wide ones.
+#[tokio::test]
+async fn a_listener_with_plain_users_of_its_own_serves_only_those() {
+    if common::skipped_for_external(SKIP) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (outer, inner) = (common::free_port(), common::free_port());
+    let listeners = format!("SASL_PLAINTEXT://127.0.0.1:{outer},INTERNAL://127.0.0.1:{inner}");
+    let hash = |password: &[u8]| {
+        PasswordHash::create(password, MIN_ITERATIONS)
+            .expect("hash")
+            .to_string()
+    };
+    let (carol, dave) = (hash(b"carol-secret"), hash(b"dave-secret"));
+    let _broker = broker(
+        &dir,
+        &[
+            ("listeners", &listeners),
+            (
+                "listener.security.protocol.map",
+                "SASL_PLAINTEXT:SASL_PLAINTEXT,INTERNAL:SASL_PLAINTEXT",
+            ),
+            ("listener.name.internal.sasl.plain.users.carol", &carol),
+            // Kafka's per-mechanism form, the listener named in any case.
+            ("listener.name.INTERNAL.plain.sasl.plain.users.dave", &dave),
+        ],
+    );
+    let (outer, inner) = (format!("127.0.0.1:{outer}"), format!("127.0.0.1:{inner}"));
+    let topic = common::unique_topic("sasl-per-listener");
+    let refused = |bootstrap: &str, user: &'static str, password: &'static str| {
+        let config = sasl_config(bootstrap, &plain(user, password));
+        let topic = topic.clone();
+        async move { refused_errors(&config, &topic).await }
+    };
+    let invalid = "Authentication failed: Invalid username or password";
+    for (bootstrap, user, password) in [
+        (&inner, "alice", "alice-secret"),
+        (&outer, "carol", "carol-secret"),
+        (&outer, "dave", "dave-secret"),
+    ] {
+        let errors = refused(bootstrap, user, password).await;
+        assert!(
+            errors.iter().any(|e| e.contains(invalid)),
+            "{user} on {bootstrap}: {errors:?}"
+        );
+    }
+    // Each user where it belongs; nothing the refused ones sent was kept.
+    for (next, (bootstrap, user, password)) in [
+        (&outer, "alice", "alice-secret"),
+        (&inner, "carol", "carol-secret"),
+        (&inner, "dave", "dave-secret"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let config = sasl_config(bootstrap, &plain(user, password));
+        let offset = produce(
+            &producer(&config, &Errors::default()),
+            &topic,
+            user.as_bytes(),
+        )
+        .await;
+        assert_eq!(offset, next as i64, "{user} on {bootstrap}");
+    }
+}
+
 #[tokio::test]
 async fn oauthbearer_with_an_unsecured_jwt_produces_and_consumes() {
     if common::skipped_for_external(SKIP) {
@@ -220,4 +290,19 @@ fn a_malformed_password_hash_stops_start_up_naming_the_config() {
         ],
     );
     assert!(refused.contains("OAUTHBEARER needs"), "{refused}");
+    let refused = common::binary_refuses_to_start(
+        dir.path(),
+        &[
+            ("listeners", LISTENERS),
+            (
+                "listener.name.sasl_plaintext.sasl.plain.users.eve",
+                "eves-password",
+            ),
+        ],
+    );
+    assert!(
+        refused.contains("listener.name.sasl_plaintext.sasl.plain.users.eve"),
+        "{refused}"
+    );
+    assert!(!refused.contains("eves-password"), "{refused}");
 }

@@ -44,6 +44,7 @@ fn main() -> Result<(), Failure> {
     )?;
     write_all(&out.join("metadata_file"), &rt.block_on(metadata_seeds())?)?;
     write_all(&out.join("offsets_file"), &rt.block_on(offsets_seeds())?)?;
+    write_all(&out.join("sasl_messages"), &sasl_seeds())?;
     Ok(())
 }
 
@@ -181,24 +182,26 @@ fn sample(key: ApiKey, version: i16) -> Option<RequestKind> {
                 .with_state_filters(vec![StrBytes::from_static_str("Ongoing")])
                 .with_producer_id_filters(vec![ProducerId(7)]),
         ),
-        ApiKey::DescribeProducers => RequestKind::DescribeProducers(
-            DescribeProducersRequest::default().with_topics(vec![
+        ApiKey::DescribeProducers => {
+            RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(vec![
                 describe_producers_request::TopicRequest::default()
                     .with_name(topic_name())
                     .with_partition_indexes(vec![0, 1]),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(
             TxnOffsetCommitRequest::default()
                 .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
                 .with_group_id(GroupId(StrBytes::from_static_str("group")))
                 .with_producer_id(ProducerId(1))
-                .with_topics(vec![txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
-                    .with_name(topic_name())
-                    .with_partitions(vec![
-                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
-                            .with_committed_offset(5),
-                    ])]),
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(topic_name())
+                        .with_partitions(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                .with_committed_offset(5),
+                        ]),
+                ]),
         ),
         ApiKey::CreateDelegationToken => {
             let mut create = CreateDelegationTokenRequest::default()
@@ -546,4 +549,46 @@ async fn offsets_seeds() -> Result<Vec<(String, Vec<u8>)>, Failure> {
         ("log".into(), with_flags(0)),
         ("log-fix-crc".into(), with_flags(1)),
     ])
+}
+
+/// SASL exchanges as clients write them: a mechanism byte (as the
+/// sasl_messages target reads it), then the client's messages.
+fn sasl_seeds() -> Vec<(String, Vec<u8>)> {
+    const UNSIGNED: &str =
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwiZXhwIjo0\
+        MTAwMDAwMDAwLCJzY29wZSI6ImthZmthIn0.";
+    const SIGNED: &str = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImZ1enoiLCJ0eXAiOiJKV1QifQ.eyJzdWIiOiJhbGlj\
+        ZSIsImlhdCI6MTcwMDAwMDAwMCwiZXhwIjo0MTAwMDAwMDAwfQ.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\
+        AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let proof = "A".repeat(88);
+    let scram = |user: &str, extensions: &str| {
+        vec![
+            format!("n,,n={user},r=fyko+d2lbbFgONRv9qkxdawL{extensions}").into_bytes(),
+            format!("c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p={proof}").into_bytes(),
+        ]
+    };
+    let bearer = |token: &str| {
+        vec![format!("n,a=alice,\x01host=broker\x01auth=Bearer {token}\x01\x01").into_bytes()]
+    };
+    let exchanges: Vec<(&str, u8, Vec<Vec<u8>>)> = vec![
+        ("plain", 0, vec![b"\0alice\0alice-secret".to_vec()]),
+        (
+            "plain-authzid",
+            0,
+            vec![b"alice\0alice\0alice-secret".to_vec()],
+        ),
+        ("scram-sha-256", 1, scram("alice", "")),
+        ("scram-sha-512", 2, scram("al=2Cice=3D", "")),
+        ("scram-token", 2, scram("token-id-1", ",tokenauth=true")),
+        ("oauthbearer-unsecured", 3, bearer(UNSIGNED)),
+        ("oauthbearer-jwks", 4, bearer(SIGNED)),
+    ];
+    exchanges
+        .into_iter()
+        .map(|(name, mechanism, messages)| {
+            let mut input = vec![mechanism];
+            input.extend(join_sections(&messages));
+            (format!("sasl-{name}"), input)
+        })
+        .collect()
 }

@@ -4,7 +4,11 @@ The broker is started by ../run.sh, which passes its address in FJORD_BOOTSTRAP.
 Every test works on topics of its own (uuid-suffixed names), so tests don't
 depend on each other's data.
 """
+import contextlib
 import os
+import socket
+import subprocess
+import tempfile
 import time
 import uuid
 
@@ -18,6 +22,54 @@ AGAINST_KAFKA = os.environ.get("FJORD_REFERENCE") == "kafka"
 # Records per produce/consume round trip.
 N_RECORDS = int(os.environ.get("FJORD_TEST_RECORDS", "2000"))
 PARTITIONS = 4
+
+
+# The broker binary run.sh uses, for tests that start a Fjord of their own
+# with settings run.sh's broker lacks (an authorizer, client certificates).
+FJORD_BIN = os.environ.get("FJORD_BIN")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def own_fjord(prefix, port, overrides):
+    """A Fjord from FJORD_BIN with its own temporary data dir and
+    `--override` settings (`overrides`, "name=value" strings), up once
+    `port` accepts connections; stopped on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as data_dir:
+        log_path = os.path.join(data_dir, "broker.log")
+        args = [FJORD_BIN, "serve", "--data-dir", os.path.join(data_dir, "data")]
+        for override in overrides:
+            args += ["--override", override]
+        with open(log_path, "w") as log:
+            broker = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        try:
+            deadline = time.time() + 20
+            while not listening(port):
+                if broker.poll() is not None or time.time() > deadline:
+                    with open(log_path) as log:
+                        pytest.fail(f"the Fjord of {prefix} did not start:\n{log.read()[-3000:]}")
+                time.sleep(0.1)
+            yield
+        finally:
+            broker.terminate()
+            try:
+                broker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                broker.kill()
+                broker.wait()
 
 
 @pytest.fixture(scope="session")

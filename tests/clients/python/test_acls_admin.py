@@ -7,11 +7,7 @@ listener, Kafka's StandardAuthorizer, super.users=User:admin and a PLAIN
 user admin, as whom the AdminClient authenticates. Every test works on
 resource names of its own, so they share that broker.
 """
-import os
-import socket
 import subprocess
-import tempfile
-import time
 import uuid
 
 import pytest
@@ -26,9 +22,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from conftest import AGAINST_KAFKA
-
-FJORD_BIN = os.environ.get("FJORD_BIN")
+from conftest import AGAINST_KAFKA, FJORD_BIN, free_port, own_fjord
 
 pytestmark = pytest.mark.skipif(
     AGAINST_KAFKA or not FJORD_BIN,
@@ -44,20 +38,6 @@ LITERAL = ResourcePatternType.LITERAL
 PREFIXED = ResourcePatternType.PREFIXED
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def listening(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def secured_bootstrap():
     """A Fjord with the authorizer on; yields its SASL listener's address."""
@@ -66,38 +46,13 @@ def secured_bootstrap():
         input=ADMIN_PASSWORD + "\n", capture_output=True, text=True, check=True,
     ).stdout.strip()
     plain_port, sasl_port = free_port(), free_port()
-    with tempfile.TemporaryDirectory(prefix="fjord-acls-") as data_dir:
-        log_path = os.path.join(data_dir, "broker.log")
-        with open(log_path, "w") as log:
-            broker = subprocess.Popen(
-                [
-                    FJORD_BIN, "serve",
-                    "--listen", f"127.0.0.1:{plain_port}",
-                    "--data-dir", os.path.join(data_dir, "data"),
-                    "--override",
-                    f"listeners=PLAINTEXT://127.0.0.1:{plain_port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-                    "--override", "authorizer.class.name="
-                    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                    "--override", "super.users=User:admin",
-                    "--override", f"sasl.plain.users.admin={hashed}",
-                ],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            )
-        try:
-            deadline = time.time() + 20
-            while not listening(sasl_port):
-                if broker.poll() is not None or time.time() > deadline:
-                    with open(log_path) as log:
-                        pytest.fail(f"the secured Fjord did not start:\n{log.read()[-3000:]}")
-                time.sleep(0.1)
-            yield f"127.0.0.1:{sasl_port}"
-        finally:
-            broker.terminate()
-            try:
-                broker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                broker.kill()
-                broker.wait()
+    with own_fjord("fjord-acls-", sasl_port, [
+        f"listeners=PLAINTEXT://127.0.0.1:{plain_port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users=User:admin",
+        f"sasl.plain.users.admin={hashed}",
+    ]):
+        yield f"127.0.0.1:{sasl_port}"
 
 
 @pytest.fixture(scope="module")

@@ -181,8 +181,9 @@ pub fn validate_broker_config(name: &str, value: &str) -> Result<(), String> {
             )),
         };
     }
-    // Fjord's own: a PLAIN user and its password hash (security/plain.rs).
-    if name.starts_with(crate::security::plain::USERS_PREFIX) {
+    // Fjord's own: a PLAIN user and its password hash, broker-wide or for
+    // one listener (security/plain.rs).
+    if crate::security::plain::user_config(name).is_some() {
         return crate::security::plain::check_user_config(name, value);
     }
     let def = broker_config_or_override(name).ok_or_else(|| {

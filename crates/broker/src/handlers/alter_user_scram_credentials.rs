@@ -8,6 +8,7 @@ use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use zeroize::Zeroizing;
 
 use crate::broker::Broker;
 use crate::request_context::RequestContext;
@@ -34,7 +35,7 @@ pub async fn handle(
             mechanism: u.mechanism,
             iterations: u.iterations,
             salt: u.salt.to_vec(),
-            salted_password: u.salted_password.to_vec(),
+            salted_password: Zeroizing::new(u.salted_password.to_vec()),
         })
         .collect();
     let results = scram_admin::alter(broker.scram_credentials.as_ref(), deletions, upsertions)

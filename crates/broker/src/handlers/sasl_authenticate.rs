@@ -9,7 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::api::Outcome;
 use crate::broker::Broker;
 use crate::request_context::RequestContext;
-use crate::security::exchange::Answer;
+use crate::security::exchange::{self, Answer};
 use crate::security::SaslFailure;
 
 pub async fn handle(
@@ -25,9 +25,8 @@ pub async fn handle(
             .into(),
         );
     };
-    let answer = session
-        .lock()
-        .authenticate(&broker.sasl, &ctx.listener, &request.auth_bytes);
+    let answer =
+        exchange::authenticate(session, &broker.sasl, &ctx.listener, &request.auth_bytes).await;
     match answer {
         Answer::Continue(result) => Outcome::Respond(response(result).into()),
         Answer::Authenticated(result, principal) => {

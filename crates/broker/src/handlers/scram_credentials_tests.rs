@@ -49,7 +49,7 @@ fn upsert(user: &str, mechanism: i8, iterations: i32, password: &str) -> ScramCr
         .with_mechanism(mechanism)
         .with_iterations(iterations)
         .with_salt(Bytes::from(salt))
-        .with_salted_password(Bytes::from(salted))
+        .with_salted_password(Bytes::from(salted.to_vec()))
 }
 
 fn delete(user: &str, mechanism: i8) -> ScramCredentialDeletion {

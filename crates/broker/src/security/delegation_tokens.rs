@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -86,8 +87,9 @@ pub struct IssuedToken {
 pub struct TokenCredential {
     /// The owner, marked token-authenticated.
     pub owner: Principal,
-    /// Base64 of the HMAC: what the client gives as its SCRAM password.
-    pub password: String,
+    /// Base64 of the HMAC: what the client gives as its SCRAM password
+    /// (wiped when dropped).
+    pub password: Zeroizing<String>,
     pub expiry_timestamp_ms: i64,
 }
 
@@ -382,7 +384,7 @@ impl DelegationTokens {
         owner.token_authenticated = true;
         Some(TokenCredential {
             owner,
-            password: STANDARD.encode(Self::hmac(key, token_id)),
+            password: Zeroizing::new(STANDARD.encode(Self::hmac(key, token_id))),
             expiry_timestamp_ms: token.expiry_timestamp_ms,
         })
     }

@@ -16,6 +16,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ApiKey;
 use parking_lot::Mutex;
 use tokio::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 use super::mechanisms::SaslMechanisms;
 use super::{SaslFailure, SaslServer, SaslStep};
@@ -78,6 +79,10 @@ impl std::fmt::Debug for SaslExchange {
         }
     }
 }
+
+/// What a SaslAuthenticate request is answered: the challenge or final
+/// message and the session lifetime, or the failure.
+type Authenticated = Result<(Vec<u8>, i64), SaslFailure>;
 
 /// What the exchange makes of a client message, and what to send back.
 #[derive(Debug)]
@@ -192,75 +197,63 @@ impl SaslExchange {
         Answer::Continue(None)
     }
 
-    /// A SaslAuthenticate request's bytes. Answers the challenge or final
-    /// message, the session lifetime and the failure, if any.
-    pub fn authenticate(
-        &mut self,
-        mechanisms: &SaslMechanisms,
-        listener: &str,
-        auth_bytes: &[u8],
-    ) -> Answer<Result<(Vec<u8>, i64), SaslFailure>> {
+    /// Whether a SaslAuthenticate request may step the exchange now; the
+    /// answer to send instead when it may not.
+    fn authenticate_allowed(&mut self) -> Result<(), Answer<Authenticated>> {
         match &self.stage {
-            Stage::Authenticating { framed: true, .. } | Stage::ReauthBadMechanism(_) => {}
+            Stage::Authenticating { framed: true, .. } | Stage::ReauthBadMechanism(_) => Ok(()),
             // Kafka's request handler answers this on an authenticated
             // connection, without closing it.
-            Stage::Authenticated(_) => {
-                return Answer::Continue(Err(SaslFailure::illegal_state(
-                    "SaslAuthenticate request received after successful authentication",
-                )))
-            }
+            Stage::Authenticated(_) => Err(Answer::Continue(Err(SaslFailure::illegal_state(
+                "SaslAuthenticate request received after successful authentication",
+            )))),
             _ => {
                 self.stage = Stage::Failed;
-                return Answer::Failed(Err(SaslFailure::illegal_state(
+                Err(Answer::Failed(Err(SaslFailure::illegal_state(
                     "SaslAuthenticate request received before a SaslHandshake",
-                )));
+                ))))
             }
         }
-        match self.step(mechanisms, listener, auth_bytes) {
-            Stepped::Challenge(challenge) => Answer::Continue(Ok((challenge, 0))),
-            Stepped::Complete {
-                final_message,
-                principal,
-                session_lifetime_ms,
-            } => Answer::Authenticated(Ok((final_message, session_lifetime_ms)), principal),
-            Stepped::Failed(failure) => Answer::Failed(Err(failure)),
-        }
     }
 
-    /// A raw token after a v0 handshake. Answers the bytes to send back
-    /// length-prefixed; a failure is answered with nothing (as Kafka).
-    pub fn raw_token(
-        &mut self,
-        mechanisms: &SaslMechanisms,
-        listener: &str,
-        token: &[u8],
-    ) -> Answer<Vec<u8>> {
-        match self.step(mechanisms, listener, token) {
-            Stepped::Challenge(challenge) => Answer::Continue(challenge),
-            Stepped::Complete {
-                final_message,
-                principal,
-                ..
-            } => Answer::Authenticated(final_message, principal),
-            Stepped::Failed(_) => Answer::Failed(Vec::new()),
-        }
-    }
-
-    fn step(&mut self, mechanisms: &SaslMechanisms, listener: &str, token: &[u8]) -> Stepped {
-        let stage = std::mem::replace(&mut self.stage, Stage::Failed);
-        let (mut server, mechanism, framed, previous) = match stage {
+    /// Takes the mechanism's server out for one step (the exchange counts
+    /// as failed until [`Self::finish`] puts its outcome back), or says
+    /// why no step can be taken.
+    fn take(&mut self) -> Result<Taken, Stepped> {
+        match std::mem::replace(&mut self.stage, Stage::Failed) {
             Stage::Authenticating {
                 server,
                 mechanism,
                 framed,
                 previous,
-            } => (server, mechanism, framed, previous),
+            } => Ok(Taken {
+                server,
+                mechanism,
+                framed,
+                previous,
+            }),
             Stage::ReauthBadMechanism(message) => {
-                return Stepped::Failed(SaslFailure::authentication_failed(message))
+                Err(Stepped::Failed(SaslFailure::authentication_failed(message)))
             }
-            _ => return Stepped::Failed(SaslFailure::illegal_state(ILLEGAL_STATE)),
-        };
-        let (principal, final_message, credential_expires) = match server.step(token) {
+            _ => Err(Stepped::Failed(SaslFailure::illegal_state(ILLEGAL_STATE))),
+        }
+    }
+
+    /// Applies what the mechanism answered, with re-authentication's rules.
+    fn finish(
+        &mut self,
+        taken: Taken,
+        stepped: Result<SaslStep, SaslFailure>,
+        mechanisms: &SaslMechanisms,
+        listener: &str,
+    ) -> Stepped {
+        let Taken {
+            server,
+            mechanism,
+            framed,
+            previous,
+        } = taken;
+        let (principal, final_message, credential_expires) = match stepped {
             Err(failure) => return Stepped::Failed(failure),
             Ok(SaslStep::Challenge(challenge)) => {
                 self.stage = Stage::Authenticating {
@@ -302,6 +295,109 @@ impl SaslExchange {
         }
     }
 }
+
+/// A mechanism's server out of the exchange for one step.
+struct Taken {
+    server: Box<dyn SaslServer>,
+    mechanism: String,
+    framed: bool,
+    previous: Option<Session>,
+}
+
+/// A SaslAuthenticate request's bytes. Answers the challenge or final
+/// message, the session lifetime and the failure, if any.
+pub async fn authenticate(
+    session: &SaslSession,
+    mechanisms: &SaslMechanisms,
+    listener: &str,
+    auth_bytes: &[u8],
+) -> Answer<Authenticated> {
+    if let Err(answer) = session.lock().authenticate_allowed() {
+        return answer;
+    }
+    match step(session, mechanisms, listener, auth_bytes).await {
+        Stepped::Challenge(challenge) => Answer::Continue(Ok((challenge, 0))),
+        Stepped::Complete {
+            final_message,
+            principal,
+            session_lifetime_ms,
+        } => Answer::Authenticated(Ok((final_message, session_lifetime_ms)), principal),
+        Stepped::Failed(failure) => Answer::Failed(Err(failure)),
+    }
+}
+
+/// A raw token after a v0 handshake. Answers the bytes to send back
+/// length-prefixed; a failure is answered with nothing (as Kafka).
+pub async fn raw_token(
+    session: &SaslSession,
+    mechanisms: &SaslMechanisms,
+    listener: &str,
+    token: &[u8],
+) -> Answer<Vec<u8>> {
+    match step(session, mechanisms, listener, token).await {
+        Stepped::Challenge(challenge) => Answer::Continue(challenge),
+        Stepped::Complete {
+            final_message,
+            principal,
+            ..
+        } => Answer::Authenticated(final_message, principal),
+        Stepped::Failed(_) => Answer::Failed(Vec::new()),
+    }
+}
+
+/// One step of the mechanism, on the blocking pool: PLAIN's PBKDF2 (200 000
+/// iterations by default), a delegation token's SCRAM credential (PBKDF2
+/// too) and a JWT's signature take milliseconds that an async worker thread
+/// must not spend while its other connections wait. At most
+/// [`SaslMechanisms::step_permits`] steps run at once, so that a flood of
+/// logins neither grows the blocking pool without bound nor starves the
+/// file I/O that shares it. The connection asks nothing else of the
+/// exchange meanwhile: it handles one request at a time.
+async fn step(
+    session: &SaslSession,
+    mechanisms: &SaslMechanisms,
+    listener: &str,
+    token: &[u8],
+) -> Stepped {
+    let taken = match session.lock().take() {
+        Ok(taken) => taken,
+        Err(stepped) => return stepped,
+    };
+    let Ok(permit) = mechanisms.step_permits().acquire_owned().await else {
+        return Stepped::Failed(SaslFailure::authentication_failed(STEP_LOST));
+    };
+    // A copy the blocking task owns, wiped when it is done with it.
+    let token = Zeroizing::new(token.to_vec());
+    let Taken {
+        mut server,
+        mechanism,
+        framed,
+        previous,
+    } = taken;
+    let ran = tokio::task::spawn_blocking(move || {
+        let stepped = server.step(&token);
+        drop(permit);
+        (server, stepped)
+    })
+    .await;
+    let (server, stepped) = match ran {
+        Ok(ran) => ran,
+        Err(e) => {
+            tracing::error!("a SASL/{mechanism} step did not finish: {e}");
+            return Stepped::Failed(SaslFailure::authentication_failed(STEP_LOST));
+        }
+    };
+    let taken = Taken {
+        server,
+        mechanism,
+        framed,
+        previous,
+    };
+    session.lock().finish(taken, stepped, mechanisms, listener)
+}
+
+/// The answer when a mechanism's step was lost (the broker shutting down).
+const STEP_LOST: &str = "Authentication failed: the broker could not check the credentials";
 
 /// KIP-368: `connections.max.reauth.ms` (0: none), never past the
 /// credential's own expiry; 0 when neither bounds the session.

@@ -404,3 +404,57 @@ async fn reauthentication_with_another_mechanism_fails_and_closes() {
 
 #[path = "exchange_scram_tests.rs"]
 mod scram;
+
+/// PBKDF2 runs on the blocking pool: while a PLAIN login against a costly
+/// hash is checked, the runtime's only worker thread (a current-thread
+/// runtime, shared by the broker and this test) keeps running other tasks.
+#[tokio::test]
+async fn a_costly_plain_hash_is_checked_off_the_worker_thread() {
+    use std::sync::Arc;
+
+    // Iterations that make one derivation take at least 300 ms here.
+    let mut iterations = 100_000;
+    let (hash, cost) = loop {
+        let started = Instant::now();
+        let hash = PasswordHash::create(b"carol-pw", iterations).expect("hash");
+        let cost = started.elapsed();
+        if cost >= Duration::from_millis(300) || iterations >= 100_000_000 {
+            break (hash.to_string(), cost);
+        }
+        iterations *= 2;
+    };
+    let sasl = broker(&[("sasl.plain.users.carol", hash.as_str())]).await;
+
+    // A ticker on the same thread: the longest it went without running.
+    let longest = Arc::new(parking_lot::Mutex::new(Duration::ZERO));
+    let ticker = tokio::spawn({
+        let longest = Arc::clone(&longest);
+        async move {
+            loop {
+                let before = Instant::now();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let gap = before.elapsed();
+                let mut longest = longest.lock();
+                *longest = (*longest).max(gap);
+            }
+        }
+    });
+    let mut stream = sasl.connect().await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    assert_eq!(login(&mut stream, "carol", "carol-pw").await.error_code, 0);
+    let took = started.elapsed();
+    // Time for the ticker to see the gap it was in, if any.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    ticker.abort();
+    let longest = *longest.lock();
+    assert!(
+        took >= cost / 2,
+        "the login took {took:?}, one derivation {cost:?}"
+    );
+    assert!(
+        longest < cost / 3,
+        "the worker thread stalled for {longest:?} while a derivation of {cost:?} ran"
+    );
+    assert_eq!(principal(&mut stream).await, "User:carol");
+}

@@ -11,8 +11,11 @@
 //! `listener.name.<listener>.connections.max.reauth.ms`) and
 //! `connection.failed.authentication.delay.ms` and `sasl.server.max.receive.size`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use super::oauthbearer::{self, OAuthBearerValidator};
 use super::plain::{self, PlainUsers};
@@ -51,7 +54,10 @@ struct ListenerMechanisms {
 #[derive(Debug, Default)]
 pub struct SaslMechanisms {
     listeners: Vec<ListenerMechanisms>,
+    /// The broker-wide PLAIN users, and the listeners' own (by upper-cased
+    /// name), which replace them on their listener.
     plain: Arc<PlainUsers>,
+    plain_by_listener: BTreeMap<String, Arc<PlainUsers>>,
     oauthbearer: Option<Arc<OAuthBearerValidator>>,
     /// Where SCRAM looks users and delegation tokens up ([`Self::with_scram`]).
     scram: Option<ScramSources>,
@@ -60,6 +66,20 @@ pub struct SaslMechanisms {
     pub failed_authentication_delay: Duration,
     /// The largest frame read from a SASL client before it authenticates.
     pub max_receive_size: usize,
+    /// How many mechanism steps may run on the blocking pool at once
+    /// (`exchange::step`).
+    steps: StepPermits,
+}
+
+/// Permits for mechanism steps on the blocking pool, one per core.
+#[derive(Debug)]
+struct StepPermits(Arc<Semaphore>);
+
+impl Default for StepPermits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        StepPermits(Arc::new(Semaphore::new(cores)))
+    }
 }
 
 /// SCRAM's two credential sources: stored users, and delegation tokens for
@@ -90,6 +110,10 @@ impl SaslMechanisms {
         oauthbearer: Option<Arc<OAuthBearerValidator>>,
     ) -> Result<Self, String> {
         let plain = Arc::new(PlainUsers::from_statics(statics)?);
+        let plain_by_listener = PlainUsers::per_listener(statics)?
+            .into_iter()
+            .map(|(listener, users)| (listener, Arc::new(users)))
+            .collect();
         let delay_ms = statics.get_i64(FAILURE_DELAY, 100).max(0) as u64;
         let idle_ms = statics.get_i64("connections.max.idle.ms", 600_000);
         if idle_ms >= 0 && delay_ms as i64 >= idle_ms {
@@ -105,10 +129,12 @@ impl SaslMechanisms {
         let mut mechanisms = SaslMechanisms {
             listeners: Vec::new(),
             plain,
+            plain_by_listener,
             oauthbearer,
             scram: None,
             failed_authentication_delay: Duration::from_millis(delay_ms),
             max_receive_size,
+            steps: StepPermits::default(),
         };
         for listener in listeners
             .iter()
@@ -153,7 +179,9 @@ impl SaslMechanisms {
                          sasl.server.callback.handler.class naming Kafka's unsecured validator",
                     ));
                 }
-                if mechanism == plain::MECHANISM && mechanisms.plain.is_empty() {
+                if mechanism == plain::MECHANISM
+                    && mechanisms.plain_users(&listener.name).is_empty()
+                {
                     tracing::warn!(
                         "listener {} enables PLAIN but no {}<name> user is configured: every \
                          PLAIN login fails",
@@ -182,6 +210,20 @@ impl SaslMechanisms {
     ) -> Self {
         self.scram = Some(ScramSources { users, tokens });
         self
+    }
+
+    /// Permits for running mechanism steps (PBKDF2, signature checks) on
+    /// the blocking pool.
+    pub fn step_permits(&self) -> Arc<Semaphore> {
+        Arc::clone(&self.steps.0)
+    }
+
+    /// The PLAIN users `listener` serves: its own if it has any, else the
+    /// broker-wide ones.
+    fn plain_users(&self, listener: &str) -> &Arc<PlainUsers> {
+        self.plain_by_listener
+            .get(&listener.to_ascii_uppercase())
+            .unwrap_or(&self.plain)
     }
 
     fn listener(&self, listener: &str) -> Option<&ListenerMechanisms> {
@@ -214,7 +256,7 @@ impl SaslMechanisms {
             return None;
         }
         match mechanism {
-            plain::MECHANISM => Some(Box::new(self.plain.server())),
+            plain::MECHANISM => Some(Box::new(self.plain_users(listener).server())),
             oauthbearer::MECHANISM => self
                 .oauthbearer
                 .as_ref()

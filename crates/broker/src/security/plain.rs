@@ -4,7 +4,13 @@
 //! A user is the broker config `sasl.plain.users.<name>` (Fjord's own, not
 //! Kafka's: Kafka keeps PLAIN users in a JAAS file in plaintext) whose
 //! value is `pbkdf2-sha256$<iterations>$<salt, base64>$<hash, base64>`, as
-//! `fjord user hash` prints it. The password is checked with PBKDF2-HMAC-
+//! `fjord user hash` prints it. As Kafka's
+//! `listener.name.<listener>.plain.sasl.jaas.config` gives one listener
+//! users of its own, `listener.name.<listener>.sasl.plain.users.<name>` (or,
+//! with Kafka's per-mechanism prefix,
+//! `listener.name.<listener>.plain.sasl.plain.users.<name>`) does here: a
+//! listener with any such user serves those users only, instead of the
+//! broker-wide ones. The password is checked with PBKDF2-HMAC-
 //! SHA256 and compared in constant time (ring's `pbkdf2::verify`); an
 //! unknown user costs the same derivation as a known one, so that timing
 //! does not tell which names exist.
@@ -13,7 +19,7 @@
 //! Kafka's `PlainSaslServer`, an authorization id other than the user name
 //! is refused, and the exchange completes as `User:<authcid>`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU32;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -23,7 +29,7 @@ use ring::pbkdf2;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::{SaslFailure, SaslServer, SaslStep};
-use crate::configs::StaticConfigs;
+use crate::configs::{split_listener_override, StaticConfigs};
 use crate::request_context::Principal;
 
 pub const MECHANISM: &str = "PLAIN";
@@ -137,9 +143,31 @@ impl std::fmt::Display for PasswordHash {
     }
 }
 
-/// Checks one `sasl.plain.users.<name>` config at start-up.
+/// The listener (None: broker-wide) and the user a PLAIN user config
+/// names, or None when `name` is no such config: `sasl.plain.users.<user>`,
+/// `listener.name.<listener>.sasl.plain.users.<user>` or
+/// `listener.name.<listener>.plain.sasl.plain.users.<user>`.
+pub fn user_config(name: &str) -> Option<(Option<&str>, &str)> {
+    if let Some(user) = name.strip_prefix(USERS_PREFIX) {
+        return Some((None, user));
+    }
+    let (listener, config) = split_listener_override(name)?;
+    let config = match config.get(..MECHANISM_PREFIX.len()) {
+        Some(prefix) if prefix.eq_ignore_ascii_case(MECHANISM_PREFIX) => {
+            &config[MECHANISM_PREFIX.len()..]
+        }
+        _ => config,
+    };
+    let user = config.strip_prefix(USERS_PREFIX)?;
+    Some((Some(listener), user))
+}
+
+/// Kafka's per-mechanism prefix after `listener.name.<listener>.`.
+const MECHANISM_PREFIX: &str = "plain.";
+
+/// Checks one PLAIN user config ([`user_config`]) at start-up.
 pub fn check_user_config(name: &str, value: &str) -> Result<(), String> {
-    let user = name.get(USERS_PREFIX.len()..).unwrap_or_default();
+    let user = user_config(name).map(|(_, user)| user).unwrap_or_default();
     if user.is_empty() {
         return Err(format!(
             "Invalid configuration {name}: name the user after {USERS_PREFIX}"
@@ -159,14 +187,51 @@ pub struct PlainUsers {
 }
 
 impl PlainUsers {
+    /// The broker-wide users (`sasl.plain.users.<name>`).
     pub fn from_statics(statics: &StaticConfigs) -> Result<Self, String> {
+        Self::of(statics, |listener| listener.is_none())
+    }
+
+    /// Each listener's own users, by upper-cased listener name: the
+    /// listeners with a `listener.name.<listener>.[plain.]sasl.plain.users.<name>`.
+    pub fn per_listener(statics: &StaticConfigs) -> Result<BTreeMap<String, Self>, String> {
+        let listeners: BTreeSet<String> = statics
+            .values
+            .keys()
+            .filter_map(|name| user_config(name)?.0)
+            .map(str::to_ascii_uppercase)
+            .collect();
+        listeners
+            .into_iter()
+            .map(|listener| {
+                let users = Self::of(statics, |l| {
+                    l.is_some_and(|l| l.eq_ignore_ascii_case(&listener))
+                })?;
+                Ok((listener, users))
+            })
+            .collect()
+    }
+
+    /// The users whose configs name a listener `wanted` takes.
+    fn of(statics: &StaticConfigs, wanted: impl Fn(Option<&str>) -> bool) -> Result<Self, String> {
         let mut users = BTreeMap::new();
         for (name, value) in &statics.values {
-            let Some(user) = name.strip_prefix(USERS_PREFIX) else {
+            let Some((listener, user)) = user_config(name) else {
                 continue;
             };
+            if !wanted(listener) {
+                continue;
+            }
             check_user_config(name, value)?;
-            users.insert(user.to_string(), PasswordHash::parse(value)?);
+            if users
+                .insert(user.to_string(), PasswordHash::parse(value)?)
+                .is_some()
+            {
+                return Err(format!(
+                    "Invalid configuration {name}: user {user} is configured twice for the \
+                     listener"
+                ));
+            }
         }
         let decoy = users.values().next().map(|hash| PasswordHash {
             iterations: hash.iterations,

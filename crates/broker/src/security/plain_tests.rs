@@ -111,3 +111,72 @@ fn wrong_passwords_unknown_users_and_bad_messages_fail() {
 }
 
 use kafka_protocol::error::ResponseError;
+
+#[test]
+fn user_configs_are_broker_wide_or_for_one_listener() {
+    assert_eq!(user_config("sasl.plain.users.alice"), Some((None, "alice")));
+    assert_eq!(
+        user_config("listener.name.internal.sasl.plain.users.bob"),
+        Some((Some("internal"), "bob"))
+    );
+    assert_eq!(
+        user_config("listener.name.INTERNAL.PLAIN.sasl.plain.users.bob"),
+        Some((Some("INTERNAL"), "bob"))
+    );
+    assert_eq!(
+        user_config("listener.name.internal.sasl.enabled.mechanisms"),
+        None
+    );
+    assert_eq!(
+        user_config("listener.name.internal.scram-sha-256.sasl.plain.users.x"),
+        None
+    );
+    assert_eq!(user_config("sasl.enabled.mechanisms"), None);
+    let good = PasswordHash::create(b"pw", MIN_ITERATIONS)
+        .unwrap()
+        .to_string();
+    assert!(check_user_config("listener.name.internal.sasl.plain.users.", &good).is_err());
+    let error = check_user_config("listener.name.internal.sasl.plain.users.bob", "pw").unwrap_err();
+    assert!(
+        error.contains("listener.name.internal.sasl.plain.users.bob"),
+        "{error}"
+    );
+    assert!(!error.contains("pw\""), "{error}");
+}
+
+#[test]
+fn a_listener_with_users_of_its_own_gets_only_those() {
+    let hash = |pw: &[u8]| {
+        PasswordHash::create(pw, MIN_ITERATIONS)
+            .unwrap()
+            .to_string()
+    };
+    let mut statics = StaticConfigs::default();
+    for (name, password) in [
+        ("sasl.plain.users.alice", b"alice-pw".as_slice()),
+        ("listener.name.internal.sasl.plain.users.bob", b"bob-pw"),
+        (
+            "listener.name.INTERNAL.plain.sasl.plain.users.carol",
+            b"carol-pw",
+        ),
+    ] {
+        statics.values.insert(name.to_string(), hash(password));
+    }
+    let global = Arc::new(PlainUsers::from_statics(&statics).unwrap());
+    let mut per_listener = PlainUsers::per_listener(&statics).unwrap();
+    assert_eq!(per_listener.keys().collect::<Vec<_>>(), ["INTERNAL"]);
+    let internal = Arc::new(per_listener.remove("INTERNAL").unwrap());
+    assert!(login(&global, b"\0alice\0alice-pw").is_ok());
+    assert!(login(&global, b"\0bob\0bob-pw").is_err());
+    assert!(login(&internal, b"\0bob\0bob-pw").is_ok());
+    assert!(login(&internal, b"\0carol\0carol-pw").is_ok());
+    assert!(login(&internal, b"\0alice\0alice-pw").is_err());
+
+    // One user twice for one listener (both spellings) is refused.
+    statics.values.insert(
+        "listener.name.internal.plain.sasl.plain.users.bob".to_string(),
+        hash(b"other"),
+    );
+    let error = PlainUsers::per_listener(&statics).unwrap_err();
+    assert!(error.contains("configured twice"), "{error}");
+}

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use kafka_protocol::error::ResponseError;
+use zeroize::Zeroizing;
 
 use crate::broker::Broker;
 use crate::security::scram_credentials::{
@@ -168,12 +169,14 @@ impl ScramServer {
         if last.proof.len() != client_signature.len() {
             return Err(self.invalid_credentials());
         }
-        let client_key: Vec<u8> = last
-            .proof
-            .iter()
-            .zip(&client_signature)
-            .map(|(p, s)| p ^ s)
-            .collect();
+        // The client's key, recovered from its proof: wiped once checked.
+        let client_key: Zeroizing<Vec<u8>> = Zeroizing::new(
+            last.proof
+                .iter()
+                .zip(&client_signature)
+                .map(|(p, s)| p ^ s)
+                .collect(),
+        );
         if !constant_time_eq(&mechanism.hash(&client_key), &credential.stored_key) {
             return Err(self.invalid_credentials());
         }

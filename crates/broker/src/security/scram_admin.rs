@@ -4,6 +4,7 @@
 //! translate, `fjord user` reuses the validation.
 
 use std::collections::BTreeMap;
+use zeroize::Zeroizing;
 
 use fjord_storage::scram::{ScramStore, ScramUsers};
 use kafka_protocol::error::ResponseError;
@@ -69,7 +70,8 @@ pub struct Upsertion {
     pub mechanism: i8,
     pub iterations: i32,
     pub salt: Vec<u8>,
-    pub salted_password: Vec<u8>,
+    /// Stands for the password: wiped when dropped.
+    pub salted_password: Zeroizing<Vec<u8>>,
 }
 
 /// Kafka's `validateScramUsernameAndMechanism`.

@@ -11,6 +11,7 @@ use fjord_storage::scram::{ScramStore, StoredScramCredential};
 use kafka_protocol::protocol::StrBytes;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{digest, hmac, pbkdf2};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::groups::group::now_ms;
 use crate::request_context::Principal;
@@ -94,19 +95,25 @@ impl ScramMechanism {
 
     /// Hi(password, salt, iterations): the salted password. `iterations`
     /// below 1 is taken as 1 (callers refuse such counts earlier).
-    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: i32) -> Vec<u8> {
+    /// Wiped when dropped: it stands for the password.
+    pub fn salted_password(
+        self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: i32,
+    ) -> Zeroizing<Vec<u8>> {
         let rounds = u32::try_from(iterations)
             .ok()
             .and_then(NonZeroU32::new)
             .unwrap_or(NonZeroU32::MIN);
-        let mut out = vec![0u8; self.output_len()];
+        let mut out = Zeroizing::new(vec![0u8; self.output_len()]);
         pbkdf2::derive(self.pbkdf2(), rounds, salt, password, &mut out);
         out
     }
 
-    /// ClientKey = HMAC(SaltedPassword, "Client Key").
-    pub fn client_key(self, salted_password: &[u8]) -> Vec<u8> {
-        self.hmac_of(salted_password, b"Client Key")
+    /// ClientKey = HMAC(SaltedPassword, "Client Key"), wiped when dropped.
+    pub fn client_key(self, salted_password: &[u8]) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.hmac_of(salted_password, b"Client Key"))
     }
 }
 
@@ -124,6 +131,15 @@ impl std::fmt::Debug for ScramCredential {
         f.debug_struct("ScramCredential")
             .field("iterations", &self.iterations)
             .finish_non_exhaustive()
+    }
+}
+
+/// A credential's keys are wiped when it goes: each exchange holds a copy
+/// only while it runs.
+impl Drop for ScramCredential {
+    fn drop(&mut self) {
+        self.stored_key.zeroize();
+        self.server_key.zeroize();
     }
 }
 
