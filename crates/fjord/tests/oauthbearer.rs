@@ -10,17 +10,15 @@ mod common;
 
 use std::error::Error;
 
-use common::sasl_clients::Errors;
+use common::sasl_clients::{read_in_group_and_commit, Errors};
 use common::BinaryBroker;
 use fjord_testkit::jwt::{self as mint, TestKey};
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use rdkafka::Offset;
 use serde_json::{json, Value};
 
 const SKIP: &str = "starts its own broker with a JWKS file for OAUTHBEARER";
@@ -172,21 +170,7 @@ async fn a_valid_jwt_works_an_expired_or_wrongly_signed_one_gets_no_data() {
         .create_with_context(valid.clone())
         .expect("group consumer");
     consumer.subscribe(&[&topic]).expect("subscribe");
-    let mut read = Vec::new();
-    while read.len() < values.len() {
-        let message = tokio::time::timeout(common::WAIT, consumer.recv())
-            .await
-            .expect("records within the wait")
-            .expect("a record");
-        read.push(message.payload().unwrap_or_default().to_vec());
-    }
-    assert_eq!(read, values);
-    consumer
-        .commit_consumer_state(CommitMode::Sync)
-        .expect("commit");
-    let committed = consumer.committed(common::WAIT).expect("committed offsets");
-    let offset = committed.find_partition(&topic, 0).map(|p| p.offset());
-    assert_eq!(offset, Some(Offset::Offset(values.len() as i64)));
+    read_in_group_and_commit(&consumer, &topic, &values).await;
     let errors = valid.errors.0.lock().expect("errors lock").clone();
     assert!(errors.is_empty(), "{errors:?}");
 }

@@ -6,13 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::sasl_clients::{consume, produce, producer, refused_errors, sasl_config, Errors};
+use common::sasl_clients::{
+    consume, produce, producer, read_in_group_and_commit, refused_errors, sasl_config, Errors,
+};
 use common::BinaryBroker;
 use fjord_broker::security::oauthbearer::UNSECURED_VALIDATOR_CLASS;
 use fjord_broker::security::plain::{PasswordHash, MIN_ITERATIONS};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
-use rdkafka::Offset;
 
 /// Each test starts the binary with a SASL listener and users of its own.
 const SKIP: &str = "starts its own broker with a SASL_PLAINTEXT listener and PLAIN users";
@@ -67,21 +67,7 @@ async fn plain_with_the_right_password_produces_and_consumes() {
         .create_with_context(Errors::default())
         .expect("group consumer");
     consumer.subscribe(&[&topic]).expect("subscribe");
-    let mut read = Vec::new();
-    while read.len() < values.len() {
-        let message = tokio::time::timeout(common::WAIT, consumer.recv())
-            .await
-            .expect("group records within the wait")
-            .expect("a record");
-        read.push(message.payload().unwrap_or_default().to_vec());
-    }
-    assert_eq!(read, values);
-    consumer
-        .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
-        .expect("commit");
-    let committed = consumer.committed(common::WAIT).expect("committed offsets");
-    let offset = committed.find_partition(&topic, 0).map(|p| p.offset());
-    assert_eq!(offset, Some(Offset::Offset(values.len() as i64)));
+    read_in_group_and_commit(&consumer, &topic, &values).await;
 }
 
 #[tokio::test]

@@ -134,3 +134,27 @@ pub async fn add_scram_user(
         .await
         .expect("user stored");
 }
+
+/// A group consumer, already subscribed to `topic`, reads `values` from
+/// partition 0 in order, commits, and the committed offset is the end.
+pub async fn read_in_group_and_commit<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    topic: &str,
+    values: &[Vec<u8>],
+) {
+    let mut read = Vec::new();
+    while read.len() < values.len() {
+        let message = tokio::time::timeout(super::WAIT, consumer.recv())
+            .await
+            .expect("group records within the wait")
+            .expect("a record");
+        read.push(message.payload().unwrap_or_default().to_vec());
+    }
+    assert_eq!(read, values);
+    consumer
+        .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+        .expect("commit");
+    let committed = consumer.committed(super::WAIT).expect("committed offsets");
+    let offset = committed.find_partition(topic, 0).map(|p| p.offset());
+    assert_eq!(offset, Some(Offset::Offset(values.len() as i64)));
+}
