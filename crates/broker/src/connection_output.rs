@@ -25,7 +25,7 @@
 //! limit and a shutdown apply to each wait, as to every other write.
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -136,6 +136,10 @@ impl Output {
     ) -> Result<bool, ConnectionError> {
         let holes = std::mem::take(&mut self.holes);
         self.file_bytes = 0;
+        let _cork = match socket.plaintext_tcp() {
+            Some(tcp) if !holes.is_empty() => Cork::new(tcp),
+            _ => None,
+        };
         let mut written = 0;
         for hole in holes {
             let before = &self.bytes[written..hole.at];
@@ -168,6 +172,48 @@ impl Output {
         }
         Ok(true)
     }
+}
+
+/// TCP_CORK on a plaintext socket while answers with records are written,
+/// taken off (which sends what it held) when dropped. The socket has
+/// TCP_NODELAY, so without it each write went out at once: a partition's
+/// framing before its records, and the end of the answer after them, each
+/// a small segment of its own (one more packet to send and deliver, and
+/// one more ACK, per partition); corked, they share the records' segments.
+/// Full segments are not held, so a cork only ever delays a partial one
+/// until the next write of the same answers or the uncork.
+/// Holds the descriptor, not the stream: the writes need the stream, and
+/// the guard lives inside `write_to`, which holds the stream borrowed.
+struct Cork(RawFd);
+
+impl Cork {
+    fn new(tcp: &TcpStream) -> Option<Cork> {
+        let fd = tcp.as_raw_fd();
+        set_cork(fd, true).then_some(Cork(fd))
+    }
+}
+
+impl Drop for Cork {
+    fn drop(&mut self) {
+        // Failing, the socket is broken: the connection's next write says so.
+        set_cork(self.0, false);
+    }
+}
+
+fn set_cork(fd: RawFd, on: bool) -> bool {
+    let value = libc::c_int::from(on);
+    // SAFETY: the descriptor is the connection's socket, open while its
+    // stream is (see `Cork`), and the option value is a c_int of the size given.
+    let done = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    done == 0
 }
 
 async fn write_bytes<S: Transport>(

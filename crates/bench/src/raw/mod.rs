@@ -16,6 +16,10 @@
 //! produce phase the bench writes as many bytes into a file of its own and
 //! reports that CPU per GB beside the broker's: on this VM the kernel's copy
 //! into the page cache, which the broker pays too, swings several-fold.
+//! Each produce and consume phase is followed by its kernel floor
+//! (`kernel_floor_cpu_s_per_gb`): the bench's own CPU for receiving as many
+//! bytes over loopback and writing them to a file, or for sending them from
+//! a cached file with sendfile; the broker's CPU above it is its own.
 
 mod fetch;
 pub mod frames;
@@ -62,6 +66,9 @@ struct Phase {
     /// After a produce phase: what writing as many bytes into a file costs
     /// the bench in CPU (the page-cache copy the broker paid too).
     page_cache_cpu_s: Option<f64>,
+    /// What the kernel alone costs for as many bytes (ceiling::recv_write_cpu
+    /// after a produce phase, ceiling::sendfile_cpu after a consume phase).
+    kernel_floor_cpu_s: Option<f64>,
 }
 
 /// The workload's rows: produce acks=1, consume, produce acks=all.
@@ -75,7 +82,9 @@ pub fn run(spec: &RawSpec<'_>) -> anyhow::Result<Vec<Value>> {
         let topic = format!("{}-{run}-acks1", spec.topic_prefix);
         let (phase, offsets) = produce_into(spec, &topic, 1, false, &batch, per_partition)?;
         acks_1.push(phase);
-        consumed.push(consume_phase(spec, &topic, &offsets, batch.len())?);
+        let mut phase = consume_phase(spec, &topic, &offsets, batch.len())?;
+        phase.kernel_floor_cpu_s = Some(ceiling::sendfile_cpu(spec.scratch_dir, phase.bytes)?);
+        consumed.push(phase);
         let topic = format!("{}-{run}-acksall", spec.topic_prefix);
         acks_all.push(produce_into(spec, &topic, -1, false, &batch, per_partition)?.0);
         let topic = format!("{}-{run}-idempotent", spec.topic_prefix);
@@ -113,6 +122,7 @@ fn produce_into(
         spec.scratch_dir,
         phase.bytes,
     )?);
+    phase.kernel_floor_cpu_s = Some(ceiling::recv_write_cpu(spec.scratch_dir, phase.bytes)?);
     Ok((phase, offsets))
 }
 
@@ -132,6 +142,7 @@ fn timed(
         elapsed,
         cpu_s,
         page_cache_cpu_s: None,
+        kernel_floor_cpu_s: None,
     })
 }
 
@@ -318,6 +329,10 @@ fn row(name: &str, phases: &[Phase], loopback_mb_s: f64) -> Value {
         .iter()
         .map(|p| p.page_cache_cpu_s.map(|s| s / gb(p.bytes).max(1e-9)))
         .collect();
+    let floor: Option<Vec<f64>> = phases
+        .iter()
+        .map(|p| p.kernel_floor_cpu_s.map(|s| s / gb(p.bytes).max(1e-9)))
+        .collect();
     let mb = median(&speeds);
     json!({
         "workload": name,
@@ -331,6 +346,8 @@ fn row(name: &str, phases: &[Phase], loopback_mb_s: f64) -> Value {
         "runs_cpu_s_per_gb": cpu_per_gb.as_deref().map(rounded),
         "page_cache_write_cpu_s_per_gb": page_cache.as_deref().map(|c| round3(median(c))),
         "runs_page_cache_write_cpu_s_per_gb": page_cache.as_deref().map(rounded),
+        "kernel_floor_cpu_s_per_gb": floor.as_deref().map(|c| round3(median(c))),
+        "runs_kernel_floor_cpu_s_per_gb": floor.as_deref().map(rounded),
     })
 }
 
