@@ -64,6 +64,11 @@ where
         })
     }
 
+    /// The file the document is kept in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The document as last stored.
     pub fn get(&self) -> D {
         self.value.lock().clone()
@@ -84,5 +89,17 @@ where
             .map_err(|e| StorageError::Metadata(format!("writing {what} failed: {e}")))??;
         *self.value.lock() = next.clone();
         Ok((outcome, next))
+    }
+}
+
+/// For [`JsonDocument::open`]'s check: a document written in another layout
+/// is refused rather than misread.
+pub fn check_format_version(found: u32, expected: u32) -> std::result::Result<(), String> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "has format version {found}, and this build reads version {expected}"
+        ))
     }
 }

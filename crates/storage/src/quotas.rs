@@ -14,7 +14,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::json_document::JsonDocument;
+use crate::json_document::{check_format_version, JsonDocument};
 use crate::Result;
 
 pub const QUOTAS_FILE: &str = "fjord-quotas.json";
@@ -61,16 +61,7 @@ impl FileQuotaStore {
             data_dir,
             QUOTAS_FILE,
             "the client quota file",
-            |doc: &Document| {
-                if doc.format_version == FORMAT_VERSION {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "has format version {}, and this build reads version {FORMAT_VERSION}",
-                        doc.format_version
-                    ))
-                }
-            },
+            |doc: &Document| check_format_version(doc.format_version, FORMAT_VERSION),
         )?;
         Ok(FileQuotaStore { document })
     }

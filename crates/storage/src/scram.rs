@@ -7,22 +7,21 @@
 //!
 //! The local engine keeps every credential in one JSON document,
 //! `fjord-scram-credentials.json` in the data dir, replaced atomically as
-//! the other metadata files are (temp file, fsync, rename, fsync of the
+//! the other metadata files are ([`JsonDocument`]: temp file, fsync, rename, fsync of the
 //! directory). The document carries a format version so that a later layout
 //! is recognised rather than misread. Byte strings are base64 (standard
 //! alphabet, padded), as Kafka's own tools show them.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use parking_lot::Mutex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::meta::write_json_atomically;
-use crate::{Result, StorageError};
+use crate::json_document::{check_format_version, JsonDocument};
+use crate::Result;
 
 pub const SCRAM_FILE: &str = "fjord-scram-credentials.json";
 
@@ -86,11 +85,7 @@ impl Default for Document {
 
 /// The local engine's SCRAM credential store.
 pub struct LocalScramStore {
-    path: PathBuf,
-    users: Mutex<ScramUsers>,
-    /// Writers take turns, so documents reach the disk in the order they
-    /// were changed in memory.
-    write_lock: tokio::sync::Mutex<()>,
+    document: JsonDocument<Document>,
 }
 
 impl LocalScramStore {
@@ -98,75 +93,37 @@ impl LocalScramStore {
     /// file means no credentials yet. A file that cannot be read or parsed
     /// stops start-up: starting without it would lock every SCRAM user out.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir)?;
-        let path = data_dir.join(SCRAM_FILE);
-        let users = match std::fs::read(&path) {
-            Ok(bytes) => parse_document(&path, &bytes)?.users,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ScramUsers::new(),
-            Err(e) => {
-                return Err(StorageError::Metadata(format!(
-                    "cannot read the SCRAM credential file {}: {e}; refusing to start without it",
-                    path.display()
-                )))
-            }
-        };
-        Ok(LocalScramStore {
-            path,
-            users: Mutex::new(users),
-            write_lock: tokio::sync::Mutex::new(()),
-        })
+        let document = JsonDocument::open(
+            data_dir,
+            SCRAM_FILE,
+            "the SCRAM credential file",
+            |doc: &Document| check_format_version(doc.format_version, FORMAT_VERSION),
+        )?;
+        Ok(LocalScramStore { document })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.document.path()
     }
-}
-
-fn parse_document(path: &Path, bytes: &[u8]) -> Result<Document> {
-    let refuse = |why: String| {
-        StorageError::Metadata(format!(
-            "the SCRAM credential file {} {why}; refusing to start. Restore it from a backup, \
-             or remove it to drop every SCRAM credential",
-            path.display()
-        ))
-    };
-    let doc: Document =
-        serde_json::from_slice(bytes).map_err(|e| refuse(format!("is unreadable ({e})")))?;
-    if doc.format_version != FORMAT_VERSION {
-        return Err(refuse(format!(
-            "has format version {}, and this build reads version {FORMAT_VERSION}",
-            doc.format_version
-        )));
-    }
-    Ok(doc)
 }
 
 #[async_trait]
 impl ScramStore for LocalScramStore {
     fn users(&self) -> ScramUsers {
-        self.users.lock().clone()
+        self.document.get().users
     }
 
     fn credential(&self, user: &str, mechanism: &str) -> Option<StoredScramCredential> {
-        self.users.lock().get(user)?.get(mechanism).cloned()
+        self.document.get().users.get(user)?.get(mechanism).cloned()
     }
 
     async fn update(&self, change: ScramChange) -> Result<()> {
-        let _writer = self.write_lock.lock().await;
-        let mut next = self.users.lock().clone();
-        change(&mut next);
-        next.retain(|_, mechanisms| !mechanisms.is_empty());
-        let path = self.path.clone();
-        let doc = Document {
-            format_version: FORMAT_VERSION,
-            users: next.clone(),
-        };
-        tokio::task::spawn_blocking(move || write_json_atomically(&path, &doc))
-            .await
-            .map_err(|e| {
-                StorageError::Metadata(format!("SCRAM credential writer failed: {e}"))
-            })??;
-        *self.users.lock() = next;
+        self.document
+            .update(|doc| {
+                change(&mut doc.users);
+                doc.users.retain(|_, mechanisms| !mechanisms.is_empty());
+            })
+            .await?;
         Ok(())
     }
 }
