@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fjord_storage::Durability;
 use kafka_protocol::error::ResponseError;
 use tokio::sync::watch;
 
@@ -79,8 +80,17 @@ impl TransactionCoordinator {
         let result = prepared
             .prepare_complete(now_ms)
             .map_err(ResponseError::from);
+        // Complete* is not waited for on disk: the markers are, and if a
+        // crash loses it, recovery finds the Prepare* state before it and
+        // completes the transaction again (a second marker for a finished
+        // transaction changes nothing). Any later synced write of the store
+        // (the producer's next AddPartitionsToTxn or InitProducerId) makes
+        // it durable with itself. Its fsync stole the device from EndTxn's.
         let stored = match result {
-            Ok(next) => self.store(transactional_id, &mut entry, next).await,
+            Ok(next) => {
+                self.store_with(transactional_id, &mut entry, next, Durability::Written)
+                    .await
+            }
             Err(code) => Err(code),
         };
         if let Err(code) = stored {
@@ -148,7 +158,11 @@ impl TransactionCoordinator {
                     if idle < self.config.id_expiration_ms {
                         continue;
                     }
-                    match self.store.store_transaction(&id, None, entry.version).await {
+                    match self
+                        .store
+                        .store_transaction(&id, None, entry.version, Durability::Synced)
+                        .await
+                    {
                         Ok(version) => {
                             entry.metadata = None;
                             entry.version = version;

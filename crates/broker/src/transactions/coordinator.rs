@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use fjord_storage::transactions::TransactionStore;
+use fjord_storage::Durability;
 use kafka_protocol::error::ResponseError;
 
 use super::markers::MarkerWriter;
@@ -95,17 +96,34 @@ impl TransactionCoordinator {
         entry.metadata.clone()
     }
 
-    /// Stores `next` as the id's metadata (compare-and-set on the entry's
-    /// version), then makes it current.
+    /// Stores `next` as the id's metadata durably (compare-and-set on the
+    /// entry's version), then makes it current.
     pub(crate) async fn store(
         &self,
         transactional_id: &str,
         entry: &mut Entry,
         next: TransactionMetadata,
     ) -> Result<(), ResponseError> {
+        self.store_with(transactional_id, entry, next, Durability::Synced)
+            .await
+    }
+
+    /// As [`store`](Self::store), with the durability given.
+    pub(crate) async fn store_with(
+        &self,
+        transactional_id: &str,
+        entry: &mut Entry,
+        next: TransactionMetadata,
+        durability: Durability,
+    ) -> Result<(), ResponseError> {
         let version = self
             .store
-            .store_transaction(transactional_id, Some(next.encode()), entry.version)
+            .store_transaction(
+                transactional_id,
+                Some(next.encode()),
+                entry.version,
+                durability,
+            )
             .await
             .map_err(|e| {
                 tracing::error!(transactional_id, error = %e, "storing transaction state failed");

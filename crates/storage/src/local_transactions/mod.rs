@@ -23,7 +23,9 @@
 //! fdatasynced. Writers share fsyncs (`crate::group_commit`, as the offset
 //! store and the logs do): a transaction makes several writes (begin,
 //! prepare, complete) and concurrent producers' writes queued behind one
-//! another's fsyncs made EndTxn's tail latency. A failed write or fsync
+//! another's fsyncs made EndTxn's tail latency. For the same reason two
+//! fsyncs may overlap: a record written just after one began gets its own
+//! at once instead of waiting that one out first. A failed write or fsync
 //! poisons the store: later writes fail, since what is on disk is no longer
 //! known (a restart re-reads it).
 //!
@@ -55,6 +57,7 @@ use crate::framing::{open_log, write_replacement};
 use crate::group_commit::GroupCommit;
 use crate::local::{io_context, sync_dir};
 use crate::transactions::{StoredTransaction, TransactionStore};
+use crate::Durability;
 
 /// Directory under the data dir.
 pub const TRANSACTIONS_DIR: &str = "__fjord_transactions";
@@ -63,6 +66,8 @@ const TEMP_FILE: &str = "transactions.log.tmp";
 /// The log is compacted only past this many bytes and 4× its live state.
 pub const DEFAULT_COMPACTION_MIN_BYTES: u64 = 4 << 20;
 const COMPACTION_RATIO: u64 = 4;
+/// fdatasyncs of the log that may run at once (see `crate::group_commit`).
+const FLUSHES_IN_FLIGHT: usize = 2;
 
 /// Tunables (tests shrink the compaction threshold).
 #[derive(Debug, Clone, Copy)]
@@ -177,6 +182,7 @@ impl LocalTransactionStore {
     /// from the state once the record is applied.
     async fn write<T: Send + 'static>(
         &self,
+        durability: Durability,
         check: impl FnOnce(&State) -> Result<Record> + Send + 'static,
         after: impl FnOnce(&State) -> T + Send + 'static,
     ) -> Result<T> {
@@ -193,9 +199,17 @@ impl LocalTransactionStore {
         } else {
             drop(writer);
         }
+        if durability == Durability::Written {
+            return Ok(result);
+        }
         inner
             .group_commit
-            .wait_durable(needed, || inner.flush_once())
+            .wait_durable_overlapping(
+                needed,
+                FLUSHES_IN_FLIGHT,
+                || inner.current.lock().written_seq,
+                || inner.sync_current(),
+            )
             .await?;
         Ok(result)
     }
@@ -257,16 +271,16 @@ impl Inner {
         Ok((result, current.written_seq))
     }
 
-    /// One fdatasync of the current file; returns the sequence it covers.
-    /// (If a compaction swaps the file meanwhile, the snapshot it fsynced
-    /// holds everything up to that sequence too.)
-    async fn flush_once(&self) -> Result<u64> {
-        let (file, covered) = {
+    /// One fdatasync of the current file, which holds every record written
+    /// so far. (If a compaction swaps the file meanwhile, the snapshot it
+    /// fsynced holds everything up to then too.)
+    async fn sync_current(&self) -> Result<()> {
+        let file = {
             let current = self.current.lock();
             if let Some(why) = &current.failure {
                 return Err(unusable(why));
             }
-            (Arc::clone(&current.file), current.written_seq)
+            Arc::clone(&current.file)
         };
         let path = self.dir.join(LOG_FILE);
         let synced = tokio::task::spawn_blocking(move || {
@@ -279,7 +293,7 @@ impl Inner {
             self.poison(&err);
             return Err(err);
         }
-        Ok(covered)
+        Ok(())
     }
 
     /// Rewrites the log as its live state when it is mostly dead. A failure
@@ -341,6 +355,7 @@ impl TransactionStore for LocalTransactionStore {
             )));
         }
         self.write(
+            Durability::Synced,
             move |state| {
                 let next = state.next_producer_id.checked_add(count).ok_or_else(|| {
                     StorageError::Metadata("producer ids are exhausted".to_string())
@@ -357,10 +372,12 @@ impl TransactionStore for LocalTransactionStore {
         transactional_id: &str,
         state: Option<Vec<u8>>,
         expected: u64,
+        durability: Durability,
     ) -> Result<u64> {
         let id = transactional_id.to_string();
         let after_id = id.clone();
         self.write(
+            durability,
             move |current| {
                 let actual = current.version(&id);
                 if actual != expected {

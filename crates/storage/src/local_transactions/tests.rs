@@ -3,7 +3,7 @@ use std::io::Write;
 use super::codec::{decode_payload, encode_frame, Record};
 use super::{LocalTransactionOptions, LocalTransactionStore, LOG_FILE, TRANSACTIONS_DIR};
 use crate::transactions::TransactionStore;
-use crate::StorageError;
+use crate::{Durability, StorageError};
 
 fn states(store: &LocalTransactionStore) -> Vec<(String, Vec<u8>, u64)> {
     let mut all: Vec<_> = store
@@ -53,28 +53,31 @@ async fn states_are_compare_and_set_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalTransactionStore::open(dir.path()).unwrap();
     let v1 = store
-        .store_transaction("a", Some(b"one".to_vec()), 0)
+        .store_transaction("a", Some(b"one".to_vec()), 0, Durability::Synced)
         .await
         .unwrap();
     let stale = store
-        .store_transaction("a", Some(b"lost".to_vec()), 0)
+        .store_transaction("a", Some(b"lost".to_vec()), 0, Durability::Synced)
         .await;
     assert!(
         matches!(stale, Err(StorageError::StaleTransactionState { expected: 0, actual, .. }) if actual == v1)
     );
     let v2 = store
-        .store_transaction("a", Some(b"two".to_vec()), v1)
+        .store_transaction("a", Some(b"two".to_vec()), v1, Durability::Synced)
         .await
         .unwrap();
     assert!(v2 > v1);
     let b1 = store
-        .store_transaction("b", Some(b"bee".to_vec()), 0)
+        .store_transaction("b", Some(b"bee".to_vec()), 0, Durability::Synced)
         .await
         .unwrap();
-    let removed = store.store_transaction("b", None, b1).await.unwrap();
+    let removed = store
+        .store_transaction("b", None, b1, Durability::Synced)
+        .await
+        .unwrap();
     // A writer that read "b" before the removal cannot resurrect it.
     assert!(store
-        .store_transaction("b", Some(b"zombie".to_vec()), b1)
+        .store_transaction("b", Some(b"zombie".to_vec()), b1, Durability::Synced)
         .await
         .is_err());
     assert!(removed > b1);
@@ -94,7 +97,12 @@ async fn states_are_compare_and_set_and_survive_reopen() {
     );
     // The recovered version is the one to compare against.
     store
-        .store_transaction("a", Some(b"three".to_vec()), recovered[0].2)
+        .store_transaction(
+            "a",
+            Some(b"three".to_vec()),
+            recovered[0].2,
+            Durability::Synced,
+        )
         .await
         .unwrap();
 }
@@ -104,7 +112,7 @@ async fn a_torn_tail_is_cut_and_earlier_records_kept() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalTransactionStore::open(dir.path()).unwrap();
     store
-        .store_transaction("a", Some(b"kept".to_vec()), 0)
+        .store_transaction("a", Some(b"kept".to_vec()), 0, Durability::Synced)
         .await
         .unwrap();
     assert_eq!(store.reserve_producer_ids(1000).await.unwrap(), 0);
@@ -152,7 +160,7 @@ async fn compaction_keeps_the_live_state_and_the_reservation() {
     for i in 0..500 {
         let state = format!("state-{i}").into_bytes();
         version = store
-            .store_transaction("busy", Some(state), version)
+            .store_transaction("busy", Some(state), version, Durability::Synced)
             .await
             .unwrap();
     }
@@ -180,10 +188,10 @@ async fn concurrent_writes_share_fsyncs_and_are_durable() {
             tokio::spawn(async move {
                 let id = format!("tx-{i}");
                 let first = store
-                    .store_transaction(&id, Some(vec![1, i as u8]), 0)
+                    .store_transaction(&id, Some(vec![1, i as u8]), 0, Durability::Synced)
                     .await?;
                 store
-                    .store_transaction(&id, Some(vec![2, i as u8]), first)
+                    .store_transaction(&id, Some(vec![2, i as u8]), first, Durability::Synced)
                     .await
             })
         })
@@ -203,4 +211,35 @@ async fn concurrent_writes_share_fsyncs_and_are_durable() {
         assert_eq!(state, vec![2, i as u8]);
         assert_eq!(version, versions[i]);
     }
+}
+
+#[tokio::test]
+async fn a_written_change_takes_no_fsync_and_the_next_synced_one_covers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalTransactionStore::open(dir.path()).unwrap();
+    let v1 = store
+        .store_transaction("a", Some(b"prepared".to_vec()), 0, Durability::Synced)
+        .await
+        .unwrap();
+    let synced = store.fsync_count();
+    let v2 = store
+        .store_transaction("a", Some(b"complete".to_vec()), v1, Durability::Written)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.fsync_count(),
+        synced,
+        "a written change waits for no fsync"
+    );
+    assert_eq!(store.transaction_version("a"), v2);
+    store
+        .store_transaction("b", Some(b"other".to_vec()), 0, Durability::Synced)
+        .await
+        .unwrap();
+    assert_eq!(store.fsync_count(), synced + 1);
+    drop(store);
+    let store = LocalTransactionStore::open(dir.path()).unwrap();
+    let stored = states(&store);
+    let a = stored.iter().find(|(id, _, _)| id == "a").unwrap();
+    assert_eq!((a.1.as_slice(), a.2), (&b"complete"[..], v2));
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fjord_storage::local_transactions::LocalTransactionStore;
 use fjord_storage::transactions::TransactionStore;
+use fjord_storage::Durability;
 use parking_lot::Mutex;
 use tempfile::TempDir;
 
@@ -93,7 +94,7 @@ impl Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = LocalTransactionStore::open(dir.path()).expect("store opens");
         store
-            .store_transaction(id, Some(metadata.encode()), 0)
+            .store_transaction(id, Some(metadata.encode()), 0, Durability::Synced)
             .await
             .expect("seeded");
         // Producer ids below this are taken by the seeded state.
