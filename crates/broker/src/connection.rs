@@ -44,7 +44,10 @@ use frames::{
     write_response, INITIAL_READ_BUFFER, MAX_RESPONSE_FRAME,
 };
 use output::Output;
-pub use output::{is_placeholder as is_records_placeholder, records_placeholder, Transport};
+pub use output::{
+    is_placeholder as is_records_placeholder, records_placeholder, set_copied_records_limit,
+    Transport,
+};
 
 /// What a connection serves before it has authenticated (the SASL
 /// exchange narrows it further: `security::exchange::admit`).
