@@ -25,3 +25,9 @@ async fn tls_answers_are_the_plaintext_answers_byte_for_byte() {
     fjord_broker::connection::set_copied_records_limit(usize::MAX);
     cases::tls_answers_are_the_plaintext_answers_byte_for_byte().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_gets_the_same_bytes_in_order() {
+    fjord_broker::connection::set_copied_records_limit(usize::MAX);
+    cases::a_slow_reader_gets_the_same_bytes_in_order().await;
+}
