@@ -49,7 +49,7 @@ const SEND_WINDOW: u64 = 1 << 20;
 /// page cache holds them: a sendfile answer costs two TCP_CORK changes, a
 /// cache probe, a sendfile and a write for each side of every hole, which
 /// for the few KiB a consumer at the head of a log fetches cost more than
-/// the copy (end-to-end at 10 MB/s spent a fifth more broker CPU with them).
+/// the copy (end-to-end at 10 MB/s spent a tenth more broker CPU with them).
 const DEFAULT_COPIED_RECORDS_LIMIT: usize = 16 * 1024;
 static COPIED_RECORDS_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_COPIED_RECORDS_LIMIT);
 
@@ -61,6 +61,7 @@ static COPIED_RECORDS_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_COPIED_RECOR
 pub fn set_copied_records_limit(bytes: usize) {
     COPIED_RECORDS_LIMIT.store(bytes, Ordering::Relaxed);
 }
+
 /// The most of a range read into the reused buffer at once when the page
 /// cache holds it (what that buffer keeps between answers).
 const COPY_WINDOW: u64 = 64 * 1024;
