@@ -6,6 +6,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::Context;
+use fjord_storage::data_dir_lock::DataDirLock;
 use fjord_storage::local::LocalLogStore;
 use fjord_storage::local_offsets::LocalOffsetStore;
 use fjord_storage::local_transactions::LocalTransactionStore;
@@ -45,6 +46,8 @@ pub struct RunningBroker {
     broker: Arc<Broker>,
     shutdown: watch::Sender<bool>,
     served: tokio::task::JoinHandle<()>,
+    /// Released when the broker is dropped, after shutdown's last flush.
+    _data_dir_lock: DataDirLock,
 }
 
 impl RunningBroker {
@@ -87,6 +90,8 @@ impl RunningBroker {
 pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     config.resolve()?;
     let data_dir = config.data_dir.clone();
+    let data_dir_lock = DataDirLock::acquire(&data_dir)
+        .with_context(|| format!("locking the data dir {}", data_dir.display()))?;
     // The metadata first: it refuses a data dir whose metadata is lost or
     // damaged before anything else touches the data.
     let meta: Arc<dyn MetadataStore> = Arc::new(
@@ -289,6 +294,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         broker,
         shutdown,
         served,
+        _data_dir_lock: data_dir_lock,
     })
 }
 

@@ -1,7 +1,8 @@
 //! `fjord user add|remove|list`: SCRAM users in a data dir, managed without
 //! a running broker (the first admin has no client to create it with).
 //! A running broker keeps its own copy of the credentials and rewrites the
-//! file on its next change: stop it first, or use AlterUserScramCredentials
+//! file on its next change, so changes are refused while one holds the data
+//! dir's lock: stop it first, or use AlterUserScramCredentials
 //! (kafka-configs, an admin client) against it.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -11,6 +12,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use fjord_broker::security::scram_admin::check_iterations;
 use fjord_broker::security::scram_credentials::{ScramCredential, ScramMechanism, MIN_ITERATIONS};
+use fjord_storage::data_dir_lock::DataDirLock;
 use fjord_storage::scram::{LocalScramStore, ScramStore, ScramUsers};
 
 /// The SCRAM user commands (`fjord user …`).
@@ -63,6 +65,7 @@ pub fn run(command: ScramUserCommand) -> anyhow::Result<()> {
             iterations,
             data,
         } => {
+            let _lock = lock_for_change(&data.data_dir)?;
             let mechanism = mechanism_named(&mechanism)?;
             check_iterations(iterations).map_err(|e| anyhow::anyhow!("--iterations: {e}"))?;
             if name.is_empty() {
@@ -89,6 +92,7 @@ pub fn run(command: ScramUserCommand) -> anyhow::Result<()> {
             mechanism,
             data,
         } => {
+            let _lock = lock_for_change(&data.data_dir)?;
             let mechanism = mechanism.as_deref().map(mechanism_named).transpose()?;
             let store = open(&data.data_dir)?;
             let has = |users: &ScramUsers| {
@@ -132,6 +136,16 @@ pub fn run(command: ScramUserCommand) -> anyhow::Result<()> {
 fn mechanism_named(name: &str) -> anyhow::Result<ScramMechanism> {
     ScramMechanism::from_name(&name.to_ascii_uppercase()).with_context(|| {
         format!("unknown SCRAM mechanism {name}: use SCRAM-SHA-256 or SCRAM-SHA-512")
+    })
+}
+
+fn lock_for_change(data_dir: &Path) -> anyhow::Result<DataDirLock> {
+    DataDirLock::acquire(data_dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::ResourceBusy => anyhow::anyhow!(
+            "{e}\nStop the broker first, or change SCRAM users through it with \
+             AlterUserScramCredentials (kafka-configs --alter --entity-type users)"
+        ),
+        _ => anyhow::Error::new(e).context(format!("locking {}", data_dir.display())),
     })
 }
 

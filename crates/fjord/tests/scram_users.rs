@@ -155,6 +155,18 @@ async fn users_added_offline_are_served_and_changes_survive_a_restart() {
         .map(|r| (r.user.to_string(), r.error_code))
         .collect();
     assert_eq!(results, [("bob".to_string(), 0)]);
+    // While the broker holds the data dir, offline changes are refused (the
+    // broker would overwrite them), and listing still works.
+    for args in [&["add", "carol"][..], &["remove", "alice"][..]] {
+        let (ok, _, stderr) = fjord_user(dir.path(), args, "pw\n");
+        assert!(
+            !ok && stderr.contains(".lock") && stderr.contains("AlterUserScramCredentials"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let (ok, listed, _) = fjord_user(dir.path(), &["list"], "");
+    assert!(ok);
+    assert_eq!(listed, "alice\tSCRAM-SHA-512\t8192\n");
     broker.terminate();
 
     let broker = BinaryBroker::start(dir.path(), &[]);

@@ -149,6 +149,54 @@ async fn empty_data_dir_starts() {
     assert!(dir.path().join("new").join(METADATA_FILE).exists());
 }
 
+/// A second broker on a data dir in use would interleave its appends with
+/// the first's: it is refused, naming the lock, before it touches anything,
+/// and the first keeps serving. The lock dies with its process, kill -9
+/// included, so a restart after a crash needs no clean-up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_broker_on_a_data_dir_in_use_is_refused() {
+    if common::skipped_for_external(
+        "starts its own broker on a data dir or with settings set up for the test",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let first = BinaryBroker::start(dir.path(), &[]);
+    common::create_topic(&first.bootstrap, "held", 1, &[]).await;
+    let producer = common::producer(&first.bootstrap, &[("acks", "all")]);
+    let mut sent = 0;
+    let mut send = |count: usize| {
+        let deliveries: Vec<_> = (sent..sent + count)
+            .map(|i| {
+                producer
+                    .send_result(FutureRecord::<(), _>::to("held").payload(&format!("record-{i}")))
+                    .expect("queue record")
+            })
+            .collect();
+        sent += count;
+        deliveries
+    };
+    for delivery in send(5) {
+        delivery.await.expect("delivery").expect("acknowledged");
+    }
+
+    let refused = common::binary_refuses_to_start(dir.path(), &[]);
+    assert!(
+        refused.contains(".lock") && refused.contains("already running"),
+        "{refused}"
+    );
+    for delivery in send(5) {
+        delivery.await.expect("delivery").expect("acknowledged");
+    }
+    assert_all_records_readable(&first.bootstrap, "held", 10).await;
+    drop(producer);
+    first.kill9();
+
+    let again = BinaryBroker::start(dir.path(), &[]);
+    assert_all_records_readable(&again.bootstrap, "held", 10).await;
+    again.terminate();
+}
+
 /// Defect 3: partition directories the metadata does not know (left by a
 /// creation that ran out of file handles) were all loaded at start-up,
 /// holding their files open, and the broker could no longer start on its

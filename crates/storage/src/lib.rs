@@ -9,6 +9,7 @@
 pub mod acls;
 pub mod batch;
 pub mod config;
+pub mod data_dir_lock;
 mod crc;
 pub mod decompress;
 pub mod engine;
