@@ -29,7 +29,14 @@ const OWN_SASL: &str =
      sasl.oauthbearer.*: no JAAS, Kerberos or login modules";
 const NO_COMPACTION: &str = "log compaction is not built yet (cleanup.policy=compact is refused)";
 const NO_TIERED_STORAGE: &str = "tiered (remote) storage is not built";
-const NO_TRANSACTIONS: &str = "transactions are not built yet";
+const OWN_TRANSACTION_STORE: &str =
+    "transaction state lives in Fjord's own store (__fjord_transactions in the data dir, fsynced \
+     per decision), not in a replicated __transaction_state log";
+const ALWAYS_VERIFIED: &str =
+    "a transactional batch is always checked against its producer's transaction (KIP-890), as \
+     by Kafka's default; one broker asks no other to verify, so there is nothing to retry";
+const NO_TWO_PHASE_COMMIT: &str =
+    "two-phase commit with an external transaction manager (KIP-939) is not built";
 const NO_OFFSETS_TOPIC: &str =
     "committed offsets live in Fjord's own offset store, not in a __consumer_offsets log";
 const CLASSIC_GROUPS_ONLY: &str =
@@ -193,9 +200,10 @@ fn broker_rule(name: &str) -> Option<Support> {
         ("log.cleaner.", Support::NoEffect(NO_COMPACTION)),
         ("remote.", Support::NoEffect(NO_TIERED_STORAGE)),
         ("log.local.retention.", Support::NoEffect(NO_TIERED_STORAGE)),
-        ("transaction.", Support::NoEffect(NO_TRANSACTIONS)),
-        ("transactional.", Support::NoEffect(NO_TRANSACTIONS)),
-        ("add.partitions.to.txn.", Support::NoEffect(NO_TRANSACTIONS)),
+        ("transaction.state.log.", Support::NoEffect(OWN_TRANSACTION_STORE)),
+        ("transaction.partition.verification.", Support::NoEffect(ALWAYS_VERIFIED)),
+        ("add.partitions.to.txn.", Support::NoEffect(ALWAYS_VERIFIED)),
+        ("transaction.two.phase.commit.", Support::NoEffect(NO_TWO_PHASE_COMMIT)),
         ("offsets.", Support::NoEffect(NO_OFFSETS_TOPIC)),
         ("group.consumer.", Support::NoEffect(CLASSIC_GROUPS_ONLY)),
         ("group.share.", Support::NoEffect(CLASSIC_GROUPS_ONLY)),
