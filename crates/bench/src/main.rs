@@ -19,6 +19,7 @@ mod broker;
 mod ceiling;
 mod client;
 mod cold_read;
+mod flush_probe;
 mod partitions;
 mod raw;
 mod scale;
@@ -253,8 +254,10 @@ fn main() -> anyhow::Result<()> {
                         ..throughput("all")
                     },
                 };
+                let probe = flush_probe::FlushProbe::start(data.path())?;
                 let figures = transactions::produce(&bootstrap, &spec, 100)?;
                 let mut row = transactions::json_row(name, &figures);
+                flush_probe::add_to_row(&mut row, probe.finish()?);
                 if let Some(w10) = w10_mb_s {
                     row["ratio_to_workload_10"] = json!(round3(
                         stats::mb_per_s(figures.bytes, figures.elapsed) / w10

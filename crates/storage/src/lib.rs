@@ -9,8 +9,8 @@
 pub mod acls;
 pub mod batch;
 pub mod config;
-pub mod data_dir_lock;
 mod crc;
+pub mod data_dir_lock;
 pub mod decompress;
 pub mod engine;
 pub mod error;

@@ -35,6 +35,7 @@ use serde_json::{json, Value};
 use crate::broker;
 use crate::ceiling;
 use crate::client;
+use crate::flush_probe::FlushProbe;
 use crate::stats::{gb, mb_per_s, median, Latencies};
 use crate::workloads::{join_all, round, round3};
 
@@ -78,6 +79,7 @@ pub fn run(spec: &RawSpec<'_>) -> anyhow::Result<Vec<Value>> {
     let (mut acks_1, mut consumed, mut acks_all, mut idempotent) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut transactional, mut commits_us, mut retries) = (Vec::new(), Vec::new(), 0);
+    let mut flushes_us = Vec::new();
     for run in 0..spec.runs.max(1) {
         let topic = format!("{}-{run}-acks1", spec.topic_prefix);
         let (phase, offsets) = produce_into(spec, &topic, 1, false, &batch, per_partition)?;
@@ -92,7 +94,9 @@ pub fn run(spec: &RawSpec<'_>) -> anyhow::Result<Vec<Value>> {
         let topic = format!("{}-{run}-transactions", spec.topic_prefix);
         client::create_topic(spec.bootstrap, &topic, PARTITIONS)?;
         // A quarter of the volume: each transaction waits for its commit.
+        let probe = FlushProbe::start(spec.scratch_dir)?;
         let (phase, figures) = transactions_phase(spec, &topic, run, &batch, per_partition / 4)?;
+        flushes_us.extend(probe.finish()?);
         transactional.push(phase);
         commits_us.extend(figures.commits_us);
         retries += figures.retries;
@@ -102,7 +106,13 @@ pub fn run(spec: &RawSpec<'_>) -> anyhow::Result<Vec<Value>> {
         row("12 raw consume 4p", &consumed, spec.loopback_mb_s),
         row("12 raw produce 4p acks=all", &acks_all, spec.loopback_mb_s),
         idempotent_row(&acks_all, &idempotent, spec.loopback_mb_s),
-        transactions_row(&transactional, commits_us, retries, spec.loopback_mb_s),
+        transactions_row(
+            &transactional,
+            commits_us,
+            flushes_us,
+            retries,
+            spec.loopback_mb_s,
+        ),
     ])
 }
 
@@ -383,10 +393,12 @@ fn idempotent_row(plain: &[Phase], idempotent: &[Phase], loopback_mb_s: f64) -> 
 }
 
 /// The transactional row: throughput and CPU as the others, transactions
-/// per second, and the EndTxn round trips over every run.
+/// per second, the EndTxn round trips over every run, and the device's
+/// flush latency measured beside them (flush_probe.rs).
 fn transactions_row(
     phases: &[Phase],
     commits_us: Vec<u64>,
+    flushes_us: Vec<u64>,
     retries: u64,
     loopback_mb_s: f64,
 ) -> Value {
@@ -398,5 +410,6 @@ fn transactions_row(
     row["commit_p50_ms"] = json!(round3(commits.percentile_ms(50.0)));
     row["commit_p99_ms"] = json!(round3(commits.percentile_ms(99.0)));
     row["concurrent_transactions_retries"] = json!(retries);
+    crate::flush_probe::add_to_row(&mut row, flushes_us);
     row
 }

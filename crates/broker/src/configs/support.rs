@@ -200,10 +200,19 @@ fn broker_rule(name: &str) -> Option<Support> {
         ("log.cleaner.", Support::NoEffect(NO_COMPACTION)),
         ("remote.", Support::NoEffect(NO_TIERED_STORAGE)),
         ("log.local.retention.", Support::NoEffect(NO_TIERED_STORAGE)),
-        ("transaction.state.log.", Support::NoEffect(OWN_TRANSACTION_STORE)),
-        ("transaction.partition.verification.", Support::NoEffect(ALWAYS_VERIFIED)),
+        (
+            "transaction.state.log.",
+            Support::NoEffect(OWN_TRANSACTION_STORE),
+        ),
+        (
+            "transaction.partition.verification.",
+            Support::NoEffect(ALWAYS_VERIFIED),
+        ),
         ("add.partitions.to.txn.", Support::NoEffect(ALWAYS_VERIFIED)),
-        ("transaction.two.phase.commit.", Support::NoEffect(NO_TWO_PHASE_COMMIT)),
+        (
+            "transaction.two.phase.commit.",
+            Support::NoEffect(NO_TWO_PHASE_COMMIT),
+        ),
         ("offsets.", Support::NoEffect(NO_OFFSETS_TOPIC)),
         ("group.consumer.", Support::NoEffect(CLASSIC_GROUPS_ONLY)),
         ("group.share.", Support::NoEffect(CLASSIC_GROUPS_ONLY)),
