@@ -114,7 +114,7 @@ pub fn produce(
                                 &value,
                             )?;
                         }
-                        producer.flush(STEP_TIMEOUT)?;
+                        client::wait_for_deliveries(&producer, STEP_TIMEOUT)?;
                         let committing = Instant::now();
                         producer.commit_transaction(STEP_TIMEOUT)?;
                         commits_us.push(committing.elapsed().as_micros() as u64);
