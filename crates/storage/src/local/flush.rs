@@ -1,7 +1,8 @@
 //! Durability of a local partition: fsync rounds (group-committed), the
 //! recovery point after rolls, and the clean close at shutdown.
 
-use crate::error::{Result, StorageError};
+use crate::error::Result;
+use crate::group_commit::run_flush;
 use crate::local::blocking::IoClass;
 use crate::local::log_start::write_recovery_point;
 use crate::local::partition::LocalPartitionLog;
@@ -112,7 +113,7 @@ impl LocalPartitionLog {
     /// fsyncs `pending`, then persists `recovery_point` (if given).
     async fn sync(&self, pending: Unsynced, recovery_point: Option<i64>) -> Result<()> {
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
+        run_flush(move || -> Result<()> {
             for (file, path) in pending.files {
                 file.sync_data()
                     .map_err(|e| io_context("fdatasync", &path, e))?;
@@ -125,10 +126,7 @@ impl LocalPartitionLog {
             }
             Ok(())
         })
-        .await
-        .map_err(|join| {
-            StorageError::Io(std::io::Error::other(format!("fsync task failed: {join}")))
-        })??;
+        .await?;
         if let Some(offset) = recovery_point {
             let mut state = self.state.lock();
             state.recovery_point = state.recovery_point.max(offset);

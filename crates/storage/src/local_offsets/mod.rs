@@ -38,8 +38,8 @@
 //! encoded, appended with one `write` and then applied to the in-memory
 //! state, and gets a sequence number. Memory is therefore always the replay
 //! of the file, in file order. The caller then waits until its sequence is
-//! fsynced: whoever finds no fsync in flight runs `fdatasync` (in
-//! `spawn_blocking`) covering every record written so far and publishes the
+//! fsynced: whoever finds no fsync in flight runs `fdatasync` (through
+//! `group_commit::run_flush`) covering every record written so far and publishes the
 //! synced sequence on a `watch`; everyone else waits for that and re-checks,
 //! so N concurrent writers share a few fsyncs, not N.
 //!

@@ -13,7 +13,7 @@ use super::face::MutationLog;
 use super::files::{self, OFFSETS_DIR};
 use super::state::State;
 use crate::error::{Result, StorageError};
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{run_flush, GroupCommit};
 use crate::local::{io_context, sync_dir};
 
 /// The log is compacted only when it exceeds this many bytes …
@@ -261,13 +261,11 @@ impl Inner {
             self.poison(&err);
             return Err(err);
         }
-        let synced = tokio::task::spawn_blocking(move || {
+        let synced = run_flush(move || {
             file.sync_data()
                 .map_err(|e| io_context("fdatasync", &path, e))
         })
-        .await
-        .map_err(task_failed)
-        .and_then(|r| r);
+        .await;
         match synced {
             Ok(()) => Ok(covered),
             Err(err) => {

@@ -54,7 +54,7 @@ use parking_lot::{Mutex, RwLock};
 use self::codec::{decode_payload, encode_frame, Record, State};
 use crate::error::{Result, StorageError};
 use crate::framing::{open_log, write_replacement};
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{run_flush, GroupCommit};
 use crate::local::{io_context, sync_dir};
 use crate::transactions::{StoredTransaction, TransactionStore};
 use crate::Durability;
@@ -283,12 +283,11 @@ impl Inner {
             Arc::clone(&current.file)
         };
         let path = self.dir.join(LOG_FILE);
-        let synced = tokio::task::spawn_blocking(move || {
+        let synced = run_flush(move || {
             file.sync_data()
                 .map_err(|e| io_context("fdatasync", &path, e))
         })
-        .await
-        .map_err(task_failed)?;
+        .await;
         if let Err(err) = synced {
             self.poison(&err);
             return Err(err);
