@@ -17,9 +17,9 @@
 //! serialise. The semaphores bound the threads (Tokio's pool would grow to
 //! 512) and keep the two classes apart: deleting a large backlog or loading
 //! partitions after a restart holds at most [`BACKGROUND_PERMITS`] threads,
-//! so reads and produces are never queued behind it. fsyncs (group commit) keep out of
-//! both: they must not wait behind reads either, and run on the asking worker
-//! thread itself (`group_commit::run_flush`).
+//! so reads and produces are never queued behind it. fsyncs (group commit)
+//! keep out of both: they must not wait behind reads either, and run on the
+//! asking worker thread itself (`group_commit::run_flush`).
 //!
 //! Appends still write on the worker thread: a write of an acknowledged
 //! batch goes to the page cache (Kafka's request threads write so too), and

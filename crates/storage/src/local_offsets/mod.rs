@@ -39,9 +39,9 @@
 //! state, and gets a sequence number. Memory is therefore always the replay
 //! of the file, in file order. The caller then waits until its sequence is
 //! fsynced: whoever finds no fsync in flight runs `fdatasync` (through
-//! `group_commit::run_flush`) covering every record written so far and publishes the
-//! synced sequence on a `watch`; everyone else waits for that and re-checks,
-//! so N concurrent writers share a few fsyncs, not N.
+//! `group_commit::run_flush`) covering every record written so far and
+//! publishes the synced sequence on a `watch`; everyone else waits for that
+//! and re-checks, so N concurrent writers share a few fsyncs, not N.
 //!
 //! Visibility: a mutation is visible to `fetch` once appended, before it is
 //! durable (as Kafka shows a commit once appended and acknowledges it after
