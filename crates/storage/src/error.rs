@@ -72,3 +72,11 @@ pub enum StorageError {
         actual: u64,
     },
 }
+
+impl StorageError {
+    /// A blocking task that panicked or was cancelled: its I/O's outcome is
+    /// unknown, so the caller fails as on an I/O error.
+    pub(crate) fn task_failed(what: &str, join: tokio::task::JoinError) -> StorageError {
+        StorageError::Io(std::io::Error::other(format!("{what} task failed: {join}")))
+    }
+}

@@ -71,9 +71,9 @@ pub(crate) async fn run_flush<T: Send + 'static>(
     if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
         return tokio::task::block_in_place(work);
     }
-    tokio::task::spawn_blocking(work).await.map_err(|join| {
-        StorageError::Io(std::io::Error::other(format!("fsync task failed: {join}")))
-    })?
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|join| StorageError::task_failed("fsync", join))?
 }
 
 pub(crate) struct GroupCommit<P> {

@@ -88,9 +88,7 @@ where
         work()
     })
     .await
-    .map_err(|join| {
-        StorageError::Io(std::io::Error::other(format!("{what} task failed: {join}")))
-    })?
+    .map_err(|join| StorageError::task_failed(what, join))?
 }
 
 impl LocalPartitionLog {

@@ -77,12 +77,6 @@ fn next_check(min: u64, live: u64, len: u64) -> u64 {
         .max(len.saturating_add(min / 4))
 }
 
-fn task_failed(err: tokio::task::JoinError) -> StorageError {
-    StorageError::Io(std::io::Error::other(format!(
-        "offset store task failed: {err}"
-    )))
-}
-
 impl LocalOffsetStore {
     /// Opens `<data_dir>/__fjord_offsets`, creating it if needed, and
     /// recovers its state (cutting a torn tail).
@@ -129,7 +123,7 @@ impl LocalOffsetStore {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || inner.compact(&mut writer, true))
             .await
-            .map_err(task_failed)?
+            .map_err(|join| StorageError::task_failed("offset store", join))?
     }
 
     /// (generation, bytes) of the current log file.
@@ -185,7 +179,7 @@ impl LocalOffsetStore {
             let compacting = Arc::clone(inner);
             tokio::task::spawn_blocking(move || compacting.compact(&mut writer, false))
                 .await
-                .map_err(task_failed)??;
+                .map_err(|join| StorageError::task_failed("offset store", join))??;
         } else {
             drop(writer);
         }

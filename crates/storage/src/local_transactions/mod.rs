@@ -195,7 +195,7 @@ impl LocalTransactionStore {
             let compacting = Arc::clone(inner);
             tokio::task::spawn_blocking(move || compacting.maybe_compact(&mut writer))
                 .await
-                .map_err(task_failed)?;
+                .map_err(|join| StorageError::task_failed("transaction store", join))?;
         } else {
             drop(writer);
         }
@@ -213,12 +213,6 @@ impl LocalTransactionStore {
             .await?;
         Ok(result)
     }
-}
-
-fn task_failed(e: tokio::task::JoinError) -> StorageError {
-    StorageError::Io(std::io::Error::other(format!(
-        "transaction store task failed: {e}"
-    )))
 }
 
 fn unusable(why: &str) -> StorageError {
