@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use fjord_testkit::group_member::{leave_group, EagerMember, EAGER_ASSIGNORS};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -158,20 +159,6 @@ pub fn produce(bootstrap: &str, spec: ProducerSpec, shared: Arc<Shared>) -> anyh
     Ok(())
 }
 
-/// Counts revocations (each rebalance of the eager protocol starts with one).
-#[derive(Default)]
-struct Revocations(AtomicU64);
-
-impl ClientContext for Revocations {}
-
-impl ConsumerContext for Revocations {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if matches!(rebalance, Rebalance::Revoke(_)) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
 /// A member of `topic`'s group for `lifetime` or until `stop`: checks the
 /// bytes of every record, commits what it processed every half second
 /// (only partitions owned since the last revocation, so that it never moves
@@ -183,16 +170,17 @@ pub fn member(
     stop: Arc<AtomicBool>,
     shared: Arc<Shared>,
 ) -> anyhow::Result<()> {
-    let consumer: BaseConsumer<Revocations> = ClientConfig::new()
+    let consumer: BaseConsumer<EagerMember> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", &topic.group)
+        .set("partition.assignment.strategy", EAGER_ASSIGNORS)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
         .set("queued.max.messages.kbytes", "2048")
-        .create_with_context(Revocations::default())?;
+        .create_with_context(EagerMember::default())?;
     consumer.subscribe(&[&topic.name])?;
     shared.members_joined.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
@@ -200,7 +188,7 @@ pub fn member(
     let (mut revocations_seen, mut last_commit) = (0, Instant::now());
     while started.elapsed() < lifetime && !stop.load(Ordering::Relaxed) {
         let polled = consumer.poll(Duration::from_millis(100));
-        let revocations = consumer.context().0.load(Ordering::SeqCst);
+        let revocations = consumer.context().revocations();
         if revocations != revocations_seen {
             revocations_seen = revocations;
             processed.clear();
@@ -236,13 +224,14 @@ pub fn member(
         }
     }
     commit(&consumer, &topic.name, &mut processed, &shared);
+    leave_group(&consumer, Duration::from_secs(30));
     drop(consumer);
     shared.members_left.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
 fn commit(
-    consumer: &BaseConsumer<Revocations>,
+    consumer: &BaseConsumer<EagerMember>,
     topic: &str,
     processed: &mut BTreeMap<i32, i64>,
     shared: &Shared,

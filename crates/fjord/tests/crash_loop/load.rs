@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use fjord_testkit::group_member::{leave_group, EagerMember, EAGER_ASSIGNORS};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::common;
 use crate::common::acknowledged::{self, Delivered};
@@ -19,6 +20,8 @@ const MEMBERS: u32 = 2;
 const IN_FLIGHT: usize = 256;
 /// A member commits what it processed at least this often.
 const COMMIT_EVERY: Duration = Duration::from_millis(100);
+/// How long a stopping member may take to leave the group and close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn key(producer: u32, seq: u64) -> String {
     format!("p{producer}-{seq}")
@@ -110,17 +113,18 @@ impl Load {
             .collect();
         let members = (0..MEMBERS)
             .map(|_| {
-                let consumer: BaseConsumer<Revocations> = common::consumer_config(
+                let consumer: BaseConsumer<EagerMember> = common::consumer_config(
                     bootstrap,
                     &[
                         ("group.id", group),
+                        ("partition.assignment.strategy", EAGER_ASSIGNORS),
                         ("session.timeout.ms", "10000"),
                         ("heartbeat.interval.ms", "500"),
                         ("reconnect.backoff.ms", "50"),
                         ("reconnect.backoff.max.ms", "500"),
                     ],
                 )
-                .create_with_context(Revocations::default())
+                .create_with_context(EagerMember::default())
                 .expect("create group member");
                 consumer.subscribe(&[topic]).expect("subscribe");
                 let (stop, commits, consumed) = (stop.clone(), commits.clone(), consumed.clone());
@@ -174,11 +178,19 @@ impl Load {
         for producer in self.producers {
             sent += producer.await.expect("producer task");
         }
+        // A member stuck in librdkafka must fail the test, not hang it: the
+        // wait is bounded, and never on a blocking-pool thread, which the
+        // runtime would wait for at the end.
+        let deadline = Instant::now() + CLOSE_TIMEOUT;
         for member in self.members {
-            let result = tokio::task::spawn_blocking(move || member.join())
-                .await
-                .expect("join task");
-            match result {
+            while !member.is_finished() {
+                assert!(
+                    Instant::now() < deadline,
+                    "a group member did not leave the group and close within {CLOSE_TIMEOUT:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            match member.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(problem)) => panic!("group member: {problem}"),
                 Err(_) => panic!("group member thread panicked"),
@@ -204,27 +216,12 @@ impl Load {
     }
 }
 
-/// Counts the revocations of this member's partitions (each rebalance of the
-/// eager protocol starts with one).
-#[derive(Default)]
-pub struct Revocations(AtomicU64);
-
-impl ClientContext for Revocations {}
-
-impl ConsumerContext for Revocations {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if matches!(rebalance, Rebalance::Revoke(_)) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
 /// One group member: checks the bytes of every record it reads, and commits
 /// synchronously what it processed, only for partitions it has owned since
 /// (a commit for a partition handed to the other member would move that
 /// member's offset back).
 fn member(
-    consumer: BaseConsumer<Revocations>,
+    consumer: BaseConsumer<EagerMember>,
     stop: Arc<AtomicBool>,
     commits: Arc<Mutex<Commits>>,
     consumed: Arc<AtomicU64>,
@@ -237,7 +234,7 @@ fn member(
         // Revocations are served inside poll(): what was processed before
         // one may belong to partitions now owned by the other member, even
         // if the same partitions came back in the same poll.
-        let revocations = consumer.context().0.load(Ordering::SeqCst);
+        let revocations = consumer.context().revocations();
         if revocations != revocations_seen {
             revocations_seen = revocations;
             processed.clear();
@@ -271,13 +268,15 @@ fn member(
             commit(&consumer, &mut processed, &commits);
         }
     }
+    // So that close() has no rebalance for this member to handle.
+    leave_group(&consumer, CLOSE_TIMEOUT / 2);
     Ok(())
 }
 
 /// Commits `processed` synchronously; on success it is cleared (nothing new
 /// to commit), on failure it stays for the next attempt.
 fn commit(
-    consumer: &BaseConsumer<Revocations>,
+    consumer: &BaseConsumer<EagerMember>,
     processed: &mut BTreeMap<(String, i32), i64>,
     commits: &Mutex<Commits>,
 ) {
