@@ -12,11 +12,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{acknowledged, AnyBroker, BinaryBroker, TestBroker, WAIT};
+use fjord_testkit::group_member::{GroupMember, EAGER_ASSIGNORS};
 use futures::future::join_all;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, Rebalance};
 use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 6;
 
@@ -65,18 +66,14 @@ struct Events {
     revokes: Mutex<Vec<usize>>,
 }
 
-struct Ctx(Arc<Events>);
-
-impl ClientContext for Ctx {}
-
-impl ConsumerContext for Ctx {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+impl Events {
+    fn observe(&self, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) if tpl.count() > 0 => {
-                self.0.assigns.fetch_add(1, Ordering::SeqCst);
+                self.assigns.fetch_add(1, Ordering::SeqCst);
             }
             Rebalance::Revoke(tpl) => {
-                if let Ok(mut revokes) = self.0.revokes.lock() {
+                if let Ok(mut revokes) = self.revokes.lock() {
                     revokes.push(tpl.count());
                 }
             }
@@ -110,9 +107,17 @@ impl Member {
         for (k, v) in extra {
             config.set(*k, *v);
         }
+        let strategy = extra
+            .iter()
+            .find(|(name, _)| *name == "partition.assignment.strategy")
+            .map_or(EAGER_ASSIGNORS, |(_, value)| *value);
+        config.set("partition.assignment.strategy", strategy);
         let events = Arc::new(Events::default());
-        let consumer: BaseConsumer<Ctx> = config
-            .create_with_context(Ctx(events.clone()))
+        let observer = events.clone();
+        let context = GroupMember::for_strategy(strategy)
+            .observed(move |rebalance| observer.observe(rebalance));
+        let consumer: BaseConsumer<GroupMember> = config
+            .create_with_context(context)
             .expect("create consumer");
         consumer.subscribe(&[topic]).expect("subscribe");
         let stop = Arc::new(AtomicBool::new(false));

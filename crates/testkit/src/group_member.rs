@@ -1,41 +1,66 @@
-//! A consumer context for group members driven by tests and the soak: counts
-//! revocations and acknowledges rebalances itself.
+//! A consumer context for group members driven by tests and the soak: it
+//! acknowledges rebalances itself, counts revocations, and can show each
+//! rebalance to an observer.
 //!
 //! rdkafka's own rebalance handler first asks the group for its rebalance
 //! protocol. librdkafka drops, unanswered, every request made to a group that
 //! has terminated, so a rebalance event still queued when close() finished the
 //! group blocked its member forever inside `rd_kafka_rebalance_protocol`
 //! (librdkafka #4041, #4884; it hung the crash-loop test under CPU load, once
-//! in ~30 runs). With the eager protocol the handler needs no such question,
-//! and a terminated group waits for nothing, so it is not asked anything.
+//! in ~30 runs). Here the protocol comes from the member's own config, and a
+//! terminated group, which waits for nothing, is asked nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
 
-/// The assignment strategy [`EagerMember`] relies on: librdkafka's default,
-/// named so that a member's config says it.
+/// librdkafka's default assignment strategies, both eager: named in a
+/// member's config so that it says which protocol its context assumes.
 pub const EAGER_ASSIGNORS: &str = "range,roundrobin";
 
-#[derive(Default)]
-pub struct EagerMember {
+type Observer = Box<dyn Fn(&Rebalance<'_>) + Send + Sync>;
+
+pub struct GroupMember {
+    cooperative: bool,
     revocations: AtomicU64,
+    observer: Option<Observer>,
 }
 
-impl EagerMember {
-    /// Rebalances that took this member's partitions (each rebalance of the
-    /// eager protocol starts with one), errors included.
+impl GroupMember {
+    /// For a member whose `partition.assignment.strategy` is `strategy`
+    /// (librdkafka's only cooperative one is cooperative-sticky).
+    pub fn for_strategy(strategy: &str) -> GroupMember {
+        GroupMember {
+            cooperative: strategy == "cooperative-sticky",
+            revocations: AtomicU64::new(0),
+            observer: None,
+        }
+    }
+
+    pub fn eager() -> GroupMember {
+        GroupMember::for_strategy(EAGER_ASSIGNORS)
+    }
+
+    /// Shows every rebalance to `observer` before it is acknowledged.
+    pub fn observed(mut self, observer: impl Fn(&Rebalance<'_>) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
+    }
+
+    /// Rebalances that took partitions from this member (each rebalance of
+    /// the eager protocol starts with one), errors included.
     pub fn revocations(&self) -> u64 {
         self.revocations.load(Ordering::SeqCst)
     }
 }
 
-impl ClientContext for EagerMember {}
+impl ClientContext for GroupMember {}
 
-impl ConsumerContext for EagerMember {
+impl ConsumerContext for GroupMember {
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
@@ -46,14 +71,27 @@ impl ConsumerContext for EagerMember {
         if !assign {
             self.revocations.fetch_add(1, Ordering::SeqCst);
         }
+        if let Some(observer) = &self.observer {
+            let rebalance = match err {
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                    Rebalance::Assign(partitions)
+                }
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                    Rebalance::Revoke(partitions)
+                }
+                other => Rebalance::Error(KafkaError::Rebalance(other.into())),
+            };
+            observer(&rebalance);
+        }
         if consumer.closed() {
             return;
         }
         // On an error too the group waits for the partitions to be given up.
-        let acknowledged = if assign {
-            consumer.assign(partitions)
-        } else {
-            consumer.unassign()
+        let acknowledged = match (assign, self.cooperative) {
+            (true, false) => consumer.assign(partitions),
+            (true, true) => consumer.incremental_assign(partitions),
+            (false, false) => consumer.unassign(),
+            (false, true) => consumer.incremental_unassign(partitions),
         };
         if let Err(e) = acknowledged {
             eprintln!("rebalance ({err:?}) not acknowledged: {e}");
@@ -65,7 +103,7 @@ impl ConsumerContext for EagerMember {
 /// `timeout` for the partitions to be revoked, so that close() (on drop) has
 /// no rebalance left for the member to handle. Records polled meanwhile are
 /// dropped.
-pub fn leave_group(consumer: &BaseConsumer<EagerMember>, timeout: Duration) {
+pub fn leave_group(consumer: &BaseConsumer<GroupMember>, timeout: Duration) {
     consumer.unsubscribe();
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {

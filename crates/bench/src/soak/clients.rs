@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use fjord_testkit::group_member::{leave_group, EagerMember, EAGER_ASSIGNORS};
+use fjord_testkit::group_member::{leave_group, GroupMember, EAGER_ASSIGNORS};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -170,7 +170,7 @@ pub fn member(
     stop: Arc<AtomicBool>,
     shared: Arc<Shared>,
 ) -> anyhow::Result<()> {
-    let consumer: BaseConsumer<EagerMember> = ClientConfig::new()
+    let consumer: BaseConsumer<GroupMember> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", &topic.group)
         .set("partition.assignment.strategy", EAGER_ASSIGNORS)
@@ -180,7 +180,7 @@ pub fn member(
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
         .set("queued.max.messages.kbytes", "2048")
-        .create_with_context(EagerMember::default())?;
+        .create_with_context(GroupMember::eager())?;
     consumer.subscribe(&[&topic.name])?;
     shared.members_joined.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
@@ -231,7 +231,7 @@ pub fn member(
 }
 
 fn commit(
-    consumer: &BaseConsumer<EagerMember>,
+    consumer: &BaseConsumer<GroupMember>,
     topic: &str,
     processed: &mut BTreeMap<i32, i64>,
     shared: &Shared,

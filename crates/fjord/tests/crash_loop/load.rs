@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fjord_testkit::group_member::{leave_group, EagerMember, EAGER_ASSIGNORS};
+use fjord_testkit::group_member::{leave_group, GroupMember, EAGER_ASSIGNORS};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
@@ -113,7 +113,7 @@ impl Load {
             .collect();
         let members = (0..MEMBERS)
             .map(|_| {
-                let consumer: BaseConsumer<EagerMember> = common::consumer_config(
+                let consumer: BaseConsumer<GroupMember> = common::consumer_config(
                     bootstrap,
                     &[
                         ("group.id", group),
@@ -124,7 +124,7 @@ impl Load {
                         ("reconnect.backoff.max.ms", "500"),
                     ],
                 )
-                .create_with_context(EagerMember::default())
+                .create_with_context(GroupMember::eager())
                 .expect("create group member");
                 consumer.subscribe(&[topic]).expect("subscribe");
                 let (stop, commits, consumed) = (stop.clone(), commits.clone(), consumed.clone());
@@ -221,7 +221,7 @@ impl Load {
 /// (a commit for a partition handed to the other member would move that
 /// member's offset back).
 fn member(
-    consumer: BaseConsumer<EagerMember>,
+    consumer: BaseConsumer<GroupMember>,
     stop: Arc<AtomicBool>,
     commits: Arc<Mutex<Commits>>,
     consumed: Arc<AtomicU64>,
@@ -276,7 +276,7 @@ fn member(
 /// Commits `processed` synchronously; on success it is cleared (nothing new
 /// to commit), on failure it stays for the next attempt.
 fn commit(
-    consumer: &BaseConsumer<EagerMember>,
+    consumer: &BaseConsumer<GroupMember>,
     processed: &mut BTreeMap<(String, i32), i64>,
     commits: &Mutex<Commits>,
 ) {
