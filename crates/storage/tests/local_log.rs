@@ -503,10 +503,20 @@ async fn watch_wakes_on_append_and_partitions_are_managed() {
     store.delete_partition(TOPIC_ID, 3).await.unwrap();
     assert!(store.partition(TOPIC_ID, 3).is_none());
     assert!(!dir.path().join(format!("{TOPIC}-3")).exists());
-    assert!(log
-        .append(batch(1, Compression::None), Durability::Written)
-        .await
-        .is_err());
+    // A request still holding the deleted log is told the partition is
+    // unknown (Kafka's answer), not that storage failed.
+    let unknown = |err: StorageError| {
+        assert!(
+            matches!(&err, StorageError::UnknownPartition { topic, partition: 3 } if topic == TOPIC),
+            "{err}"
+        )
+    };
+    unknown(
+        log.append(batch(1, Compression::None), Durability::Written)
+            .await
+            .unwrap_err(),
+    );
+    unknown(log.read(0, 1 << 20, false).await.unwrap_err());
     // Deleting again is a no-op, so an interrupted topic delete can be redone.
     store.delete_partition(TOPIC_ID, 3).await.unwrap();
     assert!(store.partition(TOPIC_ID, 3).is_none());

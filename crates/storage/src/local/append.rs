@@ -16,7 +16,7 @@ use crate::local::now_ms;
 use crate::local::partition::LocalPartitionLog;
 use crate::local::read::ReadFrom;
 use crate::local::segment::Segment;
-use crate::local::state::offsets_at;
+use crate::local::state::{offsets_at, Offline};
 use crate::{
     AbortedTxn, Durability, LogConfig, LogOffsets, ReadOutcome, RecordsRead, TimestampOffset,
 };
@@ -43,7 +43,7 @@ impl LocalPartitionLog {
         state.check_usable()?;
         if let Some(reason) = state.active()?.file.deferred_error() {
             // Closing the file failed to fsync earlier writes.
-            state.failure = Some(reason);
+            state.failure = Some(Offline::Failed(reason));
             state.check_usable()?;
         }
         if batches.base_offset != state.next_offset() {
@@ -66,7 +66,7 @@ impl LocalPartitionLog {
                 return Ok(Stored::RollFirst(batches));
             }
             if let Err(err) = state.roll(&self.dir) {
-                state.failure = Some(format!("segment roll failed: {err}"));
+                state.failure = Some(Offline::Failed(format!("segment roll failed: {err}")));
                 return Err(err);
             }
         }
@@ -79,7 +79,7 @@ impl LocalPartitionLog {
             durability == Durability::Synced,
         );
         if let Err(err) = written {
-            state.failure = Some(format!("segment write failed: {err}"));
+            state.failure = Some(Offline::Failed(format!("segment write failed: {err}")));
             return Err(err);
         }
         if let Some(aborted) = batches.aborted {

@@ -7,7 +7,7 @@ use crate::local::blocking::IoClass;
 use crate::local::log_start::write_recovery_point;
 use crate::local::partition::LocalPartitionLog;
 use crate::local::recovery::Shutdown;
-use crate::local::state::{recovery_point_due, take_unsynced, Unsynced};
+use crate::local::state::{recovery_point_due, take_unsynced, Offline, Unsynced};
 use crate::local::{io_context, sync_dir};
 
 impl LocalPartitionLog {
@@ -96,7 +96,7 @@ impl LocalPartitionLog {
             if state.failure.is_some() {
                 return Ok(false);
             }
-            state.failure = Some("closed at shutdown".to_string());
+            state.failure = Some(Offline::Failed("closed at shutdown".to_string()));
             for segment in state.segments.values_mut() {
                 segment.persist_indexes()?;
             }

@@ -18,6 +18,7 @@ use crate::error::{Result, StorageError};
 use crate::group_commit::GroupCommit;
 use crate::local::partition_metadata::claim_partition_dir;
 use crate::local::recovery::{load_partition, Shutdown};
+use crate::local::state::Offline;
 pub(crate) use crate::local::state::PartitionState;
 use crate::TopicIdPartition;
 
@@ -166,10 +167,20 @@ impl LocalPartitionLog {
         self.group_commit.fsync_count()
     }
 
-    /// Marks the log unusable (after deletion or an I/O failure).
+    /// Marks the log unusable after an I/O failure or damage.
     pub(crate) fn mark_failed(&self, reason: String) {
         let mut state = self.state.lock();
-        state.failure.get_or_insert(reason);
+        state.failure.get_or_insert(Offline::Failed(reason));
+    }
+
+    /// Marks the log deleted: requests still holding it get
+    /// UNKNOWN_TOPIC_OR_PARTITION, as for a partition that no longer exists.
+    pub(crate) fn mark_deleted(&self) {
+        let mut state = self.state.lock();
+        state.failure.get_or_insert(Offline::Deleted {
+            topic: self.topic.clone(),
+            partition: self.partition,
+        });
     }
 
     /// Takes the log offline because its data is damaged where it cannot be

@@ -60,6 +60,7 @@ use crate::local::log_start::{read_log_start, read_recovery_point};
 use crate::local::partition::PartitionState;
 use crate::local::scan::Damage;
 use crate::local::segment::Segment;
+use crate::local::state::Offline;
 use crate::local::txn_recovery::recover_txn_indexes;
 use crate::local::{io_context, sync_dir};
 
@@ -120,7 +121,7 @@ pub(crate) fn load_partition(
         log_start_offset: persisted_log_start.max(first_base),
         config: config.clone(),
         dir_dirty: false,
-        failure,
+        failure: failure.map(Offline::Failed),
         recovery_point: 0,
     };
     // A cut tail can leave the log ending below its start offset (or there

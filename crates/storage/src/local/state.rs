@@ -23,10 +23,20 @@ pub(crate) struct PartitionState {
     /// at deletion and at clean shutdown: the log is offline and refuses
     /// every request, since what is on disk is no longer known or may not be
     /// served (Kafka takes the log dir offline in this case).
-    pub(crate) failure: Option<String>,
+    pub(crate) failure: Option<Offline>,
     /// The recovery point as persisted (or less): every offset below it is
     /// fsynced. Only ever set to a segment's base.
     pub(crate) recovery_point: i64,
+}
+
+/// Why a log refuses requests.
+#[derive(Debug, Clone)]
+pub(crate) enum Offline {
+    /// Its topic was deleted (or recreated) while a request held the log:
+    /// the partition is unknown now, as Kafka answers, not a storage failure.
+    Deleted { topic: String, partition: i32 },
+    /// A failed write or fsync, damaged data, or the broker shutting down.
+    Failed(String),
 }
 
 impl PartitionState {
@@ -58,7 +68,11 @@ impl PartitionState {
     pub(crate) fn check_usable(&self) -> Result<()> {
         match &self.failure {
             None => Ok(()),
-            Some(reason) => Err(StorageError::Io(std::io::Error::other(format!(
+            Some(Offline::Deleted { topic, partition }) => Err(StorageError::UnknownPartition {
+                topic: topic.clone(),
+                partition: *partition,
+            }),
+            Some(Offline::Failed(reason)) => Err(StorageError::Io(std::io::Error::other(format!(
                 "partition log is offline: {reason}"
             )))),
         }

@@ -472,7 +472,7 @@ impl LogStore for LocalLogStore {
         let Some(log) = self.partitions.write().remove(topic_id, partition) else {
             return Ok(());
         };
-        log.mark_failed("partition deleted".to_string());
+        log.mark_deleted();
         let dir = log.dir().to_path_buf();
         let doomed = self.data_dir.join(format!(
             "{}.{}{DELETE_DIR_SUFFIX}",
