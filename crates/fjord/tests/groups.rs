@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{acknowledged, AnyBroker, BinaryBroker, TestBroker, WAIT};
-use fjord_testkit::group_member::{GroupMember, EAGER_ASSIGNORS};
+use fjord_testkit::group_member::GroupMember;
 use futures::future::join_all;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, Rebalance};
 use rdkafka::producer::FutureRecord;
@@ -107,14 +107,9 @@ impl Member {
         for (k, v) in extra {
             config.set(*k, *v);
         }
-        let strategy = extra
-            .iter()
-            .find(|(name, _)| *name == "partition.assignment.strategy")
-            .map_or(EAGER_ASSIGNORS, |(_, value)| *value);
-        config.set("partition.assignment.strategy", strategy);
         let events = Arc::new(Events::default());
         let observer = events.clone();
-        let context = GroupMember::for_strategy(strategy)
+        let context = GroupMember::for_config(&mut config)
             .observed(move |rebalance| observer.observe(rebalance));
         let consumer: BaseConsumer<GroupMember> = config
             .create_with_context(context)

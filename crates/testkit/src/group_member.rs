@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
 
-/// librdkafka's default assignment strategies, both eager: named in a
-/// member's config so that it says which protocol its context assumes.
-pub const EAGER_ASSIGNORS: &str = "range,roundrobin";
+/// librdkafka's default assignment strategies, both eager.
+const EAGER_ASSIGNORS: &str = "range,roundrobin";
+const STRATEGY: &str = "partition.assignment.strategy";
 
 type Observer = Box<dyn Fn(&Rebalance<'_>) + Send + Sync>;
 
@@ -31,18 +31,19 @@ pub struct GroupMember {
 }
 
 impl GroupMember {
-    /// For a member whose `partition.assignment.strategy` is `strategy`
-    /// (librdkafka's only cooperative one is cooperative-sticky).
-    pub fn for_strategy(strategy: &str) -> GroupMember {
+    /// The context for a member created from `config`, whose assignment
+    /// strategy gives the protocol (librdkafka's only cooperative one is
+    /// cooperative-sticky). A config naming none gets librdkafka's default
+    /// named, so that config and context cannot disagree.
+    pub fn for_config(config: &mut ClientConfig) -> GroupMember {
+        if config.get(STRATEGY).is_none() {
+            config.set(STRATEGY, EAGER_ASSIGNORS);
+        }
         GroupMember {
-            cooperative: strategy == "cooperative-sticky",
+            cooperative: config.get(STRATEGY) == Some("cooperative-sticky"),
             revocations: AtomicU64::new(0),
             observer: None,
         }
-    }
-
-    pub fn eager() -> GroupMember {
-        GroupMember::for_strategy(EAGER_ASSIGNORS)
     }
 
     /// Shows every rebalance to `observer` before it is acknowledged.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use fjord_testkit::group_member::{leave_group, GroupMember, EAGER_ASSIGNORS};
+use fjord_testkit::group_member::{leave_group, GroupMember};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -170,17 +170,18 @@ pub fn member(
     stop: Arc<AtomicBool>,
     shared: Arc<Shared>,
 ) -> anyhow::Result<()> {
-    let consumer: BaseConsumer<GroupMember> = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", &topic.group)
-        .set("partition.assignment.strategy", EAGER_ASSIGNORS)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .set("queued.max.messages.kbytes", "2048")
-        .create_with_context(GroupMember::eager())?;
+        .set("queued.max.messages.kbytes", "2048");
+    let context = GroupMember::for_config(&mut config);
+    let consumer: BaseConsumer<GroupMember> = config.create_with_context(context)?;
     consumer.subscribe(&[&topic.name])?;
     shared.members_joined.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();

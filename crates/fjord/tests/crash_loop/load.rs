@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fjord_testkit::group_member::{leave_group, GroupMember, EAGER_ASSIGNORS};
+use fjord_testkit::group_member::{leave_group, GroupMember};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
@@ -113,19 +113,20 @@ impl Load {
             .collect();
         let members = (0..MEMBERS)
             .map(|_| {
-                let consumer: BaseConsumer<GroupMember> = common::consumer_config(
+                let mut config = common::consumer_config(
                     bootstrap,
                     &[
                         ("group.id", group),
-                        ("partition.assignment.strategy", EAGER_ASSIGNORS),
                         ("session.timeout.ms", "10000"),
                         ("heartbeat.interval.ms", "500"),
                         ("reconnect.backoff.ms", "50"),
                         ("reconnect.backoff.max.ms", "500"),
                     ],
-                )
-                .create_with_context(GroupMember::eager())
-                .expect("create group member");
+                );
+                let context = GroupMember::for_config(&mut config);
+                let consumer: BaseConsumer<GroupMember> = config
+                    .create_with_context(context)
+                    .expect("create group member");
                 consumer.subscribe(&[topic]).expect("subscribe");
                 let (stop, commits, consumed) = (stop.clone(), commits.clone(), consumed.clone());
                 std::thread::spawn(move || member(consumer, stop, commits, consumed))
